@@ -1,0 +1,59 @@
+"""vecs-core: a fast, safe vector store on PostgreSQL + pgvector, compatible with Supabase vecs.
+
+>>> import vecs_core as vecs
+>>> vx = vecs.create_client()            # embedded PostgreSQL + pgvector, data kept on disk
+>>> docs = vx.get_or_create_collection(name="docs", dimension=3)
+"""
+
+from . import adapter, exc
+from ._index_plans import VectorIndex
+from ._indexes import (
+    IndexArgsHNSW,
+    IndexArgsIVFFlat,
+    IndexMeasure,
+    IndexMethod,
+    relevance_score,
+)
+from ._sync import Client, Collection, create_client
+from ._types import Hit, Item, Record
+from .exc import (
+    ArgError,
+    CollectionAlreadyExists,
+    CollectionNotFound,
+    FilterError,
+    IndexBuildError,
+    MismatchedDimension,
+    MissingDependency,
+    RecordError,
+    Unreachable,
+    VecsError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ArgError",
+    "Client",
+    "Collection",
+    "CollectionAlreadyExists",
+    "CollectionNotFound",
+    "FilterError",
+    "Hit",
+    "IndexArgsHNSW",
+    "IndexArgsIVFFlat",
+    "IndexBuildError",
+    "IndexMeasure",
+    "IndexMethod",
+    "Item",
+    "MismatchedDimension",
+    "MissingDependency",
+    "Record",
+    "RecordError",
+    "Unreachable",
+    "VecsError",
+    "VectorIndex",
+    "adapter",
+    "create_client",
+    "exc",
+    "relevance_score",
+]

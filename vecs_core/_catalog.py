@@ -1,0 +1,162 @@
+"""Plans for the client: setup, collection lookup/creation/removal, versions. Pure: no I/O."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from psycopg import sql
+
+from ._protocol import Execute, Plan
+from .exc import CollectionAlreadyExists, MismatchedDimension
+
+TEXT_COLUMN = "text"
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    """What the catalog says about a collection's table."""
+
+    name: str
+    dimension: int
+    columns: frozenset[str]
+
+    @property
+    def has_text(self) -> bool:
+        return TEXT_COLUMN in self.columns
+
+
+_TABLES = sql.SQL(
+    """SELECT c.relname::text, a.atttypmod,
+  ARRAY(SELECT x.attname::text FROM pg_attribute x
+        WHERE x.attrelid = c.oid AND x.attnum > 0 AND NOT x.attisdropped)
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'vec' AND NOT a.attisdropped
+WHERE n.nspname = {schema} AND c.relkind IN ('r', 'p') AND NOT starts_with(c.relname, '_')"""
+)
+
+
+def _lock(key: str) -> Execute:
+    return Execute(
+        sql.SQL("SELECT pg_advisory_xact_lock(hashtextextended({}, 0))").format(
+            sql.Placeholder("k")
+        ),
+        {"k": key},
+        fetch="none",
+    )
+
+
+def _info(row: Any) -> TableInfo:
+    return TableInfo(name=row[0], dimension=int(row[1]), columns=frozenset(row[2]))
+
+
+def table_info_plan(schema: str, name: str) -> Plan[TableInfo | None]:
+    query = _TABLES.format(schema=sql.Placeholder("schema")) + sql.SQL(
+        " AND c.relname = {}"
+    ).format(sql.Placeholder("name"))
+    row = yield Execute(query, {"schema": schema, "name": name}, fetch="one")
+    return None if row is None else _info(row)
+
+
+def list_plan(schema: str) -> Plan[list[TableInfo]]:
+    query = _TABLES.format(schema=sql.Placeholder("schema")) + sql.SQL(" ORDER BY 1")
+    rows = yield Execute(query, {"schema": schema})
+    return [_info(r) for r in rows]
+
+
+def vector_version_plan() -> Plan[str | None]:
+    row = yield Execute(
+        sql.SQL(
+            "SELECT coalesce((SELECT extversion FROM pg_extension WHERE extname = 'vector'),"
+            " (SELECT default_version FROM pg_available_extensions WHERE name = 'vector'))"
+        ),
+        fetch="one",
+    )
+    return None if row is None else row[0]
+
+
+def _setup_steps(schema: str) -> Plan[None]:
+    """Create the pgvector extension and the schema when missing (under one advisory lock, so
+    concurrent first calls do not race). Existing objects are not touched, so a role without
+    CREATE privileges works on a database that is already set up."""
+    yield _lock("vecs_core:setup")
+    row = yield Execute(
+        sql.SQL(
+            "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'vector'),"
+            " EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = {})"
+        ).format(sql.Placeholder("s")),
+        {"s": schema},
+        fetch="one",
+    )
+    if not row[0]:
+        yield Execute(sql.SQL("CREATE EXTENSION IF NOT EXISTS vector"), fetch="none")
+    if not row[1]:
+        yield Execute(
+            sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)), fetch="none"
+        )
+
+
+def table_sql(schema: str, name: str) -> sql.Composable:
+    return sql.Identifier(schema, name)
+
+
+def create_plan(
+    schema: str, name: str, dimension: int | None, *, exist_ok: bool
+) -> Plan[TableInfo]:
+    """Get or create a collection's table in one transaction, serialised per name.
+
+    The table is laid out exactly as vecs lays it out (``id`` varchar primary key, ``vec
+    vector(d) NOT NULL``, ``metadata jsonb NOT NULL DEFAULT '{}'``) plus a GIN ``jsonb_path_ops``
+    index on metadata.
+    """
+    yield from _setup_steps(schema)
+    yield _lock(f"vecs_core:{schema}.{name}")
+    info = yield from table_info_plan(schema, name)
+    if info is not None:
+        if not exist_ok:
+            raise CollectionAlreadyExists(
+                f"collection {name!r} already exists in schema {schema!r}; "
+                "use get_or_create_collection to open it"
+            )
+        if dimension is not None and dimension != info.dimension:
+            raise MismatchedDimension(
+                f"collection {name!r} stores vectors of dimension {info.dimension}, "
+                f"but dimension {dimension} was requested"
+            )
+        return info
+    assert dimension is not None
+    table = table_sql(schema, name)
+    yield Execute(
+        sql.SQL(
+            "CREATE TABLE {} (id character varying NOT NULL PRIMARY KEY,"
+            " vec vector({}) NOT NULL, metadata jsonb NOT NULL DEFAULT '{{}}'::jsonb)"
+        ).format(table, sql.Literal(dimension)),
+        fetch="none",
+    )
+    yield Execute(
+        sql.SQL("CREATE INDEX {} ON {} USING gin (metadata jsonb_path_ops)").format(
+            sql.Identifier(f"ix_meta_{uuid.uuid4().hex[:7]}"), table
+        ),
+        fetch="none",
+    )
+    return TableInfo(name=name, dimension=dimension, columns=frozenset({"id", "vec", "metadata"}))
+
+
+def drop_plan(schema: str, name: str) -> Plan[None]:
+    yield _lock(f"vecs_core:{schema}.{name}")
+    yield Execute(
+        sql.SQL("DROP TABLE IF EXISTS {}").format(table_sql(schema, name)), fetch="none"
+    )
+
+
+def add_text_column_plan(schema: str, name: str) -> Plan[None]:
+    """Add the nullable document-text column (idempotent; a catalog-only change)."""
+    yield _lock(f"vecs_core:{schema}.{name}")
+    yield Execute(
+        sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} text").format(
+            table_sql(schema, name), sql.Identifier(TEXT_COLUMN)
+        ),
+        fetch="none",
+    )

@@ -1,0 +1,114 @@
+"""Client state and flows shared by ``Client`` and ``AsyncClient``. No I/O here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+
+from . import _catalog
+from ._collection_base import Flow, check_int
+from ._connect import ConnectOptions, describe
+from ._indexes import parse_version
+from ._names import validate_name
+from ._protocol import Job
+from ._records import MAX_DIMENSION
+from .adapter import Adapter
+from .exc import ArgError, CollectionNotFound, MismatchedDimension, Unreachable, VecsError
+
+
+class ClientBase:
+    """Connection options, schema, cached pgvector version and the collection-lifecycle flows."""
+
+    _collection_class: Any
+
+    def __init__(self, options: ConnectOptions, schema: str) -> None:
+        self.schema = validate_name(schema, what="schema name")
+        self._options = options
+        self._version: tuple[int, ...] | None = None
+        self._version_string: str | None = None
+
+    def __repr__(self) -> str:
+        where = "embedded" if self._options.embedded else describe(self._options.url or "")
+        return f"{type(self).__name__}({where}, schema={self.schema!r})"
+
+    def _version_flow(self) -> Flow:
+        if self._version is None:
+            found = yield Job(_catalog.vector_version_plan, transaction=False)
+            if found is None:
+                raise VecsError(
+                    "the pgvector extension is not available on this PostgreSQL server; "
+                    "install pgvector (https://github.com/pgvector/pgvector#installation)"
+                )
+            self._version_string = str(found)
+            self._version = parse_version(self._version_string)
+        return self._version
+
+    def _vector_version_flow(self) -> Flow:
+        yield from self._version_flow()
+        return self._version_string
+
+    def _create_flow(
+        self,
+        name: str,
+        dimension: int | None,
+        adapter: Adapter | None,
+        *,
+        exist_ok: bool,
+    ) -> Flow:
+        validate_name(name)
+        if adapter is not None and not isinstance(adapter, Adapter):
+            raise ArgError(f"adapter must be a vecs_core.adapter.Adapter, got {adapter!r}")
+        adapter_dim = adapter.exported_dimension if adapter is not None else None
+        if dimension is not None:
+            check_int("dimension", dimension, 1, MAX_DIMENSION)
+        if dimension is not None and adapter_dim is not None and dimension != adapter_dim:
+            raise MismatchedDimension(
+                f"dimension={dimension} does not match the adapter's dimension {adapter_dim}"
+            )
+        dim = dimension if dimension is not None else adapter_dim
+        if dim is None:
+            info = yield Job(lambda: _catalog.table_info_plan(self.schema, name), transaction=False)
+            if info is None:
+                raise ArgError(
+                    f"collection {name!r} does not exist; give dimension= (or an adapter "
+                    "that exports one) to create it"
+                )
+        else:
+            info = yield Job(
+                lambda: _catalog.create_plan(self.schema, name, dim, exist_ok=exist_ok)
+            )
+        return self._collection_class(self, name, info, adapter)
+
+    def _get_flow(self, name: str) -> Flow:
+        validate_name(name)
+        info = yield Job(lambda: _catalog.table_info_plan(self.schema, name), transaction=False)
+        if info is None:
+            raise CollectionNotFound(f"no collection named {name!r} in schema {self.schema!r}")
+        return self._collection_class(self, name, info, None)
+
+    def _list_flow(self) -> Flow:
+        infos = yield Job(lambda: _catalog.list_plan(self.schema), transaction=False)
+        return [self._collection_class(self, i.name, i, None) for i in infos]
+
+    def _delete_flow(self, name: str) -> Flow:
+        validate_name(name)
+        yield Job(lambda: _catalog.drop_plan(self.schema, name))
+
+
+def translate(exc: psycopg.Error, collection: str | None) -> BaseException | None:
+    """Give driver errors a meaning where we have one; ``None`` keeps the original."""
+    if isinstance(exc, psycopg.errors.UndefinedTable) and collection is not None:
+        return CollectionNotFound(
+            f"collection {collection!r} does not exist (was it deleted?)"
+        )
+    if isinstance(exc, psycopg.OperationalError) and _lost(exc):
+        return Unreachable(
+            f"lost the connection to the database: {str(exc).strip().splitlines()[0]}. "
+            "The call did not complete; the next call reconnects."
+        )
+    return None
+
+
+def _lost(exc: psycopg.Error) -> bool:
+    return exc.sqlstate is None or exc.sqlstate.startswith(("08", "57P"))

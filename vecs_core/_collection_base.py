@@ -1,0 +1,352 @@
+"""Everything a collection does, as I/O-free *flows* shared by the sync and async shells.
+
+A flow is a generator that yields :class:`~vecs_core._protocol.Job` objects and receives their
+results; the shells (``Collection``, ``AsyncCollection``) run it with a driver. All validation
+happens in the flow before its first job, so bad input never reaches the database.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Generator, Iterable, Mapping, Sequence
+from itertools import chain
+from typing import Any
+
+from . import _catalog, _index_plans, _plans
+from ._filters import validate_filter
+from ._index_plans import VectorIndex
+from ._indexes import MEASURES, IndexMeasure, IndexMethod, parse_measure, plan_index
+from ._protocol import Job
+from ._records import VectorParam, as_vector
+from ._types import Hit, Record
+from .adapter import Adapter, AdapterContext, NoOp
+from .exc import ArgError
+
+Flow = Generator[Job, Any, Any]
+MAX_LIMIT = 1000
+INDEX_CACHE_SECONDS = 30.0
+
+
+def check_int(name: str, value: object, low: int, high: int | None = None) -> int:
+    """Return ``value`` if it is an int in ``[low, high]``; else raise :class:`ArgError`."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ArgError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+    if value < low or (high is not None and value > high):
+        bound = f"between {low} and {high}" if high is not None else f">= {low}"
+        raise ArgError(f"{name} must be {bound}, got {value}")
+    return value
+
+
+def check_ids(ids: object, what: str = "ids") -> list[str]:
+    if isinstance(ids, (str, bytes)) or ids is None:
+        raise ArgError(f"{what} must be a list of strings, not a single {type(ids).__name__}")
+    try:
+        out = list(ids)  # type: ignore[call-overload]
+    except TypeError:
+        raise ArgError(f"{what} must be an iterable of strings, got {type(ids).__name__}") from None
+    for item in out:
+        if not isinstance(item, str):
+            raise ArgError(f"{what} must hold strings, got {type(item).__name__} {item!r}")
+    return out
+
+
+def _has_text(record: object) -> bool:
+    return isinstance(record, (tuple, list)) and len(record) == 4 and record[3] is not None
+
+
+class CollectionBase:
+    """State and flows of a collection; see ``Collection`` for the documented API."""
+
+    def __init__(
+        self, client: Any, name: str, info: _catalog.TableInfo, adapter: Adapter | None = None
+    ) -> None:
+        self.client = client
+        self.name = name
+        self.dimension = info.dimension
+        self._info = info
+        self._adapter = adapter
+        self._indexes: tuple[float, list[VectorIndex]] | None = None
+
+    @property
+    def schema(self) -> str:
+        return str(self.client.schema)
+
+    @property
+    def adapter(self) -> Adapter:
+        """The collection's adapter (a pass-through ``NoOp`` when none was given)."""
+        return self._adapter or Adapter([NoOp(dimension=self.dimension)])
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, dimension={self.dimension})"
+
+    def _target(self) -> _plans.Target:
+        return _plans.Target(
+            _catalog.table_sql(self.schema, self.name), self.dimension, self._info.has_text
+        )
+
+    # -- writes ----------------------------------------------------------------------------------
+    def _upsert_flow(self, records: Iterable[Any], skip_adapter: bool) -> Flow:
+        if isinstance(records, (str, bytes, Mapping)):
+            raise ArgError("records must be an iterable of (id, vector, metadata) tuples")
+        if self._adapter is not None and not skip_adapter:
+            records = self._adapter(records, AdapterContext.upsert)
+        it = iter(records)
+        first = next(it, None)
+        if first is None:
+            return None
+        if _has_text(first) and not self._info.has_text:
+            yield from self._enable_text_flow()
+        target = self._target()
+        result = yield Job(lambda: _plans.upsert_plan(target, chain([first], it)))
+        assert not result.needs_text_column
+        return None
+
+    def _enable_text_flow(self) -> Flow:
+        yield Job(lambda: _catalog.add_text_column_plan(self.schema, self.name))
+        info = yield Job(lambda: _catalog.table_info_plan(self.schema, self.name))
+        if info is not None:
+            self._info = info
+
+    def _delete_flow(
+        self, ids: Iterable[str] | None, filters: Mapping[str, Any] | None
+    ) -> Flow:
+        if (ids is None) == (filters is None):
+            raise ArgError("give exactly one of ids or filters to delete")
+        if filters is not None:
+            if not isinstance(filters, Mapping) or not filters:
+                raise ArgError(
+                    "delete(filters=...) needs a non-empty filter dict; an empty filter would "
+                    "delete every record: use clear() for that"
+                )
+            validate_filter(filters)
+        wanted = None if ids is None else check_ids(ids)
+        target = self._target()
+        deleted = yield Job(lambda: _plans.delete_plan(target, wanted, filters))
+        return deleted
+
+    def _clear_flow(self) -> Flow:
+        target = self._target()
+        count = yield Job(lambda: _clear(target), transaction=True)
+        return count
+
+    # -- reads -----------------------------------------------------------------------------------
+    def _fetch_flow(self, ids: Iterable[str]) -> Flow:
+        wanted = check_ids(ids)
+        target = self._target()
+        return (yield Job(lambda: _plans.fetch_plan(target, wanted), transaction=False))
+
+    def _getitem_flow(self, key: object) -> Flow:
+        if not isinstance(key, str):
+            raise ArgError(f"collection[...] takes a string id, got {type(key).__name__}")
+        found: list[Record] = yield from self._fetch_flow([key])
+        if not found:
+            raise KeyError(key)
+        return found[0]
+
+    def _get_flow(self, ids: Iterable[str], include_vector: bool) -> Flow:
+        wanted = check_ids(ids)
+        target = self._target()
+        job = Job(lambda: _plans.get_plan(target, wanted, include_vector), transaction=False)
+        return (yield job)
+
+    def _find_flow(
+        self,
+        filters: Mapping[str, Any] | None,
+        limit: int,
+        offset: int,
+        after: str | None,
+        include_vector: bool,
+    ) -> Flow:
+        validate_filter(filters)
+        check_int("limit", limit, 1, 100_000)
+        check_int("offset", offset, 0)
+        if after is not None and not isinstance(after, str):
+            raise ArgError(f"after must be an id (str) or None, got {after!r}")
+        target = self._target()
+        job = Job(
+            lambda: _plans.find_plan(target, filters, limit, offset, after, include_vector),
+            transaction=False,
+        )
+        return (yield job)
+
+    def _count_flow(self, filters: Mapping[str, Any] | None) -> Flow:
+        validate_filter(filters)
+        target = self._target()
+        return (yield Job(lambda: _plans.count_plan(target, filters), transaction=False))
+
+    # -- search ----------------------------------------------------------------------------------
+    def _query_vector(self, data: Any, skip_adapter: bool) -> VectorParam:
+        if data is None:
+            raise ArgError("query data must be a vector (or, with an adapter, its input), not None")
+        if self._adapter is not None and not skip_adapter:
+            adapted = list(self._adapter([("", data, {})], AdapterContext.query))
+            if len(adapted) != 1:
+                raise ArgError(
+                    f"the adapter produced {len(adapted)} query vectors; exactly one is needed"
+                )
+            data = adapted[0][1]
+        return VectorParam(as_vector(data, self.dimension, what="query vector"))
+
+    def _search_flow(
+        self,
+        data: Any,
+        limit: int,
+        filters: Mapping[str, Any] | None,
+        measure: IndexMeasure | str,
+        include_vector: bool,
+        include_metadata: bool,
+        probes: int | None,
+        ef_search: int | None,
+        skip_adapter: bool,
+    ) -> Flow:
+        check_int("limit", limit, 1, MAX_LIMIT)
+        imeasure = parse_measure(measure)
+        if probes is not None:
+            check_int("probes", probes, 1, 32768)
+        if ef_search is not None:
+            check_int("ef_search", ef_search, 1, 1000)
+        validate_filter(filters)
+        vector = self._query_vector(data, skip_adapter)
+        indexes = yield from self._indexes_flow()
+        index = next((ix for ix in indexes if ix.measure == imeasure and ix.valid), None)
+        if index is None:
+            warnings.warn(
+                UserWarning(
+                    f"Query does not have a covering index for {imeasure.value}. "
+                    "See Collection.create_index"
+                ),
+                stacklevel=4,
+            )
+        version = yield from self.client._version_flow()
+        settings, relaxed = _search_settings(index, limit, probes, ef_search, bool(filters), version)
+        spec = _plans.SearchSpec(
+            vector=vector,
+            limit=limit,
+            filters=filters or None,
+            operator=MEASURES[imeasure].operator,
+            halfvec=index is not None and index.halfvec,
+            include_vector=include_vector,
+            include_metadata=include_metadata,
+            settings=settings,
+            relaxed=relaxed,
+        )
+        target = self._target()
+        hits: list[Hit] = yield Job(lambda: _plans.search_plan(target, spec), transaction=False)
+        return hits
+
+    # -- indexes ---------------------------------------------------------------------------------
+    def _indexes_flow(self, refresh: bool = False) -> Flow:
+        cached = self._indexes
+        if not refresh and cached is not None and time.monotonic() - cached[0] < INDEX_CACHE_SECONDS:
+            return cached[1]
+        found = yield Job(
+            lambda: _index_plans.indexes_plan(self.schema, self.name), transaction=False
+        )
+        self._indexes = (time.monotonic(), found)
+        return found
+
+    def _create_index_flow(
+        self,
+        measure: IndexMeasure | str,
+        method: IndexMethod | str,
+        index_arguments: Any,
+        replace: bool,
+        maintenance_work_mem: str | None,
+        parallel_workers: int | None,
+    ) -> Flow:
+        settings: dict[str, str] = {}
+        if maintenance_work_mem is not None:
+            if not isinstance(maintenance_work_mem, str) or not maintenance_work_mem.strip():
+                raise ArgError(
+                    f"maintenance_work_mem must be a size string like '1GB', got "
+                    f"{maintenance_work_mem!r}"
+                )
+            settings["maintenance_work_mem"] = maintenance_work_mem
+        if parallel_workers is not None:
+            check_int("parallel_workers", parallel_workers, 0, 64)
+            settings["max_parallel_maintenance_workers"] = str(parallel_workers)
+        version = yield from self.client._version_flow()
+        plan = plan_index(
+            method=method,
+            measure=measure,
+            index_arguments=index_arguments,
+            dimension=self.dimension,
+            version=version,
+        )
+        table = _catalog.table_sql(self.schema, self.name)
+        try:
+            built = yield Job(
+                lambda: _index_plans.create_index_plan(
+                    self.schema, self.name, table, plan, self.dimension, replace, settings
+                ),
+                transaction=False,
+            )
+        finally:
+            self._indexes = None
+        return built
+
+    def _drop_index_flow(self) -> Flow:
+        try:
+            dropped = yield Job(
+                lambda: _index_plans.drop_index_plan(self.schema, self.name), transaction=False
+            )
+        finally:
+            self._indexes = None
+        return dropped
+
+
+def _clear(target: _plans.Target) -> Any:
+    from psycopg import sql
+
+    from ._protocol import Execute
+
+    count = yield Execute(sql.SQL("DELETE FROM {}").format(target.table), fetch="rowcount")
+    return count
+
+
+def _search_settings(
+    index: VectorIndex | None,
+    limit: int,
+    probes: int | None,
+    ef_search: int | None,
+    filtered: bool,
+    version: tuple[int, ...],
+) -> tuple[dict[str, str], bool]:
+    """Per-query planner settings, applied with ``set_config(..., true)`` in the query's own
+    transaction: HNSW ``ef_search`` (raised to ``limit`` so an index scan can return ``limit``
+    rows), IVFFlat ``probes`` (vecs' default 10), and on pgvector >= 0.8 iterative index scans
+    for filtered queries, so a selective filter still returns ``limit`` rows."""
+    settings: dict[str, str] = {}
+    relaxed = False
+    if index is None:
+        return settings, relaxed
+    if index.method == IndexMethod.hnsw:
+        ef = max(ef_search or 40, limit)
+        if ef != 40:
+            settings["hnsw.ef_search"] = str(ef)
+    else:
+        settings["ivfflat.probes"] = str(probes or 10)
+    if filtered and version >= (0, 8, 0):
+        settings[f"{index.method.value}.iterative_scan"] = "relaxed_order"
+        relaxed = True
+    return settings, relaxed
+
+
+def query_shape(
+    hits: Sequence[Hit], include_value: bool, include_vector: bool, include_metadata: bool
+) -> list[Any]:
+    """vecs' result shape: ids alone, or tuples ``(id, distance?, vector?, metadata?)``."""
+    if not (include_value or include_vector or include_metadata):
+        return [h.id for h in hits]
+    out = []
+    for h in hits:
+        row: list[Any] = [h.id]
+        if include_value:
+            row.append(h.distance)
+        if include_vector:
+            row.append(h.vector)
+        if include_metadata:
+            row.append(h.metadata)
+        out.append(tuple(row))
+    return out

@@ -1,0 +1,397 @@
+"""Carry plans to the database: connection sources and the sync/async drivers.
+
+The two drivers are the only place where sync and async differ; they mirror each other line by
+line (a test checks that they stay that way).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any, Protocol
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import tuple_row
+
+from ._connect import ConnectOptions, diagnose
+from ._protocol import CopyIn, Execute, Job, Step
+from ._records import VectorParam, VectorParamDumper
+from .exc import Unreachable
+
+_SET_CONFIG = sql.SQL("SELECT set_config({}, {}, true)")
+
+
+def configure(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) -> None:
+    conn.adapters.register_dumper(VectorParam, VectorParamDumper)
+
+
+def _settings_statement(settings: dict[str, str] | Any) -> tuple[sql.Composable, dict[str, str]]:
+    parts = []
+    params: dict[str, str] = {}
+    for i, (name, value) in enumerate(settings.items()):
+        params[f"n{i}"], params[f"v{i}"] = name, value
+        parts.append(
+            sql.SQL("set_config({}, {}, true)").format(
+                sql.Placeholder(f"n{i}"), sql.Placeholder(f"v{i}")
+            )
+        )
+    return sql.SQL("SELECT ") + sql.SQL(", ").join(parts), params
+
+
+
+def _is_disconnect(exc: BaseException, conn: Any) -> bool:
+    return isinstance(exc, psycopg.OperationalError) and (conn.closed or conn.broken)
+
+
+# ----------------------------------------------------------------------------------------------
+# sync
+
+
+class SyncSource(Protocol):
+    def connection(self) -> Any: ...
+    def check(self) -> None: ...
+    def close(self) -> None: ...
+
+
+class PoolSource:
+    """A lazily opened ``psycopg_pool.ConnectionPool``; ``close()`` lets a later call reopen."""
+
+    def __init__(self, options: ConnectOptions) -> None:
+        self.options = options
+        self._pool: Any = None
+        self._lock = threading.Lock()
+
+    def _get(self) -> Any:
+        pool = self._pool
+        if pool is None:
+            with self._lock:
+                if self._pool is None:
+                    from psycopg_pool import ConnectionPool
+
+                    conninfo = self.options.resolve()
+                    diagnose(conninfo, self.options)
+                    self._pool = ConnectionPool(
+                        conninfo,
+                        min_size=self.options.min_size,
+                        max_size=self.options.max_size,
+                        kwargs=self.options.connection_kwargs(),
+                        configure=configure,
+                        timeout=self.options.pool_timeout,
+                        open=False,
+                        name="vecs_core",
+                    )
+                    self._pool.open(wait=False)
+                pool = self._pool
+        return pool
+
+    @contextmanager
+    def connection(self) -> Iterator[psycopg.Connection[Any]]:
+        from psycopg_pool import PoolTimeout
+
+        try:
+            cm = self._get().connection()
+            conn = cm.__enter__()
+        except PoolTimeout as exc:
+            diagnose(self.options.resolve(), self.options)
+            raise Unreachable(f"no database connection became available: {exc}") from exc
+        try:
+            yield conn
+        except BaseException as exc:
+            if not cm.__exit__(type(exc), exc, exc.__traceback__):
+                raise
+        else:
+            cm.__exit__(None, None, None)
+
+    def check(self) -> None:
+        if self._pool is not None:
+            self._pool.check()
+
+    def close(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close()
+
+
+class EngineSource:
+    """Borrow psycopg connections from a user's SQLAlchemy ``Engine`` (never disposed here)."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+
+    @contextmanager
+    def connection(self) -> Iterator[psycopg.Connection[Any]]:
+        raw = self.engine.raw_connection()
+        try:
+            conn = raw.driver_connection
+            if not isinstance(conn, psycopg.Connection):
+                from .exc import ArgError
+
+                raise ArgError(
+                    "the SQLAlchemy engine must use the psycopg (3) driver: "
+                    "create it with a 'postgresql+psycopg://' URL"
+                )
+            configure(conn)
+            previous = conn.autocommit
+            conn.rollback()
+            conn.autocommit = True
+            try:
+                yield conn
+            finally:
+                if not conn.closed:
+                    conn.autocommit = previous
+        finally:
+            raw.close()
+
+    def check(self) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
+def _execute(conn: psycopg.Connection[Any], step: Step) -> Any:
+    if isinstance(step, CopyIn):
+        with conn.cursor() as cur:
+            with cur.copy(step.query) as copy:
+                for chunk in step.chunks:
+                    copy.write(chunk)
+            return cur.rowcount
+    with conn.cursor(binary=step.binary, row_factory=tuple_row) as cur:
+        if step.settings:
+            set_q, set_p = _settings_statement(step.settings)
+            with conn.pipeline(), conn.transaction():
+                cur.execute(set_q, set_p)
+                cur.execute(step.query, step.params)
+                return _collect(cur, step)
+        cur.execute(step.query, step.params)
+        return _collect(cur, step)
+
+
+def _collect(cur: psycopg.Cursor[Any], step: Execute) -> Any:
+    if step.fetch == "all":
+        return cur.fetchall()
+    if step.fetch == "one":
+        return cur.fetchone()
+    if step.fetch == "rowcount":
+        return cur.rowcount
+    return None
+
+
+def _drive(conn: psycopg.Connection[Any], job: Job, progress: list[int]) -> Any:
+    plan = job.plan()
+    result: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            step = plan.send(result) if error is None else plan.throw(error)
+        except StopIteration as stop:
+            return stop.value
+        error = None
+        try:
+            result = _execute(conn, step)
+            progress[0] += 1
+        except psycopg.Error as exc:
+            if _is_disconnect(exc, conn):
+                raise
+            error, result = exc, None
+
+
+def run_sync(source: SyncSource, job: Job) -> Any:
+    """Run ``job`` on a pooled connection; retry once if the connection was found dead before
+    any step ran (e.g. the server restarted while it sat idle in the pool)."""
+    for attempt in (1, 2):
+        progress = [0]
+        with source.connection() as conn:
+            try:
+                if job.transaction:
+                    with conn.transaction():
+                        return _drive(conn, job, progress)
+                return _drive(conn, job, progress)
+            except psycopg.OperationalError as exc:
+                if attempt == 1 and progress[0] == 0 and _is_disconnect(exc, conn):
+                    source.check()
+                    continue
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+# ----------------------------------------------------------------------------------------------
+# async (mirrors the sync half above)
+
+
+class AsyncPoolSource:
+    """A lazily opened ``psycopg_pool.AsyncConnectionPool``; ``close()`` lets a later call reopen."""
+
+    def __init__(self, options: ConnectOptions) -> None:
+        self.options = options
+        self._pool: Any = None
+
+    async def _get(self) -> Any:
+        if self._pool is None:
+            from psycopg_pool import AsyncConnectionPool
+
+            conninfo = self.options.resolve()
+            await adiagnose(conninfo, self.options)
+
+            async def aconfigure(conn: psycopg.AsyncConnection[Any]) -> None:
+                configure(conn)
+
+            pool = AsyncConnectionPool(
+                conninfo,
+                min_size=self.options.min_size,
+                max_size=self.options.max_size,
+                kwargs=self.options.connection_kwargs(),
+                configure=aconfigure,
+                timeout=self.options.pool_timeout,
+                open=False,
+                name="vecs_core_async",
+            )
+            if self._pool is None:
+                await pool.open(wait=False)
+                self._pool = pool
+        return self._pool
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        from psycopg_pool import PoolTimeout
+
+        try:
+            cm = (await self._get()).connection()
+            conn = await cm.__aenter__()
+        except PoolTimeout as exc:
+            await adiagnose(self.options.resolve(), self.options)
+            raise Unreachable(f"no database connection became available: {exc}") from exc
+        try:
+            yield conn
+        except BaseException as exc:
+            if not await cm.__aexit__(type(exc), exc, exc.__traceback__):
+                raise
+        else:
+            await cm.__aexit__(None, None, None)
+
+    async def check(self) -> None:
+        if self._pool is not None:
+            await self._pool.check()
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+
+
+class AsyncEngineSource:
+    """Borrow psycopg async connections from a user's SQLAlchemy ``AsyncEngine``."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        raw = await self.engine.raw_connection()
+        try:
+            conn = raw.driver_connection
+            if not isinstance(conn, psycopg.AsyncConnection):
+                from .exc import ArgError
+
+                raise ArgError(
+                    "the SQLAlchemy async engine must use the psycopg (3) driver: "
+                    "create it with a 'postgresql+psycopg://' URL"
+                )
+            configure(conn)
+            previous = conn.autocommit
+            await conn.rollback()
+            await conn.set_autocommit(True)
+            try:
+                yield conn
+            finally:
+                if not conn.closed:
+                    await conn.set_autocommit(previous)
+        finally:
+            raw.close()
+
+    async def check(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+
+async def _aexecute(conn: psycopg.AsyncConnection[Any], step: Step) -> Any:
+    if isinstance(step, CopyIn):
+        async with conn.cursor() as cur:
+            async with cur.copy(step.query) as copy:
+                for chunk in step.chunks:
+                    await copy.write(chunk)
+            return cur.rowcount
+    async with conn.cursor(binary=step.binary, row_factory=tuple_row) as cur:
+        if step.settings:
+            set_q, set_p = _settings_statement(step.settings)
+            async with conn.pipeline(), conn.transaction():
+                await cur.execute(set_q, set_p)
+                await cur.execute(step.query, step.params)
+                return await _acollect(cur, step)
+        await cur.execute(step.query, step.params)
+        return await _acollect(cur, step)
+
+
+async def _acollect(cur: psycopg.AsyncCursor[Any], step: Execute) -> Any:
+    if step.fetch == "all":
+        return await cur.fetchall()
+    if step.fetch == "one":
+        return await cur.fetchone()
+    if step.fetch == "rowcount":
+        return cur.rowcount
+    return None
+
+
+async def _adrive(conn: psycopg.AsyncConnection[Any], job: Job, progress: list[int]) -> Any:
+    plan = job.plan()
+    result: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            step = plan.send(result) if error is None else plan.throw(error)
+        except StopIteration as stop:
+            return stop.value
+        error = None
+        try:
+            result = await _aexecute(conn, step)
+            progress[0] += 1
+        except psycopg.Error as exc:
+            if _is_disconnect(exc, conn):
+                raise
+            error, result = exc, None
+
+
+async def run_async(source: Any, job: Job) -> Any:
+    """Async twin of :func:`run_sync`."""
+    for attempt in (1, 2):
+        progress = [0]
+        async with source.connection() as conn:
+            try:
+                if job.transaction:
+                    async with conn.transaction():
+                        return await _adrive(conn, job, progress)
+                return await _adrive(conn, job, progress)
+            except psycopg.OperationalError as exc:
+                if attempt == 1 and progress[0] == 0 and _is_disconnect(exc, conn):
+                    await source.check()
+                    continue
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def adiagnose(conninfo: str, options: ConnectOptions) -> None:
+    """Async twin of :func:`diagnose` (connect once, raise :class:`Unreachable` on failure)."""
+    try:
+        conn = await psycopg.AsyncConnection.connect(
+            conninfo, connect_timeout=options.connect_timeout, **options.connection_kwargs()
+        )
+    except psycopg.OperationalError as exc:
+        from ._connect import unreachable
+
+        raise unreachable(conninfo, exc) from None
+    await conn.close()

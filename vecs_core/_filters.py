@@ -1,0 +1,279 @@
+"""The metadata filter language, compiled to SQL. Pure: no I/O, no database.
+
+A filter is a dict. Keys are metadata field names (literal top-level keys) or the logical operators
+``$and``/``$or`` (non-empty lists of filters) and ``$not`` (one filter). A field maps to a bare
+scalar (meaning ``$eq``) or to a dict of operators, all of which must hold. Every key and value is
+sent as a bound parameter; nothing from the filter reaches the SQL text.
+
+Each leaf compiles to a two-valued boolean (never NULL), so ``$not`` is an exact complement.
+Equality-style leaves compile to ``metadata @> %s::jsonb``, which a GIN ``jsonb_path_ops`` index
+serves. Adding an operator is one entry in :data:`_FIELD_OPERATORS`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from typing import Any
+
+from psycopg import sql
+
+from ._sqlparams import Params
+from .exc import FilterError
+
+Scalar = str | int | float | bool | None
+
+LOGICAL_OPERATORS = ("$and", "$or", "$not")
+
+
+def _fmt_path(path: str, key: object) -> str:
+    return f"{path}[{key!r}]"
+
+
+def _check_scalar(value: object, path: str, op: str, *, allow_null: bool = True) -> Scalar:
+    if value is None:
+        if allow_null:
+            return None
+        raise FilterError(f"{path}: {op} does not accept null")
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise FilterError(f"{path}: {op} operand {value!r} is not a finite number")
+        return value
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise FilterError(f"{path}: {op} operand {value!r} contains a NUL character")
+        return value
+    raise FilterError(
+        f"{path}: {op} expects a string, number, boolean or null, got "
+        f"{type(value).__name__} {value!r}"
+    )
+
+
+def _number_param(value: int | float) -> Decimal:
+    """Numbers are compared as exact decimals, the way jsonb stores what ``json.dumps`` wrote."""
+    return Decimal(value) if isinstance(value, int) else Decimal(repr(value))
+
+
+def _json(obj: object) -> str:
+    return json.dumps(obj, ensure_ascii=False, allow_nan=False)
+
+
+class _Compiler:
+    def __init__(self, column: sql.Composable, params: Params) -> None:
+        self.col = column
+        self.params = params
+
+    # -- structure ---------------------------------------------------------------------------
+    def filter(self, node: object, path: str) -> sql.Composable:
+        if not isinstance(node, Mapping):
+            raise FilterError(f"{path}: a filter must be a dict, got {type(node).__name__} {node!r}")
+        if not node:
+            raise FilterError(f"{path}: empty filter; give at least one field or operator")
+        parts: list[sql.Composable] = []
+        for key, value in node.items():
+            if not isinstance(key, str):
+                raise FilterError(
+                    f"{path}: keys must be strings, got {type(key).__name__} {key!r}"
+                )
+            sub = _fmt_path(path, key)
+            if key in ("$and", "$or"):
+                parts.append(self.logical(key, value, sub))
+            elif key == "$not":
+                parts.append(sql.SQL("(NOT {})").format(self.filter(value, sub)))
+            elif key.startswith("$"):
+                raise FilterError(
+                    f"{sub}: unknown logical operator {key!r}; expected one of "
+                    f"{', '.join(LOGICAL_OPERATORS)} or a field name"
+                )
+            else:
+                parts.append(self.field(key, value, sub))
+        return _join(parts, "AND")
+
+    def logical(self, op: str, value: object, path: str) -> sql.Composable:
+        if not isinstance(value, (list, tuple)):
+            raise FilterError(
+                f"{path}: {op} expects a non-empty list of filters, got {type(value).__name__}"
+            )
+        if not value:
+            raise FilterError(
+                f"{path}: {op} with an empty list is refused (it would match "
+                f"{'everything' if op == '$and' else 'nothing'}); give at least one filter"
+            )
+        subs = [self.filter(item, f"{path}[{i}]") for i, item in enumerate(value)]
+        return _join(subs, "AND" if op == "$and" else "OR")
+
+    def field(self, key: str, value: object, path: str) -> sql.Composable:
+        if "\x00" in key:
+            raise FilterError(f"{path}: field names cannot contain NUL characters")
+        if isinstance(value, Mapping):
+            if not value:
+                raise FilterError(f"{path}: empty operator dict; give at least one operator")
+            parts = []
+            for op, operand in value.items():
+                handler = _FIELD_OPERATORS.get(op) if isinstance(op, str) else None
+                if handler is None:
+                    raise FilterError(
+                        f"{path}: unknown operator {op!r}; expected one of "
+                        f"{', '.join(_FIELD_OPERATORS)} (nested objects cannot be matched)"
+                    )
+                parts.append(handler(self, key, operand, _fmt_path(path, op)))
+            return _join(parts, "AND")
+        if isinstance(value, (list, tuple)):
+            raise FilterError(
+                f"{path}: a bare list is ambiguous; use {{'$in': [...]}} for any of the values "
+                "or {'$contains': [...]} for an array holding all of them"
+            )
+        return _op_eq(self, key, value, path)
+
+    # -- leaf helpers ------------------------------------------------------------------------
+    def key(self, key: str) -> sql.Composable:
+        return self.params.add(key)
+
+    def contains(self, obj: object) -> sql.Composable:
+        return sql.SQL("({} @> {})").format(self.col, self.params.add(_json(obj), "jsonb"))
+
+    def has_key(self, key: str) -> sql.Composable:
+        return sql.SQL("({} ? {})").format(self.col, self.key(key))
+
+    def typed(self, key: str, json_type: str, test: sql.Composable) -> sql.Composable:
+        """``test`` only when the value at ``key`` has ``json_type``; false otherwise, never NULL."""
+        return sql.SQL("COALESCE(CASE WHEN jsonb_typeof({} -> {}) = {} THEN {} END, false)").format(
+            self.col, self.key(key), sql.Literal(json_type), test
+        )
+
+
+def _join(parts: list[sql.Composable], word: str) -> sql.Composable:
+    if len(parts) == 1:
+        return parts[0]
+    return sql.SQL("(") + sql.SQL(f" {word} ").join(parts) + sql.SQL(")")
+
+
+def _op_eq(c: _Compiler, key: str, operand: object, path: str) -> sql.Composable:
+    value = _check_scalar(operand, path, "$eq")
+    return c.contains({key: value})
+
+
+def _op_ne(c: _Compiler, key: str, operand: object, path: str) -> sql.Composable:
+    value = _check_scalar(operand, path, "$ne")
+    return sql.SQL("({} AND NOT {})").format(c.has_key(key), c.contains({key: value}))
+
+
+def _in_values(operand: object, path: str, op: str) -> list[Scalar]:
+    if not isinstance(operand, (list, tuple)):
+        raise FilterError(f"{path}: {op} expects a list of scalars, got {type(operand).__name__}")
+    if not operand:
+        raise FilterError(f"{path}: {op} needs a non-empty list")
+    return [_check_scalar(v, f"{path}[{i}]", op) for i, v in enumerate(operand)]
+
+
+def _any_contains(c: _Compiler, key: str, values: list[Scalar]) -> sql.Composable:
+    docs = [_json({key: v}) for v in values]
+    return sql.SQL("({} @> ANY({}))").format(c.col, c.params.add(docs, "jsonb[]"))
+
+
+def _op_in(c: _Compiler, key: str, operand: object, path: str) -> sql.Composable:
+    return _any_contains(c, key, _in_values(operand, path, "$in"))
+
+
+def _op_nin(c: _Compiler, key: str, operand: object, path: str) -> sql.Composable:
+    values = _in_values(operand, path, "$nin")
+    return sql.SQL("({} AND NOT {})").format(c.has_key(key), _any_contains(c, key, values))
+
+
+def _range(op: str, sql_op: str) -> Callable[[_Compiler, str, object, str], sql.Composable]:
+    def compile_range(c: _Compiler, key: str, operand: object, path: str) -> sql.Composable:
+        if isinstance(operand, bool) or not isinstance(operand, (int, float, str)):
+            raise FilterError(
+                f"{path}: {op} expects a number or a string, got "
+                f"{type(operand).__name__} {operand!r}"
+            )
+        value = _check_scalar(operand, path, op)
+        if isinstance(value, str):
+            test = sql.SQL('(({} ->> {}) COLLATE "C" {} {})').format(
+                c.col, c.key(key), sql.SQL(sql_op), c.params.add(value, "text")
+            )
+            return c.typed(key, "string", test)
+        assert isinstance(value, (int, float))
+        test = sql.SQL("(({} -> {})::numeric {} {})").format(
+            c.col, c.key(key), sql.SQL(sql_op), c.params.add(_number_param(value), "numeric")
+        )
+        return c.typed(key, "number", test)
+
+    return compile_range
+
+
+def _op_contains(c: _Compiler, key: str, operand: object, path: str) -> sql.Composable:
+    if isinstance(operand, (list, tuple)):
+        if not operand:
+            raise FilterError(f"{path}: $contains needs a scalar or a non-empty list of scalars")
+        values = [_check_scalar(v, f"{path}[{i}]", "$contains") for i, v in enumerate(operand)]
+    else:
+        values = [_check_scalar(operand, path, "$contains")]
+    return c.contains({key: values})
+
+
+def _op_exists(c: _Compiler, key: str, operand: object, path: str) -> sql.Composable:
+    if not isinstance(operand, bool):
+        raise FilterError(f"{path}: $exists expects true or false, got {operand!r}")
+    test = c.has_key(key)
+    return test if operand else sql.SQL("(NOT {})").format(test)
+
+
+def _like(op: str, sql_op: str) -> Callable[[_Compiler, str, object, str], sql.Composable]:
+    def compile_like(c: _Compiler, key: str, operand: object, path: str) -> sql.Composable:
+        if not isinstance(operand, str):
+            raise FilterError(f"{path}: {op} expects a pattern string, got {operand!r}")
+        pattern = _check_scalar(operand, path, op)
+        test = sql.SQL("(({} ->> {}) {} {})").format(
+            c.col, c.key(key), sql.SQL(sql_op), c.params.add(pattern, "text")
+        )
+        return c.typed(key, "string", test)
+
+    return compile_like
+
+
+_FIELD_OPERATORS: dict[str, Callable[[_Compiler, str, object, str], sql.Composable]] = {
+    "$eq": _op_eq,
+    "$ne": _op_ne,
+    "$gt": _range("$gt", ">"),
+    "$gte": _range("$gte", ">="),
+    "$lt": _range("$lt", "<"),
+    "$lte": _range("$lte", "<="),
+    "$in": _op_in,
+    "$nin": _op_nin,
+    "$contains": _op_contains,
+    "$exists": _op_exists,
+    "$like": _like("$like", "LIKE"),
+    "$ilike": _like("$ilike", "ILIKE"),
+}
+
+FIELD_OPERATORS = tuple(_FIELD_OPERATORS)
+
+
+def compile_filter(
+    filters: Mapping[str, Any] | None, column: sql.Composable, params: Params
+) -> sql.Composable | None:
+    """Compile ``filters`` to a boolean SQL expression over the jsonb ``column``.
+
+    ``None`` and ``{}`` mean "no filter" and return ``None``. Values are added to ``params``.
+
+    Raises:
+        FilterError: the filter is malformed; the message names the path of the bad node
+            (e.g. ``filters['$and'][1]['year']``) and what is allowed there.
+    """
+    if filters is None:
+        return None
+    if isinstance(filters, Mapping) and not filters:
+        return None
+    return _Compiler(column, params).filter(filters, "filters")
+
+
+def validate_filter(filters: Mapping[str, Any] | None) -> None:
+    """Raise :class:`FilterError` if ``filters`` is malformed; compile nothing else."""
+    compile_filter(filters, sql.Identifier("metadata"), Params())

@@ -1,0 +1,127 @@
+"""Plans for vector indexes: read them from the catalog, build them without blocking writes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import sql
+
+from ._indexes import IndexArgsIVFFlat, IndexMeasure, IndexMethod, IndexPlan, create_index_sql
+from ._indexes import default_n_lists, index_name, measure_from_opclass
+from ._protocol import Execute, Plan
+from .exc import IndexBuildError
+
+
+@dataclass(frozen=True)
+class VectorIndex:
+    """A vector index found in the catalog (``pg_index``/``pg_am``/``pg_opclass``)."""
+
+    name: str
+    method: IndexMethod
+    measure: IndexMeasure
+    halfvec: bool
+    valid: bool
+
+
+_INDEXES = sql.SQL(
+    """SELECT ic.relname::text, am.amname::text, opc.opcname::text, i.indisvalid
+FROM pg_index i
+JOIN pg_class ic ON ic.oid = i.indexrelid
+JOIN pg_am am ON am.oid = ic.relam
+JOIN pg_opclass opc ON opc.oid = i.indclass[0]
+WHERE i.indrelid = (SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                    WHERE n.nspname = {} AND c.relname = {})
+  AND am.amname IN ('hnsw', 'ivfflat')
+ORDER BY ic.oid"""
+)
+
+
+def indexes_plan(schema: str, name: str) -> Plan[list[VectorIndex]]:
+    rows = yield Execute(
+        _INDEXES.format(sql.Placeholder("s"), sql.Placeholder("n")), {"s": schema, "n": name}
+    )
+    found = []
+    for index_name_, method, opclass, valid in rows:
+        measure = measure_from_opclass(opclass)
+        if measure is None:
+            continue
+        found.append(
+            VectorIndex(index_name_, IndexMethod(method), measure,
+                        opclass.startswith("halfvec_"), bool(valid))
+        )
+    return found
+
+
+def create_index_plan(
+    schema: str,
+    name: str,
+    table: sql.Composable,
+    plan: IndexPlan,
+    dimension: int,
+    replace: bool,
+    build_settings: Mapping[str, str],
+) -> Plan[VectorIndex]:
+    """Build the new index with ``CREATE INDEX CONCURRENTLY`` (run in autocommit), then drop the
+    old vector index(es) concurrently. Reads and writes continue during the build. A failed build
+    leaves no invalid index behind and keeps the old index.
+    """
+    from .exc import ArgError
+
+    existing = yield from indexes_plan(schema, name)
+    if existing and not replace:
+        raise ArgError(
+            f"collection {name!r} already has vector index {existing[0].name!r} and "
+            "replace=False; pass replace=True to rebuild it"
+        )
+    n_lists = None
+    if isinstance(plan.args, IndexArgsIVFFlat):
+        n_lists = plan.args.n_lists
+        if n_lists is None:
+            row = yield Execute(sql.SQL("SELECT count(*) FROM {}").format(table), fetch="one")
+            n_lists = default_n_lists(int(row[0]))
+    new_name = index_name(plan, n_lists)
+    for key, value in build_settings.items():
+        yield Execute(
+            sql.SQL("SELECT set_config({}, {}, false)").format(
+                sql.Placeholder("k"), sql.Placeholder("v")
+            ),
+            {"k": key, "v": value},
+            fetch="none",
+        )
+    try:
+        yield Execute(create_index_sql(table, new_name, plan, dimension, n_lists), fetch="none")
+    except psycopg.Error as exc:
+        yield from _drop(schema, new_name)
+        raise IndexBuildError(
+            f"building {plan.method.value} index on {name!r} failed: "
+            f"{str(exc).strip().splitlines()[0]}; the previous index (if any) is kept"
+        ) from exc
+    finally:
+        for key in build_settings:
+            yield Execute(
+                sql.SQL(
+                    "SELECT set_config({k}, (SELECT reset_val FROM pg_settings WHERE name = {k}),"
+                    " false)"
+                ).format(k=sql.Placeholder("k")),
+                {"k": key},
+                fetch="none",
+            )
+    for old in existing:
+        yield from _drop(schema, old.name)
+    return VectorIndex(new_name, plan.method, plan.measure, plan.halfvec, True)
+
+
+def _drop(schema: str, index: str) -> Plan[None]:
+    yield Execute(
+        sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(sql.Identifier(schema, index)),
+        fetch="none",
+    )
+
+
+def drop_index_plan(schema: str, name: str) -> Plan[list[str]]:
+    existing = yield from indexes_plan(schema, name)
+    for old in existing:
+        yield from _drop(schema, old.name)
+    return [old.name for old in existing]

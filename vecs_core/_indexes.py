@@ -1,0 +1,264 @@
+"""Distance measures, index methods and index DDL: one table of truth. Pure: no I/O."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+
+from psycopg import sql
+
+from .exc import ArgError
+
+MAX_VECTOR_INDEX_DIMS = 2000
+MAX_HALFVEC_INDEX_DIMS = 4000
+
+
+class IndexMeasure(str, Enum):
+    """Distance measures (vecs-compatible names and values)."""
+
+    cosine_distance = "cosine_distance"
+    l2_distance = "l2_distance"
+    max_inner_product = "max_inner_product"
+    l1_distance = "l1_distance"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class IndexMethod(str, Enum):
+    """Vector index methods. ``auto`` picks HNSW when pgvector >= 0.5, else IVFFlat."""
+
+    auto = "auto"
+    hnsw = "hnsw"
+    ivfflat = "ivfflat"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class IndexArgsHNSW:
+    """HNSW build parameters (pgvector defaults: ``m=16``, ``ef_construction=64``)."""
+
+    m: int = 16
+    ef_construction: int = 64
+
+
+@dataclass(frozen=True)
+class IndexArgsIVFFlat:
+    """IVFFlat build parameters; ``n_lists=None`` derives it from the row count."""
+
+    n_lists: int | None = None
+
+
+@dataclass(frozen=True)
+class MeasureInfo:
+    operator: str
+    suffix: str  # opclass suffix: vector_<suffix>, halfvec_<suffix>
+    methods: tuple[str, ...]
+    relevance: Callable[[float], float]
+
+
+def _clamp(x: float) -> float:
+    return 0.0 if x < 0.0 else 1.0 if x > 1.0 else x
+
+
+MEASURES: dict[IndexMeasure, MeasureInfo] = {
+    IndexMeasure.cosine_distance: MeasureInfo(
+        "<=>", "cosine_ops", ("hnsw", "ivfflat"), lambda d: _clamp(1.0 - d / 2.0)
+    ),
+    IndexMeasure.l2_distance: MeasureInfo(
+        "<->", "l2_ops", ("hnsw", "ivfflat"), lambda d: _clamp(1.0 - d / math.sqrt(2.0))
+    ),
+    IndexMeasure.max_inner_product: MeasureInfo(
+        "<#>", "ip_ops", ("hnsw", "ivfflat"), lambda d: _clamp((1.0 - d) / 2.0)
+    ),
+    IndexMeasure.l1_distance: MeasureInfo("<+>", "l1_ops", ("hnsw",), lambda d: 1.0 / (1.0 + d)),
+}
+_BY_SUFFIX = {info.suffix: measure for measure, info in MEASURES.items()}
+
+
+def relevance_score(measure: IndexMeasure | str, distance: float) -> float:
+    """Map a pgvector distance to a relevance score in [0, 1], higher is better.
+
+    Exact for unit-length vectors (cosine: ``1 - d/2``, l2: ``1 - d/sqrt(2)``, inner product:
+    ``(1 + <a,b>)/2``), clamped to [0, 1] otherwise; l1 uses ``1 / (1 + d)``.
+    """
+    return MEASURES[parse_measure(measure)].relevance(distance)
+
+
+def parse_measure(measure: object) -> IndexMeasure:
+    try:
+        return IndexMeasure(measure)
+    except ValueError:
+        raise ArgError(
+            f"unknown measure {measure!r}; expected one of "
+            f"{', '.join(m.value for m in IndexMeasure)}"
+        ) from None
+
+
+def parse_method(method: object) -> IndexMethod:
+    try:
+        return IndexMethod(method)
+    except ValueError:
+        raise ArgError(
+            f"unknown index method {method!r}; expected one of "
+            f"{', '.join(m.value for m in IndexMethod)}"
+        ) from None
+
+
+def measure_from_opclass(opclass: str) -> IndexMeasure | None:
+    """``vector_cosine_ops`` / ``halfvec_cosine_ops`` -> cosine_distance, else None."""
+    kind, _, suffix = opclass.partition("_")
+    if kind not in ("vector", "halfvec"):
+        return None
+    return _BY_SUFFIX.get(suffix)
+
+
+def parse_version(version: str) -> tuple[int, ...]:
+    """``'0.8.5'`` -> ``(0, 8, 5)``; tolerant of suffixes like ``0.5.0-dev``."""
+    parts = []
+    for piece in version.split("."):
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts)
+
+
+def default_n_lists(n_records: int) -> int:
+    """vecs' rule: ``max(n/1000, 30)`` below a million rows, ``sqrt(n)`` above."""
+    if n_records < 1_000_000:
+        return int(max(n_records / 1000, 30))
+    return int(math.sqrt(n_records))
+
+
+@dataclass(frozen=True)
+class IndexPlan:
+    method: IndexMethod
+    measure: IndexMeasure
+    halfvec: bool
+    args: IndexArgsHNSW | IndexArgsIVFFlat
+
+
+def plan_index(
+    *,
+    method: object,
+    measure: object,
+    index_arguments: object,
+    dimension: int,
+    version: tuple[int, ...],
+) -> IndexPlan:
+    """Validate ``create_index`` arguments the way vecs does and choose method and storage.
+
+    Raises:
+        ArgError: bad method/measure, arguments that do not fit the method, HNSW on pgvector
+            < 0.5, a measure the method cannot index, or too many dimensions.
+    """
+    imethod = parse_method(method)
+    imeasure = parse_measure(measure)
+    if index_arguments is not None:
+        if not isinstance(index_arguments, (IndexArgsHNSW, IndexArgsIVFFlat)):
+            raise ArgError(
+                "index_arguments must be IndexArgsHNSW or IndexArgsIVFFlat, got "
+                f"{type(index_arguments).__name__}"
+            )
+        if imethod == IndexMethod.auto:
+            raise ArgError(
+                "index_arguments are not allowed with IndexMethod.auto; "
+                "name the method (hnsw or ivfflat) they are for"
+            )
+        wanted = IndexArgsHNSW if imethod == IndexMethod.hnsw else IndexArgsIVFFlat
+        if not isinstance(index_arguments, wanted):
+            raise ArgError(
+                f"{type(index_arguments).__name__} build parameters were supplied but "
+                f"{imethod.value} index was specified"
+            )
+    supports_hnsw = version >= (0, 5, 0)
+    if imethod == IndexMethod.auto:
+        imethod = IndexMethod.hnsw if supports_hnsw else IndexMethod.ivfflat
+    if imethod == IndexMethod.hnsw and not supports_hnsw:
+        raise ArgError(
+            "HNSW is unavailable: pgvector >= 0.5.0 is required "
+            f"(installed: {'.'.join(map(str, version))})"
+        )
+    if imethod.value not in MEASURES[imeasure].methods:
+        raise ArgError(f"{imethod.value} indexes cannot serve {imeasure.value}; use hnsw")
+    if imeasure == IndexMeasure.l1_distance and version < (0, 7, 0):
+        raise ArgError("indexing l1_distance requires pgvector >= 0.7.0")
+    halfvec = False
+    if dimension > MAX_VECTOR_INDEX_DIMS:
+        if version < (0, 7, 0):
+            raise ArgError(
+                f"cannot index {dimension} dimensions: pgvector indexes up to "
+                f"{MAX_VECTOR_INDEX_DIMS}, and half-precision indexes need pgvector >= 0.7.0"
+            )
+        if dimension > MAX_HALFVEC_INDEX_DIMS:
+            raise ArgError(
+                f"cannot index {dimension} dimensions: pgvector indexes up to "
+                f"{MAX_HALFVEC_INDEX_DIMS} dimensions at half precision; reduce the dimension"
+            )
+        halfvec = True
+    args = index_arguments
+    if args is None:
+        args = IndexArgsHNSW() if imethod == IndexMethod.hnsw else IndexArgsIVFFlat()
+    if isinstance(args, IndexArgsHNSW):
+        for name, value, low, high in (
+            ("m", args.m, 2, 100),
+            ("ef_construction", args.ef_construction, 4, 1000),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise ArgError(f"IndexArgsHNSW.{name} must be an int in [{low}, {high}], got {value!r}")
+        if args.ef_construction < 2 * args.m:
+            raise ArgError(
+                f"IndexArgsHNSW.ef_construction ({args.ef_construction}) must be >= 2 * m ({args.m})"
+            )
+    elif args.n_lists is not None and (
+        isinstance(args.n_lists, bool)
+        or not isinstance(args.n_lists, int)
+        or not 1 <= args.n_lists <= 32768
+    ):
+        raise ArgError(f"IndexArgsIVFFlat.n_lists must be an int in [1, 32768], got {args.n_lists!r}")
+    return IndexPlan(imethod, imeasure, halfvec, args)
+
+
+def index_name(plan: IndexPlan, n_lists: int | None) -> str:
+    """vecs-style names (``ix_vector_cosine_ops_hnsw_m16_efc64_ab12cd3``), so vecs sees them too.
+    vecs_core itself finds indexes through the catalog, never by name."""
+    kind = "halfvec" if plan.halfvec else "vector"
+    ops = f"{kind}_{MEASURES[plan.measure].suffix}"
+    unique = uuid.uuid4().hex[:7]
+    if isinstance(plan.args, IndexArgsHNSW):
+        return f"ix_{ops}_hnsw_m{plan.args.m}_efc{plan.args.ef_construction}_{unique}"
+    return f"ix_{ops}_ivfflat_nl{n_lists}_{unique}"
+
+
+def vector_expression(halfvec: bool, dimension: int) -> sql.Composable:
+    """The indexed expression: the ``vec`` column, or its half-precision cast above 2,000 dims."""
+    if halfvec:
+        return sql.SQL("({}::halfvec({}))").format(sql.Identifier("vec"), sql.Literal(dimension))
+    return sql.Identifier("vec")
+
+
+def create_index_sql(
+    table: sql.Composable, name: str, plan: IndexPlan, dimension: int, n_lists: int | None
+) -> sql.Composable:
+    kind = "halfvec" if plan.halfvec else "vector"
+    opclass = sql.Identifier(f"{kind}_{MEASURES[plan.measure].suffix}")
+    if isinstance(plan.args, IndexArgsHNSW):
+        with_ = sql.SQL("m = {}, ef_construction = {}").format(
+            sql.Literal(plan.args.m), sql.Literal(plan.args.ef_construction)
+        )
+    else:
+        with_ = sql.SQL("lists = {}").format(sql.Literal(n_lists))
+    return sql.SQL("CREATE INDEX CONCURRENTLY {} ON {} USING {} ({} {}) WITH ({})").format(
+        sql.Identifier(name),
+        table,
+        sql.SQL(plan.method.value),
+        vector_expression(plan.halfvec, dimension),
+        opclass,
+        with_,
+    )

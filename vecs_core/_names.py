@@ -1,0 +1,41 @@
+"""Validation of SQL identifiers that come from users (collection and schema names).
+
+Names are always quoted by the driver (``psycopg.sql.Identifier``); this module refuses names that
+PostgreSQL would silently alter (truncation past 63 bytes) or cannot store (NUL, control chars).
+"""
+
+from __future__ import annotations
+
+from .exc import ArgError
+
+MAX_IDENTIFIER_BYTES = 63
+
+
+def validate_name(name: object, *, what: str = "collection name") -> str:
+    """Return ``name`` if it is a usable identifier, else raise :class:`ArgError`.
+
+    Raises:
+        ArgError: not a string, empty, longer than 63 UTF-8 bytes, holding NUL or control
+            characters, or (for collections) starting with ``_``, which vecs reserves.
+    """
+    if not isinstance(name, str):
+        raise ArgError(f"{what} must be a str, got {type(name).__name__} {name!r}")
+    if not name:
+        raise ArgError(f"{what} must not be empty")
+    size = len(name.encode("utf-8"))
+    if size > MAX_IDENTIFIER_BYTES:
+        raise ArgError(
+            f"{what} {name!r} is {size} bytes in UTF-8; PostgreSQL keeps at most "
+            f"{MAX_IDENTIFIER_BYTES} bytes and would truncate it. Use a shorter name."
+        )
+    bad = [ch for ch in name if ord(ch) < 32 or ord(ch) == 127]
+    if bad:
+        raise ArgError(
+            f"{what} {name!r} contains control character(s) {''.join(bad)!r}; "
+            "use printable characters only"
+        )
+    if what == "collection name" and name.startswith("_"):
+        raise ArgError(
+            f"{what} {name!r} starts with '_', which is reserved (vecs hides such tables)"
+        )
+    return name

@@ -1,0 +1,249 @@
+"""Plans for a collection's data: upsert, fetch, get, find, count, delete, search. Pure: no I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from psycopg import sql
+
+from ._catalog import TEXT_COLUMN
+from ._filters import compile_filter
+from ._protocol import CopyIn, Execute, Plan
+from ._records import Encoder, VectorParam, vector_from_bytes
+from ._sqlparams import Params
+from ._types import Hit, Item, Record
+from .exc import RecordError
+
+_STAGE = sql.Identifier("vecs_core_stage")
+_ID, _VEC, _META, _TEXT = (sql.Identifier(c) for c in ("id", "vec", "metadata", TEXT_COLUMN))
+_NULL = sql.SQL("NULL::text")
+
+
+@dataclass(frozen=True)
+class Target:
+    """The table a plan works on, as the catalog described it."""
+
+    table: sql.Composable
+    dimension: int
+    has_text: bool
+
+    @property
+    def text_col(self) -> sql.Composable:
+        return _TEXT if self.has_text else _NULL
+
+
+@dataclass(frozen=True)
+class UpsertResult:
+    count: int
+    needs_text_column: bool
+
+
+def upsert_plan(target: Target, records: Iterable[Any]) -> Plan[UpsertResult]:
+    """Stream ``records`` through binary COPY into a transaction-scoped staging table, then merge
+    them with one ``INSERT ... SELECT DISTINCT ON (id) ... ON CONFLICT DO UPDATE``.
+
+    The last record wins for an id repeated in one call; rows are merged in id order, so
+    concurrent upserts of overlapping ids lock in the same order and cannot deadlock. Any bad
+    record aborts the transaction: nothing of the call is written.
+    """
+    encoder = Encoder(target.dimension)
+    numbered = enumerate(records)
+    first = next(numbered, None)
+    if first is None:
+        return UpsertResult(0, False)
+    first_row = encoder.encode(*first)  # validate before any statement runs
+    if encoder.has_text and not target.has_text:
+        return UpsertResult(0, True)  # the shell adds the column, then retries
+    yield Execute(
+        sql.SQL(
+            "CREATE TEMP TABLE {} (ord bigint, id text, vec vector, metadata jsonb, {} text)"
+            " ON COMMIT DROP"
+        ).format(_STAGE, _TEXT),
+        fetch="none",
+    )
+    yield CopyIn(
+        sql.SQL("COPY {} (ord, id, vec, metadata, {}) FROM STDIN (FORMAT BINARY)").format(
+            _STAGE, _TEXT
+        ),
+        encoder.chunks(first_row, numbered),
+    )
+    if encoder.has_text and not target.has_text:
+        raise RecordError(
+            "some records carry document text but the first one did not and the collection has "
+            "no text column yet; upsert a record with text first (or call "
+            "Collection.enable_text()) and retry. Nothing was written."
+        )
+    cols = [_ID, _VEC, _META] + ([_TEXT] if target.has_text else [])
+    updates = [sql.SQL("{} = EXCLUDED.{}").format(c, c) for c in cols[1:]]
+    yield Execute(
+        sql.SQL(
+            "INSERT INTO {table} ({cols}) SELECT DISTINCT ON (id) {cols} FROM {stage}"
+            " ORDER BY id, ord DESC ON CONFLICT (id) DO UPDATE SET {updates}"
+        ).format(
+            table=target.table,
+            cols=sql.SQL(", ").join(cols),
+            stage=_STAGE,
+            updates=sql.SQL(", ").join(updates),
+        ),
+        fetch="none",
+    )
+    return UpsertResult(encoder.count, False)
+
+
+def _ids(ids: Sequence[str]) -> list[str]:
+    return list(dict.fromkeys(ids))
+
+
+def fetch_plan(target: Target, ids: Sequence[str]) -> Plan[list[Record]]:
+    """Records for ``ids`` in the order asked, missing ids skipped, duplicates once."""
+    wanted = _ids(ids)
+    if not wanted:
+        return []
+    rows = yield Execute(
+        sql.SQL("SELECT id, vec, metadata FROM {} WHERE id = ANY({})").format(
+            target.table, sql.Placeholder("ids")
+        ),
+        {"ids": wanted},
+        binary=True,
+    )
+    found = {r[0]: Record(r[0], vector_from_bytes(r[1]), r[2]) for r in rows}
+    return [found[i] for i in wanted if i in found]
+
+
+def _item_columns(target: Target, include_vector: bool) -> sql.Composable:
+    cols = [_ID, _META, target.text_col] + ([_VEC] if include_vector else [])
+    return sql.SQL(", ").join(cols)
+
+
+def _item(row: Sequence[Any], include_vector: bool) -> Item:
+    return Item(row[0], row[1], row[2], vector_from_bytes(row[3]) if include_vector else None)
+
+
+def get_plan(target: Target, ids: Sequence[str], include_vector: bool) -> Plan[list[Item]]:
+    wanted = _ids(ids)
+    if not wanted:
+        return []
+    rows = yield Execute(
+        sql.SQL("SELECT {} FROM {} WHERE id = ANY({})").format(
+            _item_columns(target, include_vector), target.table, sql.Placeholder("ids")
+        ),
+        {"ids": wanted},
+        binary=True,
+    )
+    found = {r[0]: _item(r, include_vector) for r in rows}
+    return [found[i] for i in wanted if i in found]
+
+
+def _where(filters: Mapping[str, Any] | None, params: Params) -> sql.Composable:
+    cond = compile_filter(filters, _META, params)
+    return sql.SQL("") if cond is None else sql.SQL(" WHERE ") + cond
+
+
+def find_plan(
+    target: Target,
+    filters: Mapping[str, Any] | None,
+    limit: int,
+    offset: int,
+    after: str | None,
+    include_vector: bool,
+) -> Plan[list[Item]]:
+    params = Params()
+    cond = compile_filter(filters, _META, params)
+    conds = [] if cond is None else [cond]
+    if after is not None:
+        conds.append(sql.SQL("id > {}").format(params.add(after, "text")))
+    where = sql.SQL(" WHERE ") + sql.SQL(" AND ").join(conds) if conds else sql.SQL("")
+    rows = yield Execute(
+        sql.SQL("SELECT {} FROM {}{} ORDER BY id LIMIT {} OFFSET {}").format(
+            _item_columns(target, include_vector),
+            target.table,
+            where,
+            params.add(limit),
+            params.add(offset),
+        ),
+        params.values,
+        binary=True,
+    )
+    return [_item(r, include_vector) for r in rows]
+
+
+def count_plan(target: Target, filters: Mapping[str, Any] | None) -> Plan[int]:
+    params = Params()
+    where = _where(filters, params)
+    row = yield Execute(
+        sql.SQL("SELECT count(*) FROM {}{}").format(target.table, where),
+        params.values,
+        fetch="one",
+    )
+    return int(row[0])
+
+
+def delete_plan(
+    target: Target, ids: Sequence[str] | None, filters: Mapping[str, Any] | None
+) -> Plan[list[str]]:
+    params = Params()
+    if ids is not None:
+        wanted = _ids(ids)
+        if not wanted:
+            return []
+        where = sql.SQL(" WHERE id = ANY({})").format(params.add(wanted, "text[]"))
+    else:
+        where = _where(filters, params)
+    rows = yield Execute(
+        sql.SQL("DELETE FROM {}{} RETURNING id").format(target.table, where), params.values
+    )
+    return [r[0] for r in rows]
+
+
+@dataclass(frozen=True)
+class SearchSpec:
+    """A validated vector search (see ``Collection.search``)."""
+
+    vector: VectorParam
+    limit: int
+    filters: Mapping[str, Any] | None
+    operator: str
+    halfvec: bool
+    include_vector: bool
+    include_metadata: bool
+    settings: Mapping[str, str]
+    relaxed: bool
+
+
+def search_plan(target: Target, spec: SearchSpec) -> Plan[list[Hit]]:
+    params = Params()
+    q = params.add(spec.vector, "vector")
+    expr: sql.Composable = _VEC
+    if spec.halfvec:
+        dim = sql.Literal(target.dimension)
+        expr = sql.SQL("({}::halfvec({}))").format(_VEC, dim)
+        q = sql.SQL("({}::halfvec({}))").format(q, dim)
+    distance = sql.SQL("({} {} {})").format(expr, sql.SQL(spec.operator), q)
+    cols = [
+        _ID,
+        sql.SQL("{} AS distance").format(distance),
+        _META if spec.include_metadata else sql.SQL("NULL::jsonb"),
+        target.text_col,
+    ] + ([_VEC] if spec.include_vector else [])
+    where = _where(spec.filters, params)
+    query: sql.Composable = sql.SQL("SELECT {} FROM {}{} ORDER BY {} LIMIT {}").format(
+        sql.SQL(", ").join(cols), target.table, where, distance, params.add(spec.limit)
+    )
+    if spec.relaxed:
+        # iterative index scans in relaxed order may return neighbours slightly out of order
+        query = sql.SQL(
+            "WITH found AS MATERIALIZED ({}) SELECT * FROM found ORDER BY distance"
+        ).format(query)
+    rows = yield Execute(query, params.values, binary=True, settings=spec.settings)
+    return [
+        Hit(
+            r[0],
+            r[1],
+            r[2] if spec.include_metadata else {},
+            r[3],
+            vector_from_bytes(r[4]) if spec.include_vector else None,
+        )
+        for r in rows
+    ]

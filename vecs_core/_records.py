@@ -1,0 +1,242 @@
+"""Validation and binary encoding of records and vectors. Pure: no I/O.
+
+Vectors travel in pgvector's binary format (``uint16 dim, uint16 0, float32[dim]`` big-endian),
+both as query parameters (through :class:`VectorParam`) and inside binary ``COPY`` streams, so the
+hot paths never format or parse text.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from psycopg.adapt import Dumper
+from psycopg.pq import Format
+
+from .exc import ArgError, RecordError
+
+MAX_DIMENSION = 16_000
+MAX_ID_BYTES = 2048
+_VEC_HEADER = struct.Struct(">HH")
+_BE_F4 = np.dtype(">f4")
+
+Vector = npt.NDArray[np.float32]
+
+
+def as_vector(value: object, dimension: int | None, *, what: str) -> Vector:
+    """Convert a list/tuple/ndarray of numbers to a finite 1-D float32 array of ``dimension``.
+
+    Raises:
+        ArgError: (a :class:`RecordError` when ``what`` names a record) on a non-numeric value,
+            a wrong shape or dimension, or NaN/infinity.
+    """
+    error = RecordError if what.startswith("record") else ArgError
+    if isinstance(value, (str, bytes, Mapping)) or value is None:
+        raise error(f"{what}: vector must be a sequence of numbers, got {type(value).__name__}")
+    try:
+        arr = np.asarray(value, dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise error(f"{what}: vector must contain only numbers ({exc})") from None
+    if arr.ndim != 1:
+        raise error(f"{what}: vector must be one-dimensional, got shape {arr.shape}")
+    if dimension is not None and arr.shape[0] != dimension:
+        raise error(f"{what}: expected a vector of dimension {dimension}, got {arr.shape[0]}")
+    if arr.shape[0] == 0:
+        raise error(f"{what}: vector is empty")
+    if not np.isfinite(arr).all():
+        raise error(f"{what}: vector contains NaN or infinity (or overflows float32)")
+    return arr
+
+
+def vector_bytes(arr: Vector) -> bytes:
+    return _VEC_HEADER.pack(arr.shape[0], 0) + arr.astype(_BE_F4).tobytes()
+
+
+def vector_from_bytes(data: bytes) -> Vector:
+    dim, _ = _VEC_HEADER.unpack_from(data)
+    return np.frombuffer(data, dtype=_BE_F4, count=dim, offset=4).astype(np.float32)
+
+
+class VectorParam:
+    """A query vector sent as a binary parameter of unknown type (the server infers ``vector``)."""
+
+    __slots__ = ("array",)
+
+    def __init__(self, array: Vector) -> None:
+        self.array = array
+
+
+class VectorParamDumper(Dumper):
+    format = Format.BINARY
+    oid = 0  # unknown: the server infers the type from context (``vec <=> $1``)
+
+    def dump(self, obj: Any) -> bytes:
+        return vector_bytes(obj.array)
+
+
+# -- metadata ------------------------------------------------------------------------------------
+
+
+def _to_json_value(value: object) -> object:
+    """Convert numpy scalars/arrays to plain JSON values; refuse anything else non-JSON."""
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(type(value).__name__)
+
+
+def _check_json(value: object, path: str) -> None:
+    """Refuse non-string keys, NUL characters and non-finite floats anywhere in ``value``."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise RecordError(f"{path}: strings cannot contain NUL (\\u0000) in PostgreSQL jsonb")
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise RecordError(f"{path}: {value!r} is not valid JSON; use null or a finite number")
+    elif isinstance(value, Mapping):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise RecordError(
+                    f"{path}: metadata keys must be strings, got {type(k).__name__} {k!r}"
+                )
+            _check_json(k, path)
+            _check_json(v, f"{path}[{k!r}]")
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            _check_json(v, f"{path}[{i}]")
+
+
+def encode_metadata(metadata: object, *, what: str) -> bytes:
+    """Return the UTF-8 JSON text of ``metadata`` (a dict of JSON values, or None for ``{}``).
+
+    numpy scalars and arrays are converted to plain numbers and lists; datetime, Decimal, bytes,
+    sets and other objects are refused, since JSON has no faithful form for them.
+    """
+    if metadata is None:
+        return b"{}"
+    if not isinstance(metadata, Mapping):
+        raise RecordError(
+            f"{what}: metadata must be a dict (JSON object), got {type(metadata).__name__}"
+        )
+    try:
+        text = json.dumps(
+            metadata, ensure_ascii=False, allow_nan=False, default=_to_json_value,
+            separators=(",", ":"),
+        )
+    except TypeError as exc:
+        raise RecordError(
+            f"{what}: metadata holds a value of type {exc.args[0]!s} that is not JSON; convert it "
+            "first (e.g. datetime -> .isoformat(), Decimal -> str or float)"
+        ) from None
+    except ValueError as exc:
+        if "Circular" in str(exc):
+            raise RecordError(f"{what}: metadata contains a circular reference") from None
+        raise RecordError(f"{what}: metadata holds NaN or infinity, which JSON cannot store") from None
+    # json.dumps silently turns int/float/bool/None keys into strings and escapes NUL:
+    # walk the structure only when one of those can be present.
+    if "\\u0000" in text or not _all_str_keys(metadata):
+        _check_json(metadata, f"{what} metadata")
+    return text.encode("utf-8")
+
+
+def _all_str_keys(value: object) -> bool:
+    if isinstance(value, Mapping):
+        return all(isinstance(k, str) and _all_str_keys(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return all(_all_str_keys(v) for v in value)
+    return True
+
+
+def check_id(record_id: object, *, what: str) -> bytes:
+    if not isinstance(record_id, str):
+        raise RecordError(f"{what}: id must be a str, got {type(record_id).__name__} {record_id!r}")
+    if not record_id:
+        raise RecordError(f"{what}: id must not be empty")
+    if "\x00" in record_id:
+        raise RecordError(f"{what}: id {record_id!r} contains a NUL character")
+    raw = record_id.encode("utf-8")
+    if len(raw) > MAX_ID_BYTES:
+        raise RecordError(f"{what}: id is {len(raw)} bytes; the limit is {MAX_ID_BYTES}")
+    return raw
+
+
+def check_text(text: object, *, what: str) -> bytes | None:
+    if text is None:
+        return None
+    if not isinstance(text, str):
+        raise RecordError(f"{what}: text must be a str or None, got {type(text).__name__}")
+    if "\x00" in text:
+        raise RecordError(f"{what}: text contains a NUL character, which PostgreSQL cannot store")
+    return text.encode("utf-8")
+
+
+# -- binary COPY stream --------------------------------------------------------------------------
+
+COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
+COPY_TRAILER = struct.pack(">h", -1)
+_ROW_HEAD = struct.Struct(">hiqi")  # 5 fields, len(ord)=8, ord, len(id)
+_LEN = struct.Struct(">i")
+_NULL = _LEN.pack(-1)
+
+
+class Encoder:
+    """Validate records and turn them into binary COPY rows for ``(ord, id, vec, metadata, text)``.
+
+    Rows are produced lazily in chunks, so a generator of millions of records is streamed in
+    bounded memory. ``has_text`` tells afterwards whether any record carried document text.
+    """
+
+    def __init__(self, dimension: int, chunk_rows: int = 2000) -> None:
+        self.dimension = dimension
+        self.chunk_rows = chunk_rows
+        self.count = 0
+        self.has_text = False
+
+    def encode(self, index: int, record: object) -> bytes:
+        what = f"record {index}"
+        if isinstance(record, Mapping) or not isinstance(record, (tuple, list)):
+            raise RecordError(
+                f"{what}: expected a tuple (id, vector, metadata[, text]), got "
+                f"{type(record).__name__}"
+            )
+        if len(record) not in (3, 4):
+            raise RecordError(
+                f"{what}: expected (id, vector, metadata) or (id, vector, metadata, text), "
+                f"got {len(record)} items"
+            )
+        rid = check_id(record[0], what=what)
+        what = f"record {index} (id {record[0]!r})"
+        vec = vector_bytes(as_vector(record[1], self.dimension, what=what))
+        meta = encode_metadata(record[2], what=what)
+        text = check_text(record[3], what=what) if len(record) == 4 else None
+        parts = [_ROW_HEAD.pack(5, 8, index, len(rid)), rid, _LEN.pack(len(vec)), vec,
+                 _LEN.pack(len(meta) + 1), b"\x01", meta]
+        if text is None:
+            parts.append(_NULL)
+        else:
+            self.has_text = True
+            parts += [_LEN.pack(len(text)), text]
+        return b"".join(parts)
+
+    def chunks(self, first: bytes, rest: Iterator[tuple[int, object]]) -> Iterable[bytes]:
+        """Yield the COPY stream: header + ``first`` row, the remaining rows, the trailer."""
+        buf = [COPY_HEADER, first]
+        self.count = 1
+        for index, record in rest:
+            buf.append(self.encode(index, record))
+            self.count += 1
+            if len(buf) >= self.chunk_rows:
+                yield b"".join(buf)
+                buf = []
+        buf.append(COPY_TRAILER)
+        yield b"".join(buf)

@@ -1,0 +1,326 @@
+"""The synchronous API: :class:`Client` and :class:`Collection`.
+
+Method bodies only run flows from the shared bases; ``_async.py`` mirrors this file with
+``await`` (a test checks that the two expose the same methods and signatures).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import psycopg
+
+from . import _collection_base as base
+from ._client_base import ClientBase, translate
+from ._connect import ConnectOptions, options_from
+from ._driver import EngineSource, PoolSource, run_sync
+from ._index_plans import VectorIndex
+from ._indexes import IndexMeasure, IndexMethod
+from ._types import Hit, Item, Record
+from .adapter import Adapter
+
+
+def _run(source: Any, flow: base.Flow, collection: str | None = None) -> Any:
+    result: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            job = flow.send(result) if error is None else flow.throw(error)
+        except StopIteration as stop:
+            return stop.value
+        error = None
+        try:
+            result = run_sync(source, job)
+        except psycopg.Error as exc:
+            mapped = translate(exc, collection)
+            if mapped is None:
+                raise
+            raise mapped from exc
+
+
+class Collection(base.CollectionBase):
+    """A named set of ``(id, vector, metadata)`` records in one PostgreSQL table.
+
+    Get one from :meth:`Client.get_or_create_collection`; the constructor does no I/O.
+    """
+
+    client: Client
+
+    def _do(self, flow: base.Flow) -> Any:
+        return _run(self.client._source, flow, self.name)
+
+    def upsert(self, records: Iterable[Any], skip_adapter: bool = False) -> None:
+        """Insert or update records ``(id, vector, metadata)`` or ``(id, vector, metadata, text)``.
+
+        Atomic per call (all records or none); the last record wins when an id repeats; any
+        iterable works, including generators of millions of records (streamed in bounded memory).
+        Vectors may be lists, tuples or numpy arrays. Empty input is a no-op.
+
+        Raises:
+            RecordError: a malformed id, vector (wrong dimension, NaN/inf) or metadata (not a
+                JSON object, NUL characters, non-JSON values); nothing is written.
+        """
+        return self._do(self._upsert_flow(records, skip_adapter))  # type: ignore[no-any-return]
+
+    def fetch(self, ids: Iterable[str]) -> list[Record]:
+        """Records ``(id, vector, metadata)`` for ``ids``, in the order asked; missing ids skipped."""
+        return self._do(self._fetch_flow(ids))  # type: ignore[no-any-return]
+
+    def get(self, ids: Iterable[str], *, include_vector: bool = False) -> list[Item]:
+        """Records with their document text, in the order asked; missing ids skipped."""
+        return self._do(self._get_flow(ids, include_vector))  # type: ignore[no-any-return]
+
+    def find(
+        self,
+        filters: Mapping[str, Any] | None = None,
+        *,
+        limit: int = 100,
+        offset: int = 0,
+        after: str | None = None,
+        include_vector: bool = False,
+    ) -> list[Item]:
+        """Records matching ``filters`` in id order. Page with ``offset`` or, faster on large
+        collections, with ``after=<last id of the previous page>``."""
+        flow = self._find_flow(filters, limit, offset, after, include_vector)
+        return self._do(flow)  # type: ignore[no-any-return]
+
+    def count(self, filters: Mapping[str, Any] | None = None) -> int:
+        """Number of records matching ``filters`` (all records when None)."""
+        return self._do(self._count_flow(filters))  # type: ignore[no-any-return]
+
+    def delete(
+        self, ids: Iterable[str] | None = None, filters: Mapping[str, Any] | None = None
+    ) -> list[str]:
+        """Delete by ``ids`` or by ``filters`` (exactly one) and return the deleted ids.
+
+        Raises:
+            ArgError: both or neither given, or an empty filter (use :meth:`clear`).
+            FilterError: a malformed filter.
+        """
+        return self._do(self._delete_flow(ids, filters))  # type: ignore[no-any-return]
+
+    def clear(self) -> int:
+        """Delete every record; return how many were deleted."""
+        return self._do(self._clear_flow())  # type: ignore[no-any-return]
+
+    def search(
+        self,
+        data: Any,
+        *,
+        limit: int = 10,
+        filters: Mapping[str, Any] | None = None,
+        measure: IndexMeasure | str = IndexMeasure.cosine_distance,
+        include_vector: bool = False,
+        probes: int | None = None,
+        ef_search: int | None = None,
+        skip_adapter: bool = False,
+    ) -> list[Hit]:
+        """Nearest records to ``data`` as :class:`Hit` tuples (id, distance, metadata, text...),
+        nearest first. Same arguments as :meth:`query`."""
+        flow = self._search_flow(
+            data, limit, filters, measure, include_vector, True, probes, ef_search, skip_adapter
+        )
+        return self._do(flow)  # type: ignore[no-any-return]
+
+    def query(
+        self,
+        data: Any,
+        limit: int = 10,
+        filters: Mapping[str, Any] | None = None,
+        measure: IndexMeasure | str = IndexMeasure.cosine_distance,
+        include_value: bool = False,
+        include_metadata: bool = False,
+        include_vector: bool = False,
+        *,
+        probes: int | None = None,
+        ef_search: int | None = None,
+        skip_adapter: bool = False,
+    ) -> list[Any]:
+        """vecs-compatible similarity search.
+
+        Returns ids (nothing included) or tuples ``(id, distance?, vector?, metadata?)``, nearest
+        first. Warns ``UserWarning`` when no index covers ``measure``.
+
+        Raises:
+            ArgError: limit outside 1..1000, unknown measure, bad probes/ef_search, bad vector.
+            FilterError: a malformed filter.
+        """
+        flow = self._search_flow(
+            data, limit, filters, measure, include_vector, include_metadata,
+            probes, ef_search, skip_adapter,
+        )
+        hits = self._do(flow)
+        return base.query_shape(hits, include_value, include_vector, include_metadata)
+
+    def create_index(
+        self,
+        measure: IndexMeasure | str = IndexMeasure.cosine_distance,
+        method: IndexMethod | str = IndexMethod.auto,
+        index_arguments: Any = None,
+        replace: bool = True,
+        *,
+        maintenance_work_mem: str | None = None,
+        parallel_workers: int | None = None,
+    ) -> VectorIndex:
+        """Build a vector index without blocking reads or writes (``CREATE INDEX CONCURRENTLY``),
+        then drop the previous one. See the README's "Indexes" section.
+
+        Raises:
+            ArgError: bad arguments, or ``replace=False`` while an index exists.
+            IndexBuildError: the build failed; the previous index is kept.
+        """
+        flow = self._create_index_flow(
+            measure, method, index_arguments, replace, maintenance_work_mem, parallel_workers
+        )
+        return self._do(flow)  # type: ignore[no-any-return]
+
+    def drop_index(self) -> list[str]:
+        """Drop the collection's vector index(es); return their names."""
+        return self._do(self._drop_index_flow())  # type: ignore[no-any-return]
+
+    def list_indexes(self) -> list[VectorIndex]:
+        """Vector indexes on the collection, read from the catalog."""
+        return self._do(self._indexes_flow(refresh=True))  # type: ignore[no-any-return]
+
+    def is_indexed_for_measure(self, measure: IndexMeasure | str) -> bool:
+        """True when a valid vector index serves ``measure``."""
+        wanted = IndexMeasure(measure)
+        return any(ix.measure == wanted and ix.valid for ix in self.list_indexes())
+
+    def enable_text(self) -> None:
+        """Add the document-text column now (it is added automatically on the first upsert of
+        a record that carries text)."""
+        return self._do(self._enable_text_flow())  # type: ignore[no-any-return]
+
+    @property
+    def index(self) -> str | None:
+        """Name of the collection's vector index, or None."""
+        found = self.list_indexes()
+        return found[0].name if found else None
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def __getitem__(self, key: str) -> Record:
+        return self._do(self._getitem_flow(key))  # type: ignore[no-any-return]
+
+
+class Client(ClientBase):
+    """Connects to PostgreSQL + pgvector and manages collections.
+
+    Create it with :func:`create_client`. No I/O happens until the first call; the pool is opened
+    lazily, closed by :meth:`disconnect` (or leaving a ``with`` block) and reopened on the next call.
+    """
+
+    _collection_class = Collection
+
+    def __init__(self, options: ConnectOptions, schema: str = "vecs", engine: Any = None) -> None:
+        super().__init__(options, schema)
+        self._source: Any = EngineSource(engine) if engine is not None else PoolSource(options)
+
+    def _do(self, flow: base.Flow) -> Any:
+        return _run(self._source, flow)
+
+    def get_or_create_collection(
+        self, name: str, *, dimension: int | None = None, adapter: Adapter | None = None
+    ) -> Collection:
+        """Open collection ``name``, creating it (and the schema and pgvector extension) if needed.
+
+        Raises:
+            MismatchedDimension: ``dimension`` differs from the stored table or the adapter.
+            ArgError: a bad name or dimension, or neither dimension nor adapter for a new one.
+        """
+        return self._do(self._create_flow(name, dimension, adapter, exist_ok=True))  # type: ignore[no-any-return]
+
+    def create_collection(self, name: str, dimension: int) -> Collection:
+        """Deprecated: use :meth:`get_or_create_collection`.
+
+        Raises:
+            CollectionAlreadyExists: a collection with that name exists.
+        """
+        _deprecated("create_collection")
+        return self._do(self._create_flow(name, dimension, None, exist_ok=False))  # type: ignore[no-any-return]
+
+    def get_collection(self, name: str) -> Collection:
+        """Deprecated: use :meth:`get_or_create_collection`.
+
+        Raises:
+            CollectionNotFound: no collection with that name.
+        """
+        _deprecated("get_collection")
+        return self._do(self._get_flow(name))  # type: ignore[no-any-return]
+
+    def list_collections(self) -> list[Collection]:
+        """All collections in the client's schema."""
+        return self._do(self._list_flow())  # type: ignore[no-any-return]
+
+    def delete_collection(self, name: str) -> None:
+        """Drop collection ``name`` and its data (no error if it does not exist)."""
+        return self._do(self._delete_flow(name))  # type: ignore[no-any-return]
+
+    @property
+    def vector_version(self) -> str:
+        """The pgvector version string, e.g. ``'0.8.0'``."""
+        return self._do(self._vector_version_flow())  # type: ignore[no-any-return]
+
+    def disconnect(self) -> None:
+        """Close the connection pool; a later call reconnects."""
+        self._source.close()
+
+    close = disconnect
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.disconnect()
+
+
+def _deprecated(name: str) -> None:
+    import warnings
+
+    warnings.warn(
+        f"Client.{name} is deprecated; use Client.get_or_create_collection",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+
+
+def create_client(
+    url: str | None = None,
+    *,
+    schema: str = "vecs",
+    engine: Any = None,
+    pool_size: int = 10,
+    prepare_threshold: int | None = 5,
+    statement_timeout: int | None = None,
+    connect_timeout: int = 10,
+    data_dir: str | None = None,
+) -> Client:
+    """Create a :class:`Client`.
+
+    Args:
+        url: ``postgresql://user:pw@host:5432/db`` (also ``postgres://`` and
+            ``postgresql+psycopg://``). Defaults to ``$VECS_DATABASE_URL``, else the embedded
+            PostgreSQL + pgvector server, started on first use with its data kept on disk.
+        schema: schema holding the collection tables (``vecs`` like Supabase vecs).
+        engine: an existing SQLAlchemy ``Engine`` using the psycopg driver to borrow
+            connections from (it is never disposed by the client).
+        pool_size: maximum pooled connections.
+        prepare_threshold: psycopg's server-side prepared statement threshold; pass ``None``
+            behind a transaction-mode pooler (PgBouncer, Supabase's pooler on port 6543).
+        statement_timeout: per-statement timeout in milliseconds.
+        connect_timeout: seconds to wait for a connection to open.
+        data_dir: data directory of the embedded server (default: ``$VECS_DATA_DIR`` or the
+            user's data directory).
+    """
+    options = options_from(
+        url,
+        data_dir=data_dir,
+        max_size=pool_size,
+        prepare_threshold=prepare_threshold,
+        statement_timeout_ms=statement_timeout,
+        connect_timeout=connect_timeout,
+    )
+    return Client(options, schema=schema, engine=engine)

@@ -1,0 +1,46 @@
+"""Result records returned by collections."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+
+Metadata = dict[str, Any]
+
+
+class Record(NamedTuple):
+    """A stored record as returned by ``fetch`` and ``col[id]`` (vecs-compatible 3-tuple)."""
+
+    id: str
+    vector: npt.NDArray[np.float32]
+    metadata: Metadata
+
+
+class Item(NamedTuple):
+    """A stored record with its document text, from ``get`` and ``find``.
+
+    ``vector`` is None unless it was asked for (``include_vector=True``).
+    """
+
+    id: str
+    metadata: Metadata
+    text: str | None
+    vector: npt.NDArray[np.float32] | None
+
+
+class Hit(NamedTuple):
+    """One search result, best first.
+
+    ``distance`` is pgvector's distance for vector search (smaller is nearer; for
+    ``max_inner_product`` it is the negative inner product) and None for keyword search; ``score``
+    is the keyword rank or the fused (RRF) score where those apply, else None.
+    """
+
+    id: str
+    distance: float | None
+    metadata: Metadata
+    text: str | None
+    vector: npt.NDArray[np.float32] | None = None
+    score: float | None = None

@@ -1,0 +1,9 @@
+"""Adapters transform records before upsert and query (vecs-compatible).
+
+``Adapter([ParagraphChunker(skip_during_query=True), TextEmbedding(model="all-MiniLM-L6-v2")])``
+lets a collection take raw text instead of vectors.
+"""
+
+from ._base import Adapter, AdapterContext, AdapterStep, NoOp
+
+__all__ = ["Adapter", "AdapterContext", "AdapterStep", "NoOp"]

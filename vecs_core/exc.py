@@ -1,0 +1,67 @@
+"""The one error tree of vecs_core.
+
+Every error the library raises on purpose derives from :class:`VecsError` and, where one fits, from
+the matching built-in exception, so ``except ValueError`` keeps working for callers who do not know
+this library. The names used by Supabase ``vecs`` are kept (``VecsException`` is an alias of
+:class:`VecsError`).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ArgError",
+    "CollectionAlreadyExists",
+    "CollectionNotFound",
+    "FilterError",
+    "IndexBuildError",
+    "MismatchedDimension",
+    "MissingDependency",
+    "RecordError",
+    "Unreachable",
+    "VecsError",
+    "VecsException",
+]
+
+
+class VecsError(Exception):
+    """Base class of every error raised by vecs_core."""
+
+
+VecsException = VecsError
+"""Alias kept for code written against Supabase ``vecs``."""
+
+
+class ArgError(VecsError, ValueError):
+    """An argument has a wrong type or value (limit, measure, name, index arguments...)."""
+
+
+class MismatchedDimension(ArgError):
+    """Two sources of a collection's dimension disagree (argument, adapter, stored table)."""
+
+
+class RecordError(ArgError):
+    """A record given to ``upsert`` is malformed: id, vector or metadata. Nothing was written."""
+
+
+class FilterError(VecsError, ValueError):
+    """A metadata filter is malformed; the message names the path to the bad node."""
+
+
+class CollectionNotFound(VecsError, LookupError):
+    """The named collection does not exist."""
+
+
+class CollectionAlreadyExists(VecsError):
+    """A collection with that name exists already (deprecated ``create_collection`` only)."""
+
+
+class IndexBuildError(VecsError):
+    """Building a vector index failed; the collection keeps its previous index, if any."""
+
+
+class Unreachable(VecsError, ConnectionError):
+    """The database server cannot be reached. The message names host and port, never a password."""
+
+
+class MissingDependency(VecsError, ImportError):
+    """An optional dependency is not installed; the message gives the ``pip install`` command."""
