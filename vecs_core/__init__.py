@@ -6,6 +6,7 @@
 """
 
 from . import adapter, exc
+from ._async import AsyncClient, AsyncCollection, create_async_client
 from ._index_plans import VectorIndex
 from ._indexes import (
     IndexArgsHNSW,
@@ -33,6 +34,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ArgError",
+    "AsyncClient",
+    "AsyncCollection",
     "Client",
     "Collection",
     "CollectionAlreadyExists",
@@ -53,6 +56,7 @@ __all__ = [
     "VecsError",
     "VectorIndex",
     "adapter",
+    "create_async_client",
     "create_client",
     "exc",
     "relevance_score",

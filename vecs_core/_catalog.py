@@ -146,9 +146,7 @@ def create_plan(
 
 def drop_plan(schema: str, name: str) -> Plan[None]:
     yield _lock(f"vecs_core:{schema}.{name}")
-    yield Execute(
-        sql.SQL("DROP TABLE IF EXISTS {}").format(table_sql(schema, name)), fetch="none"
-    )
+    yield Execute(sql.SQL("DROP TABLE IF EXISTS {}").format(table_sql(schema, name)), fetch="none")
 
 
 def add_text_column_plan(schema: str, name: str) -> Plan[None]:

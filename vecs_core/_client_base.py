@@ -99,9 +99,7 @@ class ClientBase:
 def translate(exc: psycopg.Error, collection: str | None) -> BaseException | None:
     """Give driver errors a meaning where we have one; ``None`` keeps the original."""
     if isinstance(exc, psycopg.errors.UndefinedTable) and collection is not None:
-        return CollectionNotFound(
-            f"collection {collection!r} does not exist (was it deleted?)"
-        )
+        return CollectionNotFound(f"collection {collection!r} does not exist (was it deleted?)")
     if isinstance(exc, psycopg.OperationalError) and _lost(exc):
         return Unreachable(
             f"lost the connection to the database: {str(exc).strip().splitlines()[0]}. "

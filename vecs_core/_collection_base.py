@@ -42,17 +42,13 @@ def check_ids(ids: object, what: str = "ids") -> list[str]:
     if isinstance(ids, (str, bytes)) or ids is None:
         raise ArgError(f"{what} must be a list of strings, not a single {type(ids).__name__}")
     try:
-        out = list(ids)  # type: ignore[call-overload]
+        out: list[str] = list(ids)  # type: ignore[call-overload]
     except TypeError:
         raise ArgError(f"{what} must be an iterable of strings, got {type(ids).__name__}") from None
     for item in out:
         if not isinstance(item, str):
             raise ArgError(f"{what} must hold strings, got {type(item).__name__} {item!r}")
     return out
-
-
-def _has_text(record: object) -> bool:
-    return isinstance(record, (tuple, list)) and len(record) == 4 and record[3] is not None
 
 
 class CollectionBase:
@@ -91,15 +87,18 @@ class CollectionBase:
             raise ArgError("records must be an iterable of (id, vector, metadata) tuples")
         if self._adapter is not None and not skip_adapter:
             records = self._adapter(records, AdapterContext.upsert)
-        it = iter(records)
-        first = next(it, None)
+        rest = iter(records)
+        first = next(rest, None)
         if first is None:
             return None
-        if _has_text(first) and not self._info.has_text:
-            yield from self._enable_text_flow()
         target = self._target()
-        result = yield Job(lambda: _plans.upsert_plan(target, chain([first], it)))
-        assert not result.needs_text_column
+        # a fresh chain per attempt: a retry on a dead pooled connection (before any step ran)
+        # must see the first record again
+        result = yield Job(lambda: _plans.upsert_plan(target, chain([first], rest)))
+        if result.added_text_column:
+            self._info = _catalog.TableInfo(
+                self._info.name, self._info.dimension, self._info.columns | {_catalog.TEXT_COLUMN}
+            )
         return None
 
     def _enable_text_flow(self) -> Flow:
@@ -108,9 +107,7 @@ class CollectionBase:
         if info is not None:
             self._info = info
 
-    def _delete_flow(
-        self, ids: Iterable[str] | None, filters: Mapping[str, Any] | None
-    ) -> Flow:
+    def _delete_flow(self, ids: Iterable[str] | None, filters: Mapping[str, Any] | None) -> Flow:
         if (ids is None) == (filters is None):
             raise ArgError("give exactly one of ids or filters to delete")
         if filters is not None:
@@ -219,7 +216,9 @@ class CollectionBase:
                 stacklevel=4,
             )
         version = yield from self.client._version_flow()
-        settings, relaxed = _search_settings(index, limit, probes, ef_search, bool(filters), version)
+        settings, relaxed = _search_settings(
+            index, limit, probes, ef_search, bool(filters), version
+        )
         spec = _plans.SearchSpec(
             vector=vector,
             limit=limit,
@@ -238,7 +237,11 @@ class CollectionBase:
     # -- indexes ---------------------------------------------------------------------------------
     def _indexes_flow(self, refresh: bool = False) -> Flow:
         cached = self._indexes
-        if not refresh and cached is not None and time.monotonic() - cached[0] < INDEX_CACHE_SECONDS:
+        if (
+            not refresh
+            and cached is not None
+            and time.monotonic() - cached[0] < INDEX_CACHE_SECONDS
+        ):
             return cached[1]
         found = yield Job(
             lambda: _index_plans.indexes_plan(self.schema, self.name), transaction=False

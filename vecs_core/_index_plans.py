@@ -8,8 +8,16 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-from ._indexes import IndexArgsIVFFlat, IndexMeasure, IndexMethod, IndexPlan, create_index_sql
-from ._indexes import default_n_lists, index_name, measure_from_opclass
+from ._indexes import (
+    IndexArgsIVFFlat,
+    IndexMeasure,
+    IndexMethod,
+    IndexPlan,
+    create_index_sql,
+    default_n_lists,
+    index_name,
+    measure_from_opclass,
+)
 from ._protocol import Execute, Plan
 from .exc import IndexBuildError
 
@@ -48,8 +56,13 @@ def indexes_plan(schema: str, name: str) -> Plan[list[VectorIndex]]:
         if measure is None:
             continue
         found.append(
-            VectorIndex(index_name_, IndexMethod(method), measure,
-                        opclass.startswith("halfvec_"), bool(valid))
+            VectorIndex(
+                index_name_,
+                IndexMethod(method),
+                measure,
+                opclass.startswith("halfvec_"),
+                bool(valid),
+            )
         )
     return found
 

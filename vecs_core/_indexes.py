@@ -211,17 +211,22 @@ def plan_index(
             ("ef_construction", args.ef_construction, 4, 1000),
         ):
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-                raise ArgError(f"IndexArgsHNSW.{name} must be an int in [{low}, {high}], got {value!r}")
+                raise ArgError(
+                    f"IndexArgsHNSW.{name} must be an int in [{low}, {high}], got {value!r}"
+                )
         if args.ef_construction < 2 * args.m:
             raise ArgError(
-                f"IndexArgsHNSW.ef_construction ({args.ef_construction}) must be >= 2 * m ({args.m})"
+                f"IndexArgsHNSW.ef_construction ({args.ef_construction}) must be >= 2 * m "
+                f"({args.m})"
             )
     elif args.n_lists is not None and (
         isinstance(args.n_lists, bool)
         or not isinstance(args.n_lists, int)
         or not 1 <= args.n_lists <= 32768
     ):
-        raise ArgError(f"IndexArgsIVFFlat.n_lists must be an int in [1, 32768], got {args.n_lists!r}")
+        raise ArgError(
+            f"IndexArgsIVFFlat.n_lists must be an int in [1, 32768], got {args.n_lists!r}"
+        )
     return IndexPlan(imethod, imeasure, halfvec, args)
 
 
@@ -245,7 +250,7 @@ def vector_expression(halfvec: bool, dimension: int) -> sql.Composable:
 
 def create_index_sql(
     table: sql.Composable, name: str, plan: IndexPlan, dimension: int, n_lists: int | None
-) -> sql.Composable:
+) -> sql.Composed:
     kind = "halfvec" if plan.halfvec else "vector"
     opclass = sql.Identifier(f"{kind}_{MEASURES[plan.measure].suffix}")
     if isinstance(plan.args, IndexArgsHNSW):

@@ -14,7 +14,6 @@ from ._protocol import CopyIn, Execute, Plan
 from ._records import Encoder, VectorParam, vector_from_bytes
 from ._sqlparams import Params
 from ._types import Hit, Item, Record
-from .exc import RecordError
 
 _STAGE = sql.Identifier("vecs_core_stage")
 _ID, _VEC, _META, _TEXT = (sql.Identifier(c) for c in ("id", "vec", "metadata", TEXT_COLUMN))
@@ -37,7 +36,7 @@ class Target:
 @dataclass(frozen=True)
 class UpsertResult:
     count: int
-    needs_text_column: bool
+    added_text_column: bool
 
 
 def upsert_plan(target: Target, records: Iterable[Any]) -> Plan[UpsertResult]:
@@ -46,7 +45,8 @@ def upsert_plan(target: Target, records: Iterable[Any]) -> Plan[UpsertResult]:
 
     The last record wins for an id repeated in one call; rows are merged in id order, so
     concurrent upserts of overlapping ids lock in the same order and cannot deadlock. Any bad
-    record aborts the transaction: nothing of the call is written.
+    record aborts the transaction: nothing of the call is written. When records carry document
+    text and the table has no text column yet, the column is added in the same transaction.
     """
     encoder = Encoder(target.dimension)
     numbered = enumerate(records)
@@ -54,8 +54,6 @@ def upsert_plan(target: Target, records: Iterable[Any]) -> Plan[UpsertResult]:
     if first is None:
         return UpsertResult(0, False)
     first_row = encoder.encode(*first)  # validate before any statement runs
-    if encoder.has_text and not target.has_text:
-        return UpsertResult(0, True)  # the shell adds the column, then retries
     yield Execute(
         sql.SQL(
             "CREATE TEMP TABLE {} (ord bigint, id text, vec vector, metadata jsonb, {} text)"
@@ -69,13 +67,13 @@ def upsert_plan(target: Target, records: Iterable[Any]) -> Plan[UpsertResult]:
         ),
         encoder.chunks(first_row, numbered),
     )
-    if encoder.has_text and not target.has_text:
-        raise RecordError(
-            "some records carry document text but the first one did not and the collection has "
-            "no text column yet; upsert a record with text first (or call "
-            "Collection.enable_text()) and retry. Nothing was written."
+    added = encoder.has_text and not target.has_text
+    if added:
+        yield Execute(
+            sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} text").format(target.table, _TEXT),
+            fetch="none",
         )
-    cols = [_ID, _VEC, _META] + ([_TEXT] if target.has_text else [])
+    cols = [_ID, _VEC, _META] + ([_TEXT] if target.has_text or added else [])
     updates = [sql.SQL("{} = EXCLUDED.{}").format(c, c) for c in cols[1:]]
     yield Execute(
         sql.SQL(
@@ -89,7 +87,7 @@ def upsert_plan(target: Target, records: Iterable[Any]) -> Plan[UpsertResult]:
         ),
         fetch="none",
     )
-    return UpsertResult(encoder.count, False)
+    return UpsertResult(encoder.count, added)
 
 
 def _ids(ids: Sequence[str]) -> list[str]:
@@ -188,7 +186,9 @@ def delete_plan(
         wanted = _ids(ids)
         if not wanted:
             return []
-        where = sql.SQL(" WHERE id = ANY({})").format(params.add(wanted, "text[]"))
+        where: sql.Composable = sql.SQL(" WHERE id = ANY({})").format(
+            params.add(wanted, "text[]")
+        )
     else:
         where = _where(filters, params)
     rows = yield Execute(
@@ -228,7 +228,7 @@ def search_plan(target: Target, spec: SearchSpec) -> Plan[list[Hit]]:
         target.text_col,
     ] + ([_VEC] if spec.include_vector else [])
     where = _where(spec.filters, params)
-    query: sql.Composable = sql.SQL("SELECT {} FROM {}{} ORDER BY {} LIMIT {}").format(
+    query: sql.Composed = sql.SQL("SELECT {} FROM {}{} ORDER BY {} LIMIT {}").format(
         sql.SQL(", ").join(cols), target.table, where, distance, params.add(spec.limit)
     )
     if spec.relaxed:

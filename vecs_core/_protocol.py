@@ -24,7 +24,7 @@ class Execute:
     """Run one statement. ``settings`` are applied with ``set_config(name, value, true)`` in the
     same transaction, pipelined with the statement (no extra round trip)."""
 
-    query: sql.Composable
+    query: sql.SQL | sql.Composed
     params: Mapping[str, Any] | None = None
     fetch: Fetch = "all"
     binary: bool = False
@@ -35,7 +35,7 @@ class Execute:
 class CopyIn:
     """Stream raw ``COPY ... FROM STDIN`` data, chunk by chunk."""
 
-    query: sql.Composable
+    query: sql.SQL | sql.Composed
     chunks: Iterable[bytes]
 
 

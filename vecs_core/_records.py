@@ -130,7 +130,10 @@ def encode_metadata(metadata: object, *, what: str) -> bytes:
         )
     try:
         text = json.dumps(
-            metadata, ensure_ascii=False, allow_nan=False, default=_to_json_value,
+            metadata,
+            ensure_ascii=False,
+            allow_nan=False,
+            default=_to_json_value,
             separators=(",", ":"),
         )
     except TypeError as exc:
@@ -141,7 +144,9 @@ def encode_metadata(metadata: object, *, what: str) -> bytes:
     except ValueError as exc:
         if "Circular" in str(exc):
             raise RecordError(f"{what}: metadata contains a circular reference") from None
-        raise RecordError(f"{what}: metadata holds NaN or infinity, which JSON cannot store") from None
+        raise RecordError(
+            f"{what}: metadata holds NaN or infinity, which JSON cannot store"
+        ) from None
     # json.dumps silently turns int/float/bool/None keys into strings and escapes NUL:
     # walk the structure only when one of those can be present.
     if "\\u0000" in text or not _all_str_keys(metadata):
@@ -219,8 +224,15 @@ class Encoder:
         vec = vector_bytes(as_vector(record[1], self.dimension, what=what))
         meta = encode_metadata(record[2], what=what)
         text = check_text(record[3], what=what) if len(record) == 4 else None
-        parts = [_ROW_HEAD.pack(5, 8, index, len(rid)), rid, _LEN.pack(len(vec)), vec,
-                 _LEN.pack(len(meta) + 1), b"\x01", meta]
+        parts = [
+            _ROW_HEAD.pack(5, 8, index, len(rid)),
+            rid,
+            _LEN.pack(len(vec)),
+            vec,
+            _LEN.pack(len(meta) + 1),
+            b"\x01",
+            meta,
+        ]
         if text is None:
             parts.append(_NULL)
         else:

