@@ -10,7 +10,7 @@ import os
 import tempfile
 import uuid
 import warnings
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -75,3 +75,23 @@ def quiet() -> Iterator[None]:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Query does not have a covering index")
         yield
+
+
+@pytest.fixture(params=["sync", "async"])
+def vx(request: pytest.FixtureRequest, database_url: str, schema: str) -> Iterator[Any]:
+    """A client through either shell; the same test body runs against both."""
+    if request.param == "sync":
+        with vecs_core.create_client(database_url, schema=schema, pool_size=4) as c:
+            yield c
+        return
+    import asyncio
+
+    from shells import AsyncShell
+
+    loop = asyncio.new_event_loop()
+    aclient = vecs_core.create_async_client(database_url, schema=schema, pool_size=4)
+    try:
+        yield AsyncShell(aclient, loop)
+    finally:
+        loop.run_until_complete(aclient.aclose())
+        loop.close()

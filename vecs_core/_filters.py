@@ -40,6 +40,12 @@ def _check_scalar(value: object, path: str, op: str, *, allow_null: bool = True)
     if isinstance(value, bool):
         return value
     if isinstance(value, int):
+        try:
+            repr(value)  # JSON needs the digits; Python refuses ints over sys.get_int_max_str_digits
+        except ValueError:
+            raise FilterError(
+                f"{path}: {op} operand is an integer too large to write as JSON"
+            ) from None
         return value
     if isinstance(value, float):
         if not math.isfinite(value):
@@ -230,6 +236,14 @@ def _like(op: str, sql_op: str) -> Callable[[_Compiler, str, object, str], sql.C
         if not isinstance(operand, str):
             raise FilterError(f"{path}: {op} expects a pattern string, got {operand!r}")
         pattern = _check_scalar(operand, path, op)
+        assert isinstance(pattern, str)
+        if (len(pattern) - len(pattern.rstrip("\\"))) % 2:
+            # PostgreSQL raises "LIKE pattern must not end with escape character" at run time,
+            # and only for some rows; refuse it here instead.
+            raise FilterError(
+                f"{path}: {op} pattern {pattern!r} ends with an unescaped backslash (the escape "
+                "character); write two backslashes for a literal one"
+            )
         test = sql.SQL("(({} ->> {}) {} {})").format(
             c.col, c.key(key), sql.SQL(sql_op), c.params.add(pattern, "text")
         )

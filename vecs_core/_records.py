@@ -39,7 +39,8 @@ def as_vector(value: object, dimension: int | None, *, what: str) -> Vector:
     if isinstance(value, (str, bytes, Mapping)) or value is None:
         raise error(f"{what}: vector must be a sequence of numbers, got {type(value).__name__}")
     try:
-        arr = np.asarray(value, dtype=np.float32)
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow -> inf, refused below
+            arr = np.asarray(value, dtype=np.float32)
     except (TypeError, ValueError) as exc:
         raise error(f"{what}: vector must contain only numbers ({exc})") from None
     if arr.ndim != 1:

@@ -5,5 +5,14 @@ lets a collection take raw text instead of vectors.
 """
 
 from ._base import Adapter, AdapterContext, AdapterStep, NoOp
+from ._text import MarkdownChunker, ParagraphChunker, TextEmbedding
 
-__all__ = ["Adapter", "AdapterContext", "AdapterStep", "NoOp"]
+__all__ = [
+    "Adapter",
+    "AdapterContext",
+    "AdapterStep",
+    "MarkdownChunker",
+    "NoOp",
+    "ParagraphChunker",
+    "TextEmbedding",
+]

@@ -1,0 +1,179 @@
+"""Upsert throughput: vecs_core vs raw psycopg 3 binary COPY (the ceiling) vs vecs 0.4.5.
+
+Each contender writes into a fresh, empty table with the vecs layout
+(``id varchar PK, vec vector(d), metadata jsonb`` + GIN index on metadata). Records are built
+once, outside the timed region, as ``(id, float32 numpy vector, metadata dict)`` tuples.
+
+Run alone: ``python benchmarks/bench_upsert.py [--quick] [--url URL]``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import common  # noqa: E402
+import data  # noqa: E402
+from common import SCHEMA, Timer  # noqa: E402
+
+BATCH = 10_000
+
+
+def _checkpoint(db) -> None:
+    import psycopg
+
+    with psycopg.connect(db.url, autocommit=True) as conn:
+        conn.execute("CHECKPOINT")
+
+
+def bench_vecs_core_batches(db, records, dim, name="up_core_batch"):
+    import vecs_core
+
+    vx = vecs_core.create_client(db.url, schema=SCHEMA)
+    try:
+        col = vx.get_or_create_collection(name, dimension=dim)
+        _checkpoint(db)
+        with Timer() as t:
+            for s in range(0, len(records), BATCH):
+                col.upsert(records[s : s + BATCH])
+        assert col.count() == len(records)
+        return t.seconds
+    finally:
+        vx.delete_collection(name)
+        vx.disconnect()
+
+
+def bench_vecs_core_generator(db, records, dim, name="up_core_gen"):
+    import vecs_core
+
+    vx = vecs_core.create_client(db.url, schema=SCHEMA)
+    try:
+        col = vx.get_or_create_collection(name, dimension=dim)
+        _checkpoint(db)
+        with Timer() as t:
+            col.upsert(r for r in records)  # one call, one transaction, streamed
+        assert col.count() == len(records)
+        return t.seconds
+    finally:
+        vx.delete_collection(name)
+        vx.disconnect()
+
+
+def create_raw_table(conn, table, dim):
+    conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{SCHEMA}"')
+    conn.execute(f'DROP TABLE IF EXISTS "{SCHEMA}"."{table}"')
+    conn.execute(
+        f'CREATE TABLE "{SCHEMA}"."{table}" (id character varying NOT NULL PRIMARY KEY, '
+        f"vec vector({dim}) NOT NULL, metadata jsonb NOT NULL DEFAULT '{{}}')"
+    )
+    conn.execute(
+        f'CREATE INDEX "ix_meta_{table}" ON "{SCHEMA}"."{table}" USING gin (metadata jsonb_path_ops)'
+    )
+
+
+def bench_raw_copy(db, records, dim, table="up_raw"):
+    """The ceiling: one binary COPY straight into the (empty) target table, one transaction."""
+    import psycopg
+    from pgvector.psycopg import register_vector
+
+    with psycopg.connect(db.url, autocommit=True) as conn:
+        create_raw_table(conn, table, dim)
+        conn.autocommit = False
+        register_vector(conn)
+        conn.commit()
+        _checkpoint(db)
+        with Timer() as t:
+            with conn.cursor() as cur:
+                with cur.copy(
+                    f'COPY "{SCHEMA}"."{table}" (id, vec, metadata) FROM STDIN (FORMAT BINARY)'
+                ) as copy:
+                    copy.set_types(["varchar", "vector", "jsonb"])
+                    for rec in records:
+                        copy.write_row(rec)
+            conn.commit()
+        n = conn.execute(f'SELECT count(*) FROM "{SCHEMA}"."{table}"').fetchone()[0]
+        assert n == len(records), n
+        conn.execute(f'DROP TABLE "{SCHEMA}"."{table}"')
+        conn.commit()
+    return t.seconds
+
+
+def bench_vecs(db, records, dim, name="up_vecs"):
+    import vecs
+
+    vx = vecs.create_client(db.psycopg2_url)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            col = vx.get_or_create_collection(name=name, dimension=dim)
+        _checkpoint(db)
+        with Timer() as t:
+            col.upsert(records)
+        assert len(col) == len(records)
+        return t.seconds
+    finally:
+        vx.delete_collection(name)
+        vx.disconnect()
+
+
+def run(db, ds, vecs_records: int = 20_000, progress=None) -> dict:
+    records = list(ds.records())
+    n = len(records)
+    steps = [
+        ("raw psycopg3 COPY", lambda: bench_raw_copy(db, records, ds.dim), n),
+        (f"vecs_core (batches of {BATCH:,})", lambda: bench_vecs_core_batches(db, records, ds.dim), n),
+        ("vecs_core (one generator)", lambda: bench_vecs_core_generator(db, records, ds.dim), n),
+    ]
+    try:
+        import vecs  # noqa: F401
+
+        m = min(vecs_records, n)
+        steps.append(("vecs 0.4.5", lambda: bench_vecs(db, records[:m], ds.dim), m))
+    except ImportError:
+        pass
+    out = {"dimension": ds.dim, "contenders": {}}
+    for label, fn, count in steps:
+        if progress:
+            progress.set_postfix_str(f"upsert: {label}")
+        secs = fn()
+        out["contenders"][label] = {
+            "records": count, "seconds": round(secs, 3), "records_per_s": round(count / secs, 1)
+        }
+        if progress:
+            progress.update(1)
+    c = out["contenders"]
+    raw = c["raw psycopg3 COPY"]["records_per_s"]
+    best_core = max(c[k]["records_per_s"] for k in c if k.startswith("vecs_core"))
+    batch_core = c[f"vecs_core (batches of {BATCH:,})"]["records_per_s"]
+    out["ratios"] = {
+        "vecs_core_batches/raw": round(batch_core / raw, 3),
+        "vecs_core_best/raw": round(best_core / raw, 3),
+    }
+    if "vecs 0.4.5" in c:
+        out["ratios"]["vecs_core_batches/vecs"] = round(batch_core / c["vecs 0.4.5"]["records_per_s"], 2)
+    return out
+
+
+def n_steps() -> int:
+    return 4
+
+
+if __name__ == "__main__":
+    import argparse
+    import json
+
+    p = argparse.ArgumentParser()
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--url")
+    p.add_argument("--vecs-records", type=int, default=20_000)
+    a = p.parse_args()
+    ds = data.load(n=10_000 if a.quick else 100_000)
+    db = common.open_db(a.url)
+    try:
+        common.reset_schema(db)
+        print(json.dumps(run(db, ds, a.vecs_records), indent=2))
+    finally:
+        db.close()
