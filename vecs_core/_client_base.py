@@ -14,7 +14,14 @@ from ._names import validate_name
 from ._protocol import Job
 from ._records import MAX_DIMENSION
 from .adapter import Adapter
-from .exc import ArgError, CollectionNotFound, MismatchedDimension, Unreachable, VecsError
+from .exc import (
+    ArgError,
+    CollectionNotFound,
+    MismatchedDimension,
+    StatementTimeout,
+    Unreachable,
+    VecsError,
+)
 
 
 class ClientBase:
@@ -100,6 +107,11 @@ def translate(exc: psycopg.Error, collection: str | None) -> BaseException | Non
     """Give driver errors a meaning where we have one; ``None`` keeps the original."""
     if isinstance(exc, psycopg.errors.UndefinedTable) and collection is not None:
         return CollectionNotFound(f"collection {collection!r} does not exist (was it deleted?)")
+    if isinstance(exc, psycopg.errors.QueryCanceled) and "statement timeout" in str(exc):
+        return StatementTimeout(
+            "the statement was cancelled by statement_timeout; raise the client's "
+            "statement_timeout or narrow the call (nothing of it was committed)"
+        )
     if isinstance(exc, psycopg.OperationalError) and _lost(exc):
         return Unreachable(
             f"lost the connection to the database: {str(exc).strip().splitlines()[0]}. "

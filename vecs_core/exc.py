@@ -17,6 +17,7 @@ __all__ = [
     "MismatchedDimension",
     "MissingDependency",
     "RecordError",
+    "StatementTimeout",
     "Unreachable",
     "VecsError",
     "VecsException",
@@ -57,6 +58,10 @@ class CollectionAlreadyExists(VecsError):
 
 class IndexBuildError(VecsError):
     """Building a vector index failed; the collection keeps its previous index, if any."""
+
+
+class StatementTimeout(VecsError, TimeoutError):
+    """A statement ran longer than the client's ``statement_timeout`` and was cancelled."""
 
 
 class Unreachable(VecsError, ConnectionError):
