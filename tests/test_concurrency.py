@@ -61,7 +61,7 @@ def test_queries_and_upserts_continue_during_index_rebuild(client):
             while not stop.is_set():
                 try:
                     assert len(col.query(data=rng.normal(size=16), limit=5)) == 5
-                except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+                except BaseException as exc:
                     errors.append(exc)
 
     def writer() -> None:
@@ -70,7 +70,7 @@ def test_queries_and_upserts_continue_during_index_rebuild(client):
             started = time.monotonic()
             try:
                 col.upsert([(f"w{n}-{j}", rng.normal(size=16), {}) for j in range(100)])
-            except BaseException as exc:  # noqa: BLE001
+            except BaseException as exc:
                 errors.append(exc)
             slowest[0] = max(slowest[0], time.monotonic() - started)
             n += 1
@@ -102,9 +102,12 @@ def test_async_fifty_queries_and_eight_upserters(database_url, schema):
                 return len(await col.query(data=rng.normal(size=8), limit=10))
 
             async def upserter(w: int) -> None:
-                for b in range(5):
+                for _ in range(5):
                     await col.upsert(
-                        [(f"u{(w * 37 + k) % 400}", rng.normal(size=8), {"w": w}) for k in range(80)]
+                        [
+                            (f"u{(w * 37 + k) % 400}", rng.normal(size=8), {"w": w})
+                            for k in range(80)
+                        ]
                     )
 
             results = await asyncio.wait_for(
@@ -123,8 +126,9 @@ def test_cancelled_async_query_returns_its_connection(database_url, schema):
         async with vecs_core.create_async_client(database_url, schema=schema, pool_size=2) as vx:
             col = await vx.get_or_create_collection("docs", dimension=4)
             await col.upsert([(f"r{i}", np.ones(4), {}) for i in range(10)])
-            from vecs_core._protocol import Execute, Job
             from psycopg import sql
+
+            from vecs_core._protocol import Execute, Job
 
             def slow():
                 yield Execute(sql.SQL("SELECT pg_sleep(5)"))
