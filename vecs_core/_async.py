@@ -22,7 +22,9 @@ from ._types import Hit, Item, Record
 from .adapter import Adapter
 
 
-async def _run(source: Any, flow: base.Flow, collection: str | None = None) -> Any:
+async def _run(
+    source: Any, flow: base.Flow, settings: dict[str, str], collection: str | None = None
+) -> Any:
     result: Any = None
     error: BaseException | None = None
     while True:
@@ -32,7 +34,7 @@ async def _run(source: Any, flow: base.Flow, collection: str | None = None) -> A
             return stop.value
         error = None
         try:
-            result = await run_async(source, job)
+            result = await run_async(source, job, settings)
         except psycopg.Error as exc:
             mapped = translate(exc, collection)
             if mapped is None:
@@ -46,7 +48,7 @@ class AsyncCollection(base.CollectionBase):
     client: AsyncClient
 
     async def _do(self, flow: base.Flow) -> Any:
-        return await _run(self.client._source, flow, self.name)
+        return await _run(self.client._source, flow, self.client._settings, self.name)
 
     async def upsert(self, records: Iterable[Any], skip_adapter: bool = False) -> None:
         """See :meth:`Collection.upsert`."""
@@ -172,6 +174,50 @@ class AsyncCollection(base.CollectionBase):
         found = await self.list_indexes()
         return found[0].name if found else None
 
+    # -- text search (keyword / hybrid) --
+    async def enable_full_text(self) -> None:
+        """See :meth:`Collection.enable_full_text`."""
+        return await self._do(self._full_text_flow(force=True))  # type: ignore[no-any-return]
+
+    async def keyword_search(
+        self,
+        text: str,
+        *,
+        limit: int = 10,
+        filters: Mapping[str, Any] | None = None,
+        language: str = "english",
+    ) -> list[Hit]:
+        """See :meth:`Collection.keyword_search`."""
+        flow = self._keyword_search_flow(text, limit, filters, language)
+        return await self._do(flow)  # type: ignore[no-any-return]
+
+    async def hybrid_search(
+        self,
+        text: str,
+        vector: Any = None,
+        *,
+        limit: int = 10,
+        filters: Mapping[str, Any] | None = None,
+        full_text_weight: float = 1.0,
+        semantic_weight: float = 1.0,
+        rrf_k: int = 50,
+        measure: IndexMeasure | str = IndexMeasure.cosine_distance,
+        language: str = "english",
+    ) -> list[Hit]:
+        """See :meth:`Collection.hybrid_search`."""
+        flow = self._hybrid_search_flow(
+            text,
+            vector,
+            limit,
+            filters,
+            full_text_weight,
+            semantic_weight,
+            rrf_k,
+            measure,
+            language,
+        )
+        return await self._do(flow)  # type: ignore[no-any-return]
+
 
 class AsyncClient(ClientBase):
     """Async twin of :class:`~vecs_core.Client`; create it with :func:`create_async_client`."""
@@ -185,7 +231,7 @@ class AsyncClient(ClientBase):
         )
 
     async def _do(self, flow: base.Flow) -> Any:
-        return await _run(self._source, flow)
+        return await _run(self._source, flow, self._settings)
 
     async def get_or_create_collection(
         self, name: str, *, dimension: int | None = None, adapter: Adapter | None = None

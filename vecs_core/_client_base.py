@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import copy
+import re
+from collections.abc import Mapping
 from typing import Any
 
 import psycopg
+from typing_extensions import Self
 
 from . import _catalog
 from ._collection_base import Flow, check_int
@@ -18,10 +22,13 @@ from .exc import (
     ArgError,
     CollectionNotFound,
     MismatchedDimension,
+    PermissionDenied,
     StatementTimeout,
     Unreachable,
     VecsError,
 )
+
+_CUSTOM_SETTING = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)+$")
 
 
 class ClientBase:
@@ -34,6 +41,39 @@ class ClientBase:
         self._options = options
         self._version: tuple[int, ...] | None = None
         self._version_string: str | None = None
+        self._settings: dict[str, str] = {}
+
+    def session(
+        self, settings: Mapping[str, object] | None = None, *, role: str | None = None
+    ) -> Self:
+        """A view of this client whose every call runs with ``settings`` (and ``role``).
+
+        Each transaction starts with ``set_config(name, value, true)`` for every setting (and
+        ``role`` as ``SET LOCAL ROLE``), so PostgreSQL Row Level Security policies can read them
+        with ``current_setting('app.user_id')``; nothing leaks to other users of the pooled
+        connection. The view shares this client's pool: use it per request, drop it after.
+
+        Raises:
+            ArgError: a setting name that is not a dotted custom name (``app.user_id``), a value
+                that is not a str/int/float/bool, or a bad role name.
+        """
+        merged = dict(self._settings)
+        for name, value in (settings or {}).items():
+            if not isinstance(name, str) or not _CUSTOM_SETTING.match(name):
+                raise ArgError(
+                    f"session setting names must look like 'app.user_id' (a prefix, a dot, a "
+                    f"name), got {name!r}"
+                )
+            if isinstance(value, bool):
+                value = "on" if value else "off"
+            if not isinstance(value, (str, int, float)) or "\x00" in str(value):
+                raise ArgError(f"session setting {name!r} needs a str/int/float/bool value")
+            merged[name] = str(value)
+        if role is not None:
+            merged["role"] = validate_name(role, what="role name")
+        view = copy.copy(self)
+        view._settings = merged
+        return view
 
     def __repr__(self) -> str:
         where = "embedded" if self._options.embedded else describe(self._options.url or "")
@@ -107,6 +147,10 @@ def translate(exc: psycopg.Error, collection: str | None) -> BaseException | Non
     """Give driver errors a meaning where we have one; ``None`` keeps the original."""
     if isinstance(exc, psycopg.errors.UndefinedTable) and collection is not None:
         return CollectionNotFound(f"collection {collection!r} does not exist (was it deleted?)")
+    if isinstance(exc, psycopg.errors.InsufficientPrivilege):
+        return PermissionDenied(
+            f"{str(exc).strip().splitlines()[0]} (check the role's privileges and RLS policies)"
+        )
     if isinstance(exc, psycopg.errors.QueryCanceled) and "statement timeout" in str(exc):
         return StatementTimeout(
             "the statement was cancelled by statement_timeout; raise the client's "

@@ -13,7 +13,7 @@ from collections.abc import Generator, Iterable, Mapping, Sequence
 from itertools import chain
 from typing import Any
 
-from . import _catalog, _index_plans, _plans
+from . import _catalog, _index_plans, _plans, _text_plans
 from ._filters import validate_filter
 from ._index_plans import VectorIndex
 from ._indexes import MEASURES, IndexMeasure, IndexMethod, parse_measure, plan_index
@@ -284,6 +284,7 @@ class CollectionBase:
                     self.schema, self.name, table, plan, self.dimension, replace, settings
                 ),
                 transaction=False,
+                autocommit=True,
             )
         finally:
             self._indexes = None
@@ -292,11 +293,107 @@ class CollectionBase:
     def _drop_index_flow(self) -> Flow:
         try:
             dropped = yield Job(
-                lambda: _index_plans.drop_index_plan(self.schema, self.name), transaction=False
+                lambda: _index_plans.drop_index_plan(self.schema, self.name),
+                transaction=False,
+                autocommit=True,
             )
         finally:
             self._indexes = None
         return dropped
+
+    # -- text search (keyword / hybrid) --
+    # The ``text`` column is made searchable by ``_full_text_flow``: explicitly through
+    # ``enable_full_text()``, else automatically by the first keyword or hybrid search.
+    _ts_languages: frozenset[str] | None = None
+
+    def _full_text_flow(self, force: bool = False) -> Flow:
+        if not force and _text_plans.FTS_COLUMN in self._info.columns:
+            return None
+        info = yield Job(lambda: _text_plans.enable_full_text_plan(self.schema, self.name))
+        if info is not None:
+            self._info = info
+        return None
+
+    def _language_flow(self, language: str) -> Flow:
+        if language == _text_plans.FTS_LANGUAGE:
+            return None
+        known = self._ts_languages
+        if known is None or language not in known:  # configurations can be created at any time
+            known = yield Job(_text_plans.languages_plan, transaction=False)
+            self._ts_languages = known
+        if language not in known:
+            raise _text_plans.unknown_language(language, known)
+        return None
+
+    def _keyword_search_flow(
+        self, text: str, limit: int, filters: Mapping[str, Any] | None, language: str
+    ) -> Flow:
+        query = _text_plans.check_query_text(text)
+        check_int("limit", limit, 1, MAX_LIMIT)
+        validate_filter(filters)
+        lang = _text_plans.check_language(language)
+        yield from self._language_flow(lang)
+        yield from self._full_text_flow()
+        spec = _text_plans.KeywordSpec(query, lang, limit, filters or None)
+        table = _catalog.table_sql(self.schema, self.name)
+        hits: list[Hit] = yield Job(
+            lambda: _text_plans.keyword_plan(table, spec), transaction=False
+        )
+        return hits
+
+    def _hybrid_search_flow(
+        self,
+        text: str,
+        vector: Any,
+        limit: int,
+        filters: Mapping[str, Any] | None,
+        full_text_weight: float,
+        semantic_weight: float,
+        rrf_k: int,
+        measure: IndexMeasure | str,
+        language: str,
+    ) -> Flow:
+        query = _text_plans.check_query_text(text)
+        check_int("limit", limit, 1, MAX_LIMIT)
+        validate_filter(filters)
+        kw = _text_plans.check_weight("full_text_weight", full_text_weight)
+        sw = _text_plans.check_weight("semantic_weight", semantic_weight)
+        if kw == 0 and sw == 0:
+            raise ArgError("full_text_weight and semantic_weight cannot both be 0")
+        check_int("rrf_k", rrf_k, 1)
+        imeasure = parse_measure(measure)
+        lang = _text_plans.check_language(language)
+        if vector is None and self._adapter is None:
+            raise ArgError(
+                "hybrid_search needs a query vector: pass vector=..., or give the collection "
+                "an adapter (e.g. TextEmbedding) that embeds the text"
+            )
+        qvec = self._query_vector(text if vector is None else vector, vector is not None)
+        candidates = min(limit * 4, MAX_LIMIT)
+        yield from self._language_flow(lang)
+        yield from self._full_text_flow()
+        indexes = yield from self._indexes_flow()
+        index = next((ix for ix in indexes if ix.measure == imeasure and ix.valid), None)
+        version = yield from self.client._version_flow()
+        settings, _ = _search_settings(index, candidates, None, None, bool(filters), version)
+        spec = _text_plans.HybridSpec(
+            text=query,
+            language=lang,
+            vector=qvec,
+            limit=limit,
+            candidates=candidates,
+            filters=filters or None,
+            operator=MEASURES[imeasure].operator,
+            halfvec=index is not None and index.halfvec,
+            dimension=self.dimension,
+            full_text_weight=kw,
+            semantic_weight=sw,
+            rrf_k=rrf_k,
+            settings=settings,
+        )
+        table = _catalog.table_sql(self.schema, self.name)
+        hits: list[Hit] = yield Job(lambda: _text_plans.hybrid_plan(table, spec), transaction=False)
+        return hits
 
 
 def _clear(target: _plans.Target) -> Any:

@@ -7,7 +7,7 @@ line (a test checks that they stay that way).
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any, Protocol
 
@@ -27,16 +27,24 @@ def configure(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) -> N
     conn.adapters.register_dumper(VectorParam, VectorParamDumper)
 
 
-def _settings_statement(settings: Any) -> tuple[sql.Composed, dict[str, str]]:
+def _settings_statement(
+    settings: Any, local: bool = True, reset: bool = False
+) -> tuple[sql.Composed, dict[str, Any]]:
+    """``SELECT set_config(name, value, local), ...`` with names and values bound.
+
+    ``reset`` restores each setting to its session default instead (``pg_settings.reset_val``).
+    """
     parts = []
-    params: dict[str, str] = {}
+    params: dict[str, Any] = {"local": local}
     for i, (name, value) in enumerate(settings.items()):
         params[f"n{i}"], params[f"v{i}"] = name, value
-        parts.append(
-            sql.SQL("set_config({}, {}, true)").format(
-                sql.Placeholder(f"n{i}"), sql.Placeholder(f"v{i}")
+        n = sql.Placeholder(f"n{i}")
+        v: sql.Composable = sql.Placeholder(f"v{i}")
+        if reset:
+            v = sql.SQL("coalesce((SELECT reset_val FROM pg_settings WHERE name = {}), '')").format(
+                n
             )
-        )
+        parts.append(sql.SQL("set_config({}, {}, {})").format(n, v, sql.Placeholder("local")))
     return sql.SQL("SELECT ") + sql.SQL(", ").join(parts), params
 
 
@@ -198,15 +206,30 @@ def _drive(conn: psycopg.Connection[Any], job: Job, progress: list[int]) -> Any:
             error, result = exc, None
 
 
-def run_sync(source: SyncSource, job: Job) -> Any:
+def run_sync(source: SyncSource, job: Job, settings: Mapping[str, str] | None = None) -> Any:
     """Run ``job`` on a pooled connection; retry once if the connection was found dead before
-    any step ran (e.g. the server restarted while it sat idle in the pool)."""
+    any step ran (e.g. the server restarted while it sat idle in the pool).
+
+    ``settings`` (a client session's, e.g. for Row Level Security) are applied with
+    ``set_config(..., true)`` inside the job's transaction, or for an autocommit job at session
+    level and reset afterwards, so they never leak to the next user of the connection.
+    """
     for attempt in (1, 2):
         progress = [0]
         with source.connection() as conn:
             try:
-                if job.transaction:
+                if settings and job.autocommit:
+                    with conn.cursor() as cur:
+                        cur.execute(*_settings_statement(settings, local=False))
+                        try:
+                            return _drive(conn, job, progress)
+                        finally:
+                            if not conn.broken:
+                                cur.execute(*_settings_statement(settings, False, reset=True))
+                if job.transaction or settings:
                     with conn.transaction():
+                        if settings:
+                            conn.execute(*_settings_statement(settings))
                         return _drive(conn, job, progress)
                 return _drive(conn, job, progress)
             except psycopg.OperationalError as exc:
@@ -365,14 +388,24 @@ async def _adrive(conn: psycopg.AsyncConnection[Any], job: Job, progress: list[i
             error, result = exc, None
 
 
-async def run_async(source: Any, job: Job) -> Any:
+async def run_async(source: Any, job: Job, settings: Mapping[str, str] | None = None) -> Any:
     """Async twin of :func:`run_sync`."""
     for attempt in (1, 2):
         progress = [0]
         async with source.connection() as conn:
             try:
-                if job.transaction:
+                if settings and job.autocommit:
+                    async with conn.cursor() as cur:
+                        await cur.execute(*_settings_statement(settings, local=False))
+                        try:
+                            return await _adrive(conn, job, progress)
+                        finally:
+                            if not conn.broken:
+                                await cur.execute(*_settings_statement(settings, False, reset=True))
+                if job.transaction or settings:
                     async with conn.transaction():
+                        if settings:
+                            await conn.execute(*_settings_statement(settings))
                         return await _adrive(conn, job, progress)
                 return await _adrive(conn, job, progress)
             except psycopg.OperationalError as exc:

@@ -41,7 +41,9 @@ def _check_scalar(value: object, path: str, op: str, *, allow_null: bool = True)
         return value
     if isinstance(value, int):
         try:
-            repr(value)  # JSON needs the digits; Python refuses ints over sys.get_int_max_str_digits
+            repr(
+                value
+            )  # JSON needs the digits; Python refuses ints over sys.get_int_max_str_digits
         except ValueError:
             raise FilterError(
                 f"{path}: {op} operand is an integer too large to write as JSON"

@@ -186,9 +186,7 @@ def delete_plan(
         wanted = _ids(ids)
         if not wanted:
             return []
-        where: sql.Composable = sql.SQL(" WHERE id = ANY({})").format(
-            params.add(wanted, "text[]")
-        )
+        where: sql.Composable = sql.SQL(" WHERE id = ANY({})").format(params.add(wanted, "text[]"))
     else:
         where = _where(filters, params)
     rows = yield Execute(

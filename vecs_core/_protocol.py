@@ -50,3 +50,4 @@ class Job:
 
     plan: Callable[[], Plan[Any]]
     transaction: bool = True
+    autocommit: bool = False  # must run outside any transaction (CREATE INDEX CONCURRENTLY)

@@ -21,7 +21,9 @@ from ._types import Hit, Item, Record
 from .adapter import Adapter
 
 
-def _run(source: Any, flow: base.Flow, collection: str | None = None) -> Any:
+def _run(
+    source: Any, flow: base.Flow, settings: dict[str, str], collection: str | None = None
+) -> Any:
     result: Any = None
     error: BaseException | None = None
     while True:
@@ -31,7 +33,7 @@ def _run(source: Any, flow: base.Flow, collection: str | None = None) -> Any:
             return stop.value
         error = None
         try:
-            result = run_sync(source, job)
+            result = run_sync(source, job, settings)
         except psycopg.Error as exc:
             mapped = translate(exc, collection)
             if mapped is None:
@@ -48,7 +50,7 @@ class Collection(base.CollectionBase):
     client: Client
 
     def _do(self, flow: base.Flow) -> Any:
-        return _run(self.client._source, flow, self.name)
+        return _run(self.client._source, flow, self.client._settings, self.name)
 
     def upsert(self, records: Iterable[Any], skip_adapter: bool = False) -> None:
         """Insert or update records ``(id, vector, metadata)`` or ``(id, vector, metadata, text)``.
@@ -212,6 +214,75 @@ class Collection(base.CollectionBase):
     def __getitem__(self, key: str) -> Record:
         return self._do(self._getitem_flow(key))  # type: ignore[no-any-return]
 
+    # -- text search (keyword / hybrid) --
+    def enable_full_text(self) -> None:
+        """Make the document text searchable by keyword now: add the ``text`` column, a stored
+        generated column ``fts`` (``to_tsvector('english', text)``) and a GIN index on it, where
+        missing. Idempotent. The first :meth:`keyword_search` or :meth:`hybrid_search` does this
+        automatically; call it early on a large collection, since adding ``fts`` rewrites the
+        table once."""
+        return self._do(self._full_text_flow(force=True))  # type: ignore[no-any-return]
+
+    def keyword_search(
+        self,
+        text: str,
+        *,
+        limit: int = 10,
+        filters: Mapping[str, Any] | None = None,
+        language: str = "english",
+    ) -> list[Hit]:
+        """Records whose document text matches ``text`` (web-search syntax: words, ``"quoted
+        phrases"``, ``or``, ``-excluded``), best first, as :class:`Hit` tuples with
+        ``distance=None`` and ``score`` = ``ts_rank_cd`` rank.
+
+        ``language`` is a PostgreSQL text search configuration; only ``'english'`` is served by
+        the index, any other is computed row by row (correct but slower).
+
+        Raises:
+            ArgError: empty text, limit outside 1..1000, unknown language.
+            FilterError: a malformed filter.
+        """
+        flow = self._keyword_search_flow(text, limit, filters, language)
+        return self._do(flow)  # type: ignore[no-any-return]
+
+    def hybrid_search(
+        self,
+        text: str,
+        vector: Any = None,
+        *,
+        limit: int = 10,
+        filters: Mapping[str, Any] | None = None,
+        full_text_weight: float = 1.0,
+        semantic_weight: float = 1.0,
+        rrf_k: int = 50,
+        measure: IndexMeasure | str = IndexMeasure.cosine_distance,
+        language: str = "english",
+    ) -> list[Hit]:
+        """Keyword and vector search fused with Reciprocal Rank Fusion, in one statement.
+
+        Each side ranks up to ``min(4 * limit, 1000)`` candidates; a record scores
+        ``semantic_weight / (rrf_k + semantic_rank) + full_text_weight / (rrf_k + keyword_rank)``
+        (0 for a side it is missing from). ``vector`` defaults to the collection's adapter
+        applied to ``text``. Hits carry ``score`` (fused) and ``distance`` (the vector distance
+        when the record was a semantic candidate, else None).
+
+        Raises:
+            ArgError: no vector and no adapter, bad limit/weights/rrf_k/measure/language.
+            FilterError: a malformed filter.
+        """
+        flow = self._hybrid_search_flow(
+            text,
+            vector,
+            limit,
+            filters,
+            full_text_weight,
+            semantic_weight,
+            rrf_k,
+            measure,
+            language,
+        )
+        return self._do(flow)  # type: ignore[no-any-return]
+
 
 class Client(ClientBase):
     """Connects to PostgreSQL + pgvector and manages collections.
@@ -227,7 +298,7 @@ class Client(ClientBase):
         self._source: Any = EngineSource(engine) if engine is not None else PoolSource(options)
 
     def _do(self, flow: base.Flow) -> Any:
-        return _run(self._source, flow)
+        return _run(self._source, flow, self._settings)
 
     def get_or_create_collection(
         self, name: str, *, dimension: int | None = None, adapter: Adapter | None = None

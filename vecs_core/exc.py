@@ -16,6 +16,7 @@ __all__ = [
     "IndexBuildError",
     "MismatchedDimension",
     "MissingDependency",
+    "PermissionDenied",
     "RecordError",
     "StatementTimeout",
     "Unreachable",
@@ -58,6 +59,10 @@ class CollectionAlreadyExists(VecsError):
 
 class IndexBuildError(VecsError):
     """Building a vector index failed; the collection keeps its previous index, if any."""
+
+
+class PermissionDenied(VecsError, PermissionError):
+    """The database refused the call: missing privileges or a Row Level Security policy."""
 
 
 class StatementTimeout(VecsError, TimeoutError):

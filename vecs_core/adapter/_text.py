@@ -174,12 +174,12 @@ def _quiet_loading(quiet: bool) -> Iterator[None]:
         quiet = False
     was_enabled = quiet and hf_logging.is_progress_bar_enabled()
     if was_enabled:
-        hf_logging.disable_progress_bar()
+        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
     try:
         yield
     finally:
         if was_enabled:
-            hf_logging.enable_progress_bar()
+            hf_logging.enable_progress_bar()  # type: ignore[no-untyped-call]
 
 
 def _load(model: str, device: str | None, quiet: bool = True) -> Any:
@@ -276,6 +276,8 @@ class TextEmbedding(AdapterStep):
                 show_progress_bar=self.show_progress,
                 convert_to_numpy=True,
             )
-            for (ident, _, metadata, rest), text, vector in zip(unpacked, texts, vectors):
+            for (ident, _, metadata, rest), text, vector in zip(
+                unpacked, texts, vectors, strict=True
+            ):
                 document = rest[0] if rest and rest[0] is not None else text
                 yield (ident, vector, {} if metadata is None else metadata, document)
