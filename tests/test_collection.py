@@ -106,10 +106,11 @@ def test_empty_upsert_is_a_noop(vx):
         ({"id": "bad"}, "expected a tuple"),
     ],
 )
-def test_bad_records_are_refused_and_nothing_is_written(vx, record, message):
+@pytest.mark.parametrize("batch", [3, 3000], ids=["one-statement", "copy"])
+def test_bad_records_are_refused_and_nothing_is_written(vx, record, message, batch):
     col = vx.get_or_create_collection("docs", dimension=3)
     col.upsert([("keep", [1, 1, 1], {"v": "original"})])
-    good = [(f"new{i}", [1, 2, 3], {}) for i in range(3000)]
+    good = [(f"new{i}", [1, 2, 3], {}) for i in range(batch)]
     with pytest.raises(RecordError, match=message):
         col.upsert([("keep", [9, 9, 9], {"v": "changed"}), *good, record])
     assert len(col) == 1

@@ -8,6 +8,7 @@ from typing import Any
 
 from psycopg import sql
 
+from ._names import ident
 from ._protocol import Execute, Plan
 from .exc import CollectionAlreadyExists, MismatchedDimension
 
@@ -93,13 +94,11 @@ def _setup_steps(schema: str) -> Plan[None]:
     if not row[0]:
         yield Execute(sql.SQL("CREATE EXTENSION IF NOT EXISTS vector"), fetch="none")
     if not row[1]:
-        yield Execute(
-            sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)), fetch="none"
-        )
+        yield Execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(ident(schema)), fetch="none")
 
 
 def table_sql(schema: str, name: str) -> sql.Composable:
-    return sql.Identifier(schema, name)
+    return ident(schema, name)
 
 
 def create_plan(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Generator, Iterable, Mapping, Sequence
-from itertools import chain
+from itertools import chain, islice
 from typing import Any
 
 from . import _catalog, _index_plans, _plans, _text_plans
@@ -18,7 +18,7 @@ from ._filters import validate_filter
 from ._index_plans import VectorIndex
 from ._indexes import MEASURES, IndexMeasure, IndexMethod, parse_measure, plan_index
 from ._protocol import Job
-from ._records import VectorParam, as_vector
+from ._records import Encoder, VectorParam, as_vector
 from ._types import Hit, Record
 from .adapter import Adapter, AdapterContext, NoOp
 from .exc import ArgError
@@ -88,13 +88,21 @@ class CollectionBase:
         if self._adapter is not None and not skip_adapter:
             records = self._adapter(records, AdapterContext.upsert)
         rest = iter(records)
-        first = next(rest, None)
-        if first is None:
+        head = list(islice(rest, _plans.SMALL_BATCH + 1))
+        if not head:
             return None
         target = self._target()
-        # a fresh chain per attempt: a retry on a dead pooled connection (before any step ran)
-        # must see the first record again
-        result = yield Job(lambda: _plans.upsert_plan(target, chain([first], rest)))
+        if len(head) <= _plans.SMALL_BATCH:
+            encoder = Encoder(self.dimension)
+            checked = [encoder.validate(i, r) for i, r in enumerate(head)]
+            needs_column = encoder.has_text and not target.has_text
+            result = yield Job(
+                lambda: _plans.small_upsert_plan(target, checked), transaction=needs_column
+            )
+        else:
+            # a fresh chain per attempt: a retry on a dead pooled connection (before any step
+            # ran) must see the buffered records again
+            result = yield Job(lambda: _plans.upsert_plan(target, chain(head, rest)))
         if result.added_text_column:
             self._info = _catalog.TableInfo(
                 self._info.name, self._info.dimension, self._info.columns | {_catalog.TEXT_COLUMN}

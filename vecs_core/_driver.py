@@ -162,7 +162,7 @@ class EngineSource:
 def _execute(conn: psycopg.Connection[Any], step: Step) -> Any:
     if isinstance(step, CopyIn):
         with conn.cursor() as cur:
-            with cur.copy(step.query) as copy:
+            with cur.copy(step.query, {}) as copy:
                 for chunk in step.chunks:
                     copy.write(chunk)
             return cur.rowcount
@@ -171,9 +171,9 @@ def _execute(conn: psycopg.Connection[Any], step: Step) -> Any:
             set_q, set_p = _settings_statement(step.settings)
             with conn.pipeline(), conn.transaction():
                 cur.execute(set_q, set_p)
-                cur.execute(step.query, step.params)
+                cur.execute(step.query, step.params or {})
                 return _collect(cur, step)
-        cur.execute(step.query, step.params)
+        cur.execute(step.query, step.params or {})
         return _collect(cur, step)
 
 
@@ -344,7 +344,7 @@ class AsyncEngineSource:
 async def _aexecute(conn: psycopg.AsyncConnection[Any], step: Step) -> Any:
     if isinstance(step, CopyIn):
         async with conn.cursor() as cur:
-            async with cur.copy(step.query) as copy:
+            async with cur.copy(step.query, {}) as copy:
                 for chunk in step.chunks:
                     await copy.write(chunk)
             return cur.rowcount
@@ -353,9 +353,9 @@ async def _aexecute(conn: psycopg.AsyncConnection[Any], step: Step) -> Any:
             set_q, set_p = _settings_statement(step.settings)
             async with conn.pipeline(), conn.transaction():
                 await cur.execute(set_q, set_p)
-                await cur.execute(step.query, step.params)
+                await cur.execute(step.query, step.params or {})
                 return await _acollect(cur, step)
-        await cur.execute(step.query, step.params)
+        await cur.execute(step.query, step.params or {})
         return await _acollect(cur, step)
 
 

@@ -18,6 +18,7 @@ from ._indexes import (
     index_name,
     measure_from_opclass,
 )
+from ._names import ident
 from ._protocol import Execute, Plan
 from .exc import IndexBuildError
 
@@ -128,7 +129,7 @@ def create_index_plan(
 
 def _drop(schema: str, index: str) -> Plan[None]:
     yield Execute(
-        sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(sql.Identifier(schema, index)),
+        sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(ident(schema, index)),
         fetch="none",
     )
 

@@ -6,6 +6,8 @@ PostgreSQL would silently alter (truncation past 63 bytes) or cannot store (NUL,
 
 from __future__ import annotations
 
+from psycopg import sql
+
 from .exc import ArgError
 
 MAX_IDENTIFIER_BYTES = 63
@@ -38,4 +40,16 @@ def validate_name(name: object, *, what: str = "collection name") -> str:
         raise ArgError(
             f"{what} {name!r} starts with '_', which is reserved (vecs hides such tables)"
         )
+    if what == "schema name" and name.lower().startswith("pg_"):
+        raise ArgError(f"{what} {name!r} starts with 'pg_', which PostgreSQL reserves")
     return name
+
+
+def ident(*parts: str) -> sql.Identifier:
+    """``sql.Identifier`` for a name that may contain ``%``.
+
+    psycopg looks for ``%`` placeholders in the whole statement text, quoted identifiers
+    included, so ``%`` is doubled here; the drivers always pass a parameter mapping (possibly
+    empty) so that psycopg turns ``%%`` back into ``%`` for the server.
+    """
+    return sql.Identifier(*(p.replace("%", "%%") for p in parts))

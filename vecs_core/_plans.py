@@ -11,7 +11,7 @@ from psycopg import sql
 from ._catalog import TEXT_COLUMN
 from ._filters import compile_filter
 from ._protocol import CopyIn, Execute, Plan
-from ._records import Encoder, VectorParam, vector_from_bytes
+from ._records import Checked, Encoder, VectorParam, vector_from_bytes
 from ._sqlparams import Params
 from ._types import Hit, Item, Record
 
@@ -88,6 +88,49 @@ def upsert_plan(target: Target, records: Iterable[Any]) -> Plan[UpsertResult]:
         fetch="none",
     )
     return UpsertResult(encoder.count, added)
+
+
+SMALL_BATCH = 256
+
+
+def small_upsert_plan(target: Target, checked: Sequence[Checked]) -> Plan[UpsertResult]:
+    """Upsert a few already-validated records in one statement (one round trip, atomic by
+    itself): ``INSERT ... SELECT DISTINCT ON (id) ... FROM (VALUES ...) ON CONFLICT DO UPDATE``."""
+    added = any(c.text_bytes is not None for c in checked) and not target.has_text
+    if added:
+        yield Execute(
+            sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} text").format(target.table, _TEXT),
+            fetch="none",
+        )
+    params = Params()
+    rows = [
+        sql.SQL("({}, {}, {}, {}, {})").format(
+            params.add(i, "bigint"),
+            params.add(c.id, "text"),
+            params.add(VectorParam(c.vector), "vector"),
+            params.add(c.metadata_json.decode("utf-8"), "jsonb"),
+            params.add(None if c.text_bytes is None else c.text_bytes.decode("utf-8"), "text"),
+        )
+        for i, c in enumerate(checked)
+    ]
+    cols = [_ID, _VEC, _META] + ([_TEXT] if target.has_text or added else [])
+    updates = [sql.SQL("{} = EXCLUDED.{}").format(c, c) for c in cols[1:]]
+    yield Execute(
+        sql.SQL(
+            "INSERT INTO {table} ({cols}) SELECT DISTINCT ON (id) {cols}"
+            " FROM (VALUES {rows}) AS s (ord, id, vec, metadata, {text})"
+            " ORDER BY id, ord DESC ON CONFLICT (id) DO UPDATE SET {updates}"
+        ).format(
+            table=target.table,
+            cols=sql.SQL(", ").join(cols),
+            rows=sql.SQL(", ").join(rows),
+            text=_TEXT,
+            updates=sql.SQL(", ").join(updates),
+        ),
+        params.values,
+        fetch="none",
+    )
+    return UpsertResult(len(checked), added)
 
 
 def _ids(ids: Sequence[str]) -> list[str]:

@@ -11,7 +11,7 @@ import json
 import math
 import struct
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -195,6 +195,16 @@ _LEN = struct.Struct(">i")
 _NULL = _LEN.pack(-1)
 
 
+class Checked(NamedTuple):
+    """A validated record: id, float32 vector, metadata as JSON bytes, optional text bytes."""
+
+    id: str
+    id_bytes: bytes
+    vector: Vector
+    metadata_json: bytes
+    text_bytes: bytes | None
+
+
 class Encoder:
     """Validate records and turn them into binary COPY rows for ``(ord, id, vec, metadata, text)``.
 
@@ -208,7 +218,8 @@ class Encoder:
         self.count = 0
         self.has_text = False
 
-    def encode(self, index: int, record: object) -> bytes:
+    def validate(self, index: int, record: object) -> Checked:
+        """Check one record; return its parts ready to send. Raises :class:`RecordError`."""
         what = f"record {index}"
         if isinstance(record, Mapping) or not isinstance(record, (tuple, list)):
             raise RecordError(
@@ -222,9 +233,18 @@ class Encoder:
             )
         rid = check_id(record[0], what=what)
         what = f"record {index} (id {record[0]!r})"
-        vec = vector_bytes(as_vector(record[1], self.dimension, what=what))
+        vec = as_vector(record[1], self.dimension, what=what)
         meta = encode_metadata(record[2], what=what)
         text = check_text(record[3], what=what) if len(record) == 4 else None
+        if text is not None:
+            self.has_text = True
+        return Checked(record[0], rid, vec, meta, text)
+
+    def encode(self, index: int, record: object) -> bytes:
+        """Validate one record and return its binary COPY row."""
+        checked = self.validate(index, record)
+        rid, meta, text = checked.id_bytes, checked.metadata_json, checked.text_bytes
+        vec = vector_bytes(checked.vector)
         parts = [
             _ROW_HEAD.pack(5, 8, index, len(rid)),
             rid,
@@ -237,7 +257,6 @@ class Encoder:
         if text is None:
             parts.append(_NULL)
         else:
-            self.has_text = True
             parts += [_LEN.pack(len(text)), text]
         return b"".join(parts)
 
