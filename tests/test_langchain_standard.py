@@ -1,0 +1,59 @@
+"""LangChain's standard ``VectorStore`` integration suite, run against VecsVectorStore.
+
+Two configurations, each running every sync and async standard test on a fresh collection in a
+fresh schema: a store that creates its own clients from a URL, and a store given explicit
+``client=`` / ``async_client=`` objects.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+import pytest_asyncio
+from langchain_tests.integration_tests import VectorStoreIntegrationTests
+
+import vecs_core
+from vecs_integrations.langchain import VecsVectorStore
+
+# The suite mixes sync and async tests; mark them all asyncio (pytest-asyncio's strict mode) and
+# silence its notice about the mark on the sync ones.
+pytestmark = [
+    pytest.mark.asyncio,
+    pytest.mark.filterwarnings(
+        "ignore:The test <Function .*> is marked with '@pytest.mark.asyncio':pytest.PytestWarning"
+    ),
+]
+
+
+def _name() -> str:
+    return f"lc_{uuid.uuid4().hex[:10]}"
+
+
+class TestVecsStoreFromURL(VectorStoreIntegrationTests):
+    @pytest_asyncio.fixture
+    async def vectorstore(self, database_url: str, schema: str) -> AsyncIterator[VecsVectorStore]:
+        store = VecsVectorStore(
+            self.get_embeddings(), _name(), connection=database_url, schema=schema
+        )
+        try:
+            yield store
+        finally:
+            await store.adelete_collection()
+            store.close()
+            await store.aclose()
+
+
+class TestVecsStoreExplicitClients(VectorStoreIntegrationTests):
+    @pytest_asyncio.fixture
+    async def vectorstore(self, database_url: str, schema: str) -> AsyncIterator[VecsVectorStore]:
+        client = vecs_core.create_client(database_url, schema=schema, pool_size=2)
+        aclient = vecs_core.create_async_client(database_url, schema=schema, pool_size=2)
+        store = VecsVectorStore(self.get_embeddings(), _name(), client=client, async_client=aclient)
+        try:
+            yield store
+        finally:
+            store.delete_collection()
+            client.disconnect()
+            await aclient.aclose()
