@@ -92,7 +92,7 @@ def test_ids_keys_values_and_text_round_trip_or_are_refused(client, sql_conn, sc
     assert refused == sum(1 for s in STRINGS if "\x00" in s or s == "")
     by_id = {r.id: r for r in col.get(stored)}
     assert set(by_id) == set(stored)
-    for i, s in enumerate(stored):
+    for s in stored:
         item = by_id[s]
         assert item.text == s and item.metadata[s] == s
     # filters with hostile keys and values match exactly their own record
