@@ -45,8 +45,8 @@ def bouncer_url(database_url: str) -> Iterator[str]:
     with open(ini, "w") as f:
         f.write(
             "[databases]\n"
-            f"postgres = host={host} port={info.get('port', 5432)} dbname={info.get('dbname', 'postgres')}"
-            f" user={info.get('user', 'postgres')}\n"
+            f"postgres = host={host} port={info.get('port', 5432)}"
+            f" dbname={info.get('dbname', 'postgres')} user={info.get('user', 'postgres')}\n"
             "[pgbouncer]\n"
             f"listen_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n"
             "auth_type = trust\n"
