@@ -224,7 +224,17 @@ class AsyncClient(ClientBase):
 
     _collection_class = AsyncCollection
 
-    def __init__(self, options: ConnectOptions, schema: str = "vecs", engine: Any = None) -> None:
+    def __init__(
+        self,
+        connection_string: str | ConnectOptions | None = None,
+        schema: str = "vecs",
+        engine: Any = None,
+    ) -> None:
+        options = (
+            connection_string
+            if isinstance(connection_string, ConnectOptions)
+            else options_from(connection_string)
+        )
         super().__init__(options, schema)
         self._source: Any = (
             AsyncEngineSource(engine) if engine is not None else AsyncPoolSource(options)
@@ -294,6 +304,7 @@ def create_async_client(
     statement_timeout: int | None = None,
     connect_timeout: int = 10,
     data_dir: str | None = None,
+    application_name: str = "vecs-core",
 ) -> AsyncClient:
     """Create an :class:`AsyncClient`; arguments as :func:`vecs_core.create_client`
     (``engine`` is a SQLAlchemy ``AsyncEngine`` using ``postgresql+psycopg``)."""
@@ -304,5 +315,6 @@ def create_async_client(
         prepare_threshold=prepare_threshold,
         statement_timeout_ms=statement_timeout,
         connect_timeout=connect_timeout,
+        application_name=application_name,
     )
     return AsyncClient(options, schema=schema, engine=engine)

@@ -126,6 +126,7 @@ class ConnectOptions:
     connect_timeout: int = 10
     prepare_threshold: int | None = 5
     statement_timeout_ms: int | None = None
+    application_name: str = "vecs-core"
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -159,6 +160,7 @@ class ConnectOptions:
         kwargs: dict[str, Any] = {
             "autocommit": True,
             "prepare_threshold": self.prepare_threshold,
+            "application_name": self.application_name,
         }
         if self.statement_timeout_ms is not None:
             kwargs["options"] = f"-c statement_timeout={int(self.statement_timeout_ms)}"

@@ -293,7 +293,17 @@ class Client(ClientBase):
 
     _collection_class = Collection
 
-    def __init__(self, options: ConnectOptions, schema: str = "vecs", engine: Any = None) -> None:
+    def __init__(
+        self,
+        connection_string: str | ConnectOptions | None = None,
+        schema: str = "vecs",
+        engine: Any = None,
+    ) -> None:
+        options = (
+            connection_string
+            if isinstance(connection_string, ConnectOptions)
+            else options_from(connection_string)
+        )
         super().__init__(options, schema)
         self._source: Any = EngineSource(engine) if engine is not None else PoolSource(options)
 
@@ -375,6 +385,7 @@ def create_client(
     statement_timeout: int | None = None,
     connect_timeout: int = 10,
     data_dir: str | None = None,
+    application_name: str = "vecs-core",
 ) -> Client:
     """Create a :class:`Client`.
 
@@ -392,6 +403,7 @@ def create_client(
         connect_timeout: seconds to wait for a connection to open.
         data_dir: data directory of the embedded server (default: ``$VECS_DATA_DIR`` or the
             user's data directory).
+        application_name: shown in ``pg_stat_activity`` for the client's connections.
     """
     options = options_from(
         url,
@@ -400,5 +412,6 @@ def create_client(
         prepare_threshold=prepare_threshold,
         statement_timeout_ms=statement_timeout,
         connect_timeout=connect_timeout,
+        application_name=application_name,
     )
     return Client(options, schema=schema, engine=engine)

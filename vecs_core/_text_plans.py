@@ -80,8 +80,10 @@ def enable_full_text_plan(schema: str, name: str) -> Plan[TableInfo | None]:
     is stored), so do it early on a big collection. Returns the refreshed catalog entry.
     """
     table = table_sql(schema, name)
+    index = fts_index_name(name)
     yield _lock(f"vecs_core:{schema}.{name}")
     info = yield from table_info_plan(schema, name)
+    has_index = False
     if info is None or FTS_COLUMN not in info.columns:
         yield Execute(
             sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} text").format(table, _TEXT),
@@ -94,12 +96,22 @@ def enable_full_text_plan(schema: str, name: str) -> Plan[TableInfo | None]:
             ).format(table, _FTS, sql.Literal(FTS_LANGUAGE), _TEXT),
             fetch="none",
         )
-    yield Execute(
-        sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} USING gin ({})").format(
-            sql.Identifier(fts_index_name(name)), table, _FTS
-        ),
-        fetch="none",
-    )
+    else:
+        row = yield Execute(
+            sql.SQL("SELECT to_regclass(format('%%I.%%I', {}::text, {}::text)) IS NOT NULL").format(
+                sql.Placeholder("s"), sql.Placeholder("i")
+            ),
+            {"s": schema, "i": index},
+            fetch="one",
+        )
+        has_index = bool(row[0])
+    if not has_index:  # skip when present: CREATE INDEX would lock out writes meanwhile
+        yield Execute(
+            sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} USING gin ({})").format(
+                sql.Identifier(index), table, _FTS
+            ),
+            fetch="none",
+        )
     return (yield from table_info_plan(schema, name))
 
 
