@@ -221,7 +221,7 @@ class CollectionBase:
                     f"Query does not have a covering index for {imeasure.value}. "
                     "See Collection.create_index"
                 ),
-                stacklevel=4,
+                stacklevel=5,  # the caller of Collection.query/search (through _do, _run)
             )
         version = yield from self.client._version_flow()
         settings, relaxed = _search_settings(
