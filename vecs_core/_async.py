@@ -18,6 +18,7 @@ from ._connect import ConnectOptions, options_from
 from ._driver import AsyncEngineSource, AsyncPoolSource, run_async
 from ._index_plans import VectorIndex
 from ._indexes import IndexMeasure, IndexMethod
+from ._search import query_shape
 from ._types import Hit, Item, Record
 from .adapter import Adapter
 
@@ -100,10 +101,20 @@ class AsyncCollection(base.CollectionBase):
         probes: int | None = None,
         ef_search: int | None = None,
         skip_adapter: bool = False,
+        iterative_scan: str | None = None,
     ) -> list[Hit]:
         """See :meth:`Collection.search`."""
         flow = self._search_flow(
-            data, limit, filters, measure, include_vector, True, probes, ef_search, skip_adapter
+            data,
+            limit,
+            filters,
+            measure,
+            include_vector,
+            True,
+            probes,
+            ef_search,
+            skip_adapter,
+            iterative_scan,
         )
         return await self._do(flow)  # type: ignore[no-any-return]
 
@@ -120,6 +131,7 @@ class AsyncCollection(base.CollectionBase):
         probes: int | None = None,
         ef_search: int | None = None,
         skip_adapter: bool = False,
+        iterative_scan: str | None = None,
     ) -> list[Any]:
         """See :meth:`Collection.query`."""
         flow = self._search_flow(
@@ -132,9 +144,10 @@ class AsyncCollection(base.CollectionBase):
             probes,
             ef_search,
             skip_adapter,
+            iterative_scan,
         )
         hits = await self._do(flow)
-        return base.query_shape(hits, include_value, include_vector, include_metadata)
+        return query_shape(hits, include_value, include_vector, include_metadata)
 
     async def create_index(
         self,
@@ -151,6 +164,10 @@ class AsyncCollection(base.CollectionBase):
             measure, method, index_arguments, replace, maintenance_work_mem, parallel_workers
         )
         return await self._do(flow)  # type: ignore[no-any-return]
+
+    async def prewarm(self) -> int:
+        """See :meth:`Collection.prewarm`."""
+        return await self._do(self._prewarm_flow())  # type: ignore[no-any-return]
 
     async def drop_index(self) -> list[str]:
         """See :meth:`Collection.drop_index`."""

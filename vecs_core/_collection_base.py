@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Generator, Iterable, Mapping, Sequence
+from collections.abc import Generator, Iterable, Mapping
 from itertools import chain, islice
 from typing import Any
 
@@ -19,6 +19,7 @@ from ._index_plans import VectorIndex
 from ._indexes import MEASURES, IndexMeasure, IndexMethod, parse_measure, plan_index
 from ._protocol import Job
 from ._records import Encoder, VectorParam, as_vector
+from ._search import _search_settings, check_iterative_scan
 from ._types import Hit, Record
 from .adapter import Adapter, AdapterContext, NoOp
 from .exc import ArgError
@@ -204,8 +205,10 @@ class CollectionBase:
         probes: int | None,
         ef_search: int | None,
         skip_adapter: bool,
+        iterative_scan: str | None = None,
     ) -> Flow:
         check_int("limit", limit, 1, MAX_LIMIT)
+        check_iterative_scan(iterative_scan)
         imeasure = parse_measure(measure)
         if probes is not None:
             check_int("probes", probes, 1, 32768)
@@ -225,7 +228,7 @@ class CollectionBase:
             )
         version = yield from self.client._version_flow()
         settings, relaxed = _search_settings(
-            index, limit, probes, ef_search, bool(filters), version
+            index, limit, probes, ef_search, bool(filters), version, iterative_scan
         )
         spec = _plans.SearchSpec(
             vector=vector,
@@ -297,6 +300,10 @@ class CollectionBase:
         finally:
             self._indexes = None
         return built
+
+    def _prewarm_flow(self) -> Flow:
+        job = Job(lambda: _index_plans.prewarm_plan(self.schema, self.name))
+        return (yield job)
 
     def _drop_index_flow(self) -> Flow:
         try:
@@ -411,50 +418,3 @@ def _clear(target: _plans.Target) -> Any:
 
     count = yield Execute(sql.SQL("DELETE FROM {}").format(target.table), fetch="rowcount")
     return count
-
-
-def _search_settings(
-    index: VectorIndex | None,
-    limit: int,
-    probes: int | None,
-    ef_search: int | None,
-    filtered: bool,
-    version: tuple[int, ...],
-) -> tuple[dict[str, str], bool]:
-    """Per-query planner settings, applied with ``set_config(..., true)`` in the query's own
-    transaction: HNSW ``ef_search`` (raised to ``limit`` so an index scan can return ``limit``
-    rows), IVFFlat ``probes`` (vecs' default 10), and on pgvector >= 0.8 iterative index scans
-    for filtered queries, so a selective filter still returns ``limit`` rows."""
-    settings: dict[str, str] = {}
-    relaxed = False
-    if index is None:
-        return settings, relaxed
-    if index.method == IndexMethod.hnsw:
-        ef = max(ef_search or 40, limit)
-        if ef != 40:
-            settings["hnsw.ef_search"] = str(ef)
-    else:
-        settings["ivfflat.probes"] = str(probes or 10)
-    if filtered and version >= (0, 8, 0):
-        settings[f"{index.method.value}.iterative_scan"] = "relaxed_order"
-        relaxed = True
-    return settings, relaxed
-
-
-def query_shape(
-    hits: Sequence[Hit], include_value: bool, include_vector: bool, include_metadata: bool
-) -> list[Any]:
-    """vecs' result shape: ids alone, or tuples ``(id, distance?, vector?, metadata?)``."""
-    if not (include_value or include_vector or include_metadata):
-        return [h.id for h in hits]
-    out = []
-    for h in hits:
-        row: list[Any] = [h.id]
-        if include_value:
-            row.append(h.distance)
-        if include_vector:
-            row.append(h.vector)
-        if include_metadata:
-            row.append(h.metadata)
-        out.append(tuple(row))
-    return out

@@ -139,3 +139,42 @@ def drop_index_plan(schema: str, name: str) -> Plan[list[str]]:
     for old in existing:
         yield from _drop(schema, old.name)
     return [old.name for old in existing]
+
+
+def prewarm_plan(schema: str, name: str) -> Plan[int]:
+    """Load the collection's vector index(es) and table into shared buffers with pg_prewarm.
+
+    Returns the number of blocks read.
+
+    Raises:
+        VecsError: pg_prewarm is not installed on the server (it ships with PostgreSQL's
+            contrib package; the embedded server does not include it).
+    """
+    from .exc import VecsError
+
+    row = yield Execute(
+        sql.SQL(
+            "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_prewarm'),"
+            " EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'pg_prewarm')"
+        ),
+        fetch="one",
+    )
+    if not row[0]:
+        if not row[1]:
+            raise VecsError(
+                "pg_prewarm is not available on this PostgreSQL server; install PostgreSQL's "
+                "contrib package (or run queries to warm the cache)"
+            )
+        yield Execute(sql.SQL("CREATE EXTENSION IF NOT EXISTS pg_prewarm"), fetch="none")
+    indexes = yield from indexes_plan(schema, name)
+    total = 0
+    for rel in [ix.name for ix in indexes] + [name]:
+        got = yield Execute(
+            sql.SQL("SELECT pg_prewarm(format('%%I.%%I', {}::text, {}::text)::regclass)").format(
+                sql.Placeholder("s"), sql.Placeholder("r")
+            ),
+            {"s": schema, "r": rel},
+            fetch="one",
+        )
+        total += int(got[0])
+    return total

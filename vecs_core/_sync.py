@@ -17,6 +17,7 @@ from ._connect import ConnectOptions, options_from
 from ._driver import EngineSource, PoolSource, run_sync
 from ._index_plans import VectorIndex
 from ._indexes import IndexMeasure, IndexMethod
+from ._search import query_shape
 from ._types import Hit, Item, Record
 from .adapter import Adapter
 
@@ -117,11 +118,21 @@ class Collection(base.CollectionBase):
         probes: int | None = None,
         ef_search: int | None = None,
         skip_adapter: bool = False,
+        iterative_scan: str | None = None,
     ) -> list[Hit]:
         """Nearest records to ``data`` as :class:`Hit` tuples (id, distance, metadata, text...),
         nearest first. Same arguments as :meth:`query`."""
         flow = self._search_flow(
-            data, limit, filters, measure, include_vector, True, probes, ef_search, skip_adapter
+            data,
+            limit,
+            filters,
+            measure,
+            include_vector,
+            True,
+            probes,
+            ef_search,
+            skip_adapter,
+            iterative_scan,
         )
         return self._do(flow)  # type: ignore[no-any-return]
 
@@ -138,11 +149,17 @@ class Collection(base.CollectionBase):
         probes: int | None = None,
         ef_search: int | None = None,
         skip_adapter: bool = False,
+        iterative_scan: str | None = None,
     ) -> list[Any]:
         """vecs-compatible similarity search.
 
         Returns ids (nothing included) or tuples ``(id, distance?, vector?, metadata?)``, nearest
         first. Warns ``UserWarning`` when no index covers ``measure``.
+
+        ``ef_search`` (HNSW, raised to ``limit`` when smaller) and ``probes`` (IVFFlat, default
+        10) apply to this query only. ``iterative_scan`` (pgvector >= 0.8): None picks
+        ``relaxed_order`` when filters are given, else leaves it off; or force ``"off"``,
+        ``"strict_order"`` (HNSW) or ``"relaxed_order"``.
 
         Raises:
             ArgError: limit outside 1..1000, unknown measure, bad probes/ef_search, bad vector.
@@ -158,9 +175,10 @@ class Collection(base.CollectionBase):
             probes,
             ef_search,
             skip_adapter,
+            iterative_scan,
         )
         hits = self._do(flow)
-        return base.query_shape(hits, include_value, include_vector, include_metadata)
+        return query_shape(hits, include_value, include_vector, include_metadata)
 
     def create_index(
         self,
@@ -183,6 +201,15 @@ class Collection(base.CollectionBase):
             measure, method, index_arguments, replace, maintenance_work_mem, parallel_workers
         )
         return self._do(flow)  # type: ignore[no-any-return]
+
+    def prewarm(self) -> int:
+        """Load the vector index and table into PostgreSQL's buffer cache (``pg_prewarm``) so
+        the first queries after a restart are fast; returns the number of blocks read.
+
+        Raises:
+            VecsError: the server has no pg_prewarm extension.
+        """
+        return self._do(self._prewarm_flow())  # type: ignore[no-any-return]
 
     def drop_index(self) -> list[str]:
         """Drop the collection's vector index(es); return their names."""

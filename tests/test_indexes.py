@@ -1,0 +1,97 @@
+"""Index specifics: half-precision indexes above 2,000 dimensions, iterative scans, prewarm."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from psycopg import sql
+
+import vecs_core
+from vecs_core import ArgError
+
+
+def test_halfvec_index_above_2000_dimensions(vx, sql_conn, schema):
+    dim = 2500
+    col = vx.get_or_create_collection("wide", dimension=dim)
+    rng = np.random.default_rng(0)
+    data = rng.normal(size=(300, dim)).astype(np.float32)
+    col.upsert((f"r{i}", v, {"i": i}) for i, v in enumerate(data))
+    built = col.create_index(method="hnsw", measure="cosine_distance")
+    assert built.halfvec and built.name.startswith("ix_halfvec_cosine_ops_hnsw")
+    assert col.is_indexed_for_measure("cosine_distance")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the halfvec index covers the measure: no warning
+        got = col.query(data=data[17], limit=3)
+    assert got[0] == "r17"
+    # the statement shape the library sends is served by the expression index
+    sql_conn.execute("SET enable_seqscan = off")
+    plan = sql_conn.execute(
+        sql.SQL(
+            "EXPLAIN SELECT id FROM {} ORDER BY (vec::halfvec(2500)) <=> "
+            "(%s::vector::halfvec(2500)) LIMIT 3"
+        ).format(sql.Identifier(schema, "wide")),
+        (str(data[17].tolist()),),
+    ).fetchall()
+    sql_conn.execute("RESET enable_seqscan")
+    assert built.name in " ".join(r[0] for r in plan)
+    ivf = col.create_index(method="ivfflat", measure="l2_distance")
+    assert ivf.halfvec and [ix.name for ix in col.list_indexes()] == [ivf.name]
+    assert col.query(data=data[5], limit=1, measure="l2_distance", probes=30) == ["r5"]
+
+
+def test_too_many_dimensions_are_refused_clearly(vx):
+    col = vx.get_or_create_collection("huge", dimension=4001)
+    with pytest.raises(ArgError, match="up to 4000 dimensions"):
+        col.create_index()
+    with pytest.raises(ArgError, match="dimension must be between 1 and 16000"):
+        vx.get_or_create_collection("toobig", dimension=16001)
+    with pytest.raises(ArgError, match="dimension must be between 1 and 16000"):
+        vx.get_or_create_collection("zero", dimension=0)
+
+
+def test_iterative_scan_returns_full_limit_for_selective_filters(vx):
+    col = vx.get_or_create_collection("filtered", dimension=16)
+    rng = np.random.default_rng(1)
+    data = rng.normal(size=(5000, 16)).astype(np.float32)
+    col.upsert((f"r{i}", v, {"rare": i % 100 == 0}) for i, v in enumerate(data))
+    col.create_index(method="hnsw", index_arguments=vecs_core.IndexArgsHNSW(m=8))
+    q = rng.normal(size=16)
+    default = col.query(data=q, limit=10, filters={"rare": True}, ef_search=10)
+    assert len(default) == 10
+    for mode in ("strict_order", "relaxed_order"):
+        hits = col.search(q, limit=10, filters={"rare": True}, iterative_scan=mode)
+        assert len(hits) == 10
+        assert [h.distance for h in hits] == sorted(h.distance for h in hits)
+    # "off" is accepted; whether it loses rows depends on the planner choosing the HNSW scan
+    off = col.query(data=q, limit=10, filters={"rare": True}, iterative_scan="off")
+    assert 0 < len(off) <= 10 and all(int(i[1:]) % 100 == 0 for i in off)
+    with pytest.raises(ArgError, match="iterative_scan"):
+        col.query(data=q, iterative_scan="sometimes")
+    col.create_index(method="ivfflat", index_arguments=vecs_core.IndexArgsIVFFlat(n_lists=20))
+    with pytest.raises(ArgError, match="not strict"):
+        col.query(data=q, iterative_scan="strict_order")
+    assert len(col.query(data=q, limit=10, filters={"rare": True}, probes=1)) == 10
+
+
+def test_ef_search_is_raised_to_limit(vx):
+    col = vx.get_or_create_collection("ef", dimension=8)
+    rng = np.random.default_rng(2)
+    col.upsert((f"r{i}", rng.normal(size=8), {}) for i in range(2000))
+    col.create_index(method="hnsw")
+    assert len(col.query(data=rng.normal(size=8), limit=200, ef_search=10)) == 200
+
+
+def test_prewarm_reports_missing_extension_or_loads_blocks(vx, sql_conn):
+    col = vx.get_or_create_collection("warm", dimension=4)
+    col.upsert([(f"r{i}", np.ones(4) * (i + 1), {}) for i in range(100)])
+    col.create_index()
+    available = sql_conn.execute(
+        "SELECT count(*) FROM pg_available_extensions WHERE name = 'pg_prewarm'"
+    ).fetchone()[0]
+    if available:
+        assert col.prewarm() > 0
+    else:
+        with pytest.raises(vecs_core.VecsError, match="pg_prewarm is not available"):
+            col.prewarm()
