@@ -32,6 +32,7 @@ def test_public_names_are_pinned():
         "IndexArgsHNSW",
         "IndexArgsIVFFlat",
         "IndexBuildError",
+        "IndexBuildProgress",
         "IndexMeasure",
         "IndexMethod",
         "Item",

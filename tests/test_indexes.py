@@ -95,3 +95,19 @@ def test_prewarm_reports_missing_extension_or_loads_blocks(vx, sql_conn):
     else:
         with pytest.raises(vecs_core.VecsError, match="pg_prewarm is not available"):
             col.prewarm()
+
+
+def test_index_build_reports_progress(vx):
+    col = vx.get_or_create_collection("progress", dimension=64)
+    rng = np.random.default_rng(4)
+    col.upsert((f"r{i}", rng.normal(size=64), {}) for i in range(20_000))
+    seen: list[vecs_core.IndexBuildProgress] = []
+    col.create_index(
+        method="hnsw",
+        index_arguments=vecs_core.IndexArgsHNSW(m=16, ef_construction=64),
+        progress=seen.append,
+    )
+    assert seen, "a multi-second build reports at least one snapshot"
+    assert all(isinstance(p.phase, str) and p.phase for p in seen)
+    fractions = [p.fraction for p in seen if p.fraction is not None]
+    assert all(0.0 <= f <= 1.0 for f in fractions)

@@ -7,7 +7,7 @@
 
 from . import adapter, exc
 from ._async import AsyncClient, AsyncCollection, create_async_client
-from ._index_plans import VectorIndex
+from ._index_plans import IndexBuildProgress, VectorIndex
 from ._indexes import (
     IndexArgsHNSW,
     IndexArgsIVFFlat,
@@ -45,6 +45,7 @@ __all__ = [
     "IndexArgsHNSW",
     "IndexArgsIVFFlat",
     "IndexBuildError",
+    "IndexBuildProgress",
     "IndexMeasure",
     "IndexMethod",
     "Item",

@@ -7,7 +7,8 @@ sync API that do I/O (``vector_version``, ``index``, ``len()``) are coroutine me
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import asyncio
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import psycopg
@@ -16,7 +17,7 @@ from . import _collection_base as base
 from ._client_base import ClientBase, translate
 from ._connect import ConnectOptions, options_from
 from ._driver import AsyncEngineSource, AsyncPoolSource, run_async
-from ._index_plans import VectorIndex
+from ._index_plans import PROGRESS_INTERVAL, IndexBuildProgress, VectorIndex
 from ._indexes import IndexMeasure, IndexMethod
 from ._search import query_shape
 from ._types import Hit, Item, Record
@@ -158,12 +159,31 @@ class AsyncCollection(base.CollectionBase):
         *,
         maintenance_work_mem: str | None = None,
         parallel_workers: int | None = None,
+        progress: Callable[[IndexBuildProgress], None] | None = None,
     ) -> VectorIndex:
         """See :meth:`Collection.create_index`."""
         flow = self._create_index_flow(
             measure, method, index_arguments, replace, maintenance_work_mem, parallel_workers
         )
-        return await self._do(flow)  # type: ignore[no-any-return]
+        if progress is None:
+            return await self._do(flow)  # type: ignore[no-any-return]
+        done = asyncio.Event()
+
+        async def poll() -> None:
+            while not done.is_set():
+                try:
+                    await asyncio.wait_for(done.wait(), PROGRESS_INTERVAL)
+                except asyncio.TimeoutError:
+                    snapshot = await self._do(self._progress_flow())
+                    if snapshot is not None and not done.is_set():
+                        progress(snapshot)
+
+        poller = asyncio.ensure_future(poll())
+        try:
+            return await self._do(flow)  # type: ignore[no-any-return]
+        finally:
+            done.set()
+            await poller
 
     async def prewarm(self) -> int:
         """See :meth:`Collection.prewarm`."""

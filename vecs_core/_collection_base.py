@@ -301,6 +301,10 @@ class CollectionBase:
             self._indexes = None
         return built
 
+    def _progress_flow(self) -> Flow:
+        job = Job(lambda: _index_plans.progress_plan(self.schema, self.name), transaction=False)
+        return (yield job)
+
     def _prewarm_flow(self) -> Flow:
         job = Job(lambda: _index_plans.prewarm_plan(self.schema, self.name))
         return (yield job)

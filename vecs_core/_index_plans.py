@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import psycopg
 from psycopg import sql
@@ -178,3 +179,41 @@ def prewarm_plan(schema: str, name: str) -> Plan[int]:
         )
         total += int(got[0])
     return total
+
+
+PROGRESS_INTERVAL = 0.5  # seconds between progress snapshots
+
+
+class IndexBuildProgress(NamedTuple):
+    """A snapshot of a running index build (``pg_stat_progress_create_index``)."""
+
+    phase: str
+    blocks_done: int
+    blocks_total: int
+    tuples_done: int
+    tuples_total: int
+
+    @property
+    def fraction(self) -> float | None:
+        """Progress of the current phase in [0, 1], when PostgreSQL reports totals."""
+        for done, total in (
+            (self.tuples_done, self.tuples_total),
+            (self.blocks_done, self.blocks_total),
+        ):
+            if total:
+                return min(1.0, done / total)
+        return None
+
+
+def progress_plan(schema: str, name: str) -> Plan[IndexBuildProgress | None]:
+    row = yield Execute(
+        sql.SQL(
+            "SELECT p.phase, p.blocks_done, p.blocks_total, p.tuples_done, p.tuples_total"
+            " FROM pg_stat_progress_create_index p"
+            " JOIN pg_class c ON c.oid = p.relid JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = {} AND c.relname = {} LIMIT 1"
+        ).format(sql.Placeholder("s"), sql.Placeholder("n")),
+        {"s": schema, "n": name},
+        fetch="one",
+    )
+    return None if row is None else IndexBuildProgress(str(row[0]), *(int(x or 0) for x in row[1:]))

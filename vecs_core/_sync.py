@@ -6,7 +6,8 @@ Method bodies only run flows from the shared bases; ``_async.py`` mirrors this f
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import threading
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import psycopg
@@ -15,7 +16,7 @@ from . import _collection_base as base
 from ._client_base import ClientBase, translate
 from ._connect import ConnectOptions, options_from
 from ._driver import EngineSource, PoolSource, run_sync
-from ._index_plans import VectorIndex
+from ._index_plans import PROGRESS_INTERVAL, IndexBuildProgress, VectorIndex
 from ._indexes import IndexMeasure, IndexMethod
 from ._search import query_shape
 from ._types import Hit, Item, Record
@@ -189,9 +190,13 @@ class Collection(base.CollectionBase):
         *,
         maintenance_work_mem: str | None = None,
         parallel_workers: int | None = None,
+        progress: Callable[[IndexBuildProgress], None] | None = None,
     ) -> VectorIndex:
         """Build a vector index without blocking reads or writes (``CREATE INDEX CONCURRENTLY``),
         then drop the previous one. See the README's "Indexes" section.
+
+        ``progress`` is called about twice a second with an :class:`IndexBuildProgress` read
+        from ``pg_stat_progress_create_index`` on a second pooled connection.
 
         Raises:
             ArgError: bad arguments, or ``replace=False`` while an index exists.
@@ -200,7 +205,23 @@ class Collection(base.CollectionBase):
         flow = self._create_index_flow(
             measure, method, index_arguments, replace, maintenance_work_mem, parallel_workers
         )
-        return self._do(flow)  # type: ignore[no-any-return]
+        if progress is None:
+            return self._do(flow)  # type: ignore[no-any-return]
+        done = threading.Event()
+
+        def poll() -> None:
+            while not done.wait(PROGRESS_INTERVAL):
+                snapshot = self._do(self._progress_flow())
+                if snapshot is not None and not done.is_set():
+                    progress(snapshot)
+
+        poller = threading.Thread(target=poll, name="vecs-core-index-progress", daemon=True)
+        poller.start()
+        try:
+            return self._do(flow)  # type: ignore[no-any-return]
+        finally:
+            done.set()
+            poller.join()
 
     def prewarm(self) -> int:
         """Load the vector index and table into PostgreSQL's buffer cache (``pg_prewarm``) so
