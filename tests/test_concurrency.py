@@ -153,3 +153,35 @@ def test_cancelled_async_query_returns_its_connection(database_url, schema):
             assert stats.get("requests_waiting", 0) == 0
 
     asyncio.run(main())
+
+
+def test_concurrent_index_builds_and_collection_churn(database_url, schema):
+    clients = [vecs_core.create_client(database_url, schema=schema, pool_size=2) for _ in range(4)]
+    try:
+        col = clients[0].get_or_create_collection("idx", dimension=8)
+        rng = np.random.default_rng(5)
+        col.upsert((f"r{i}", rng.normal(size=8), {}) for i in range(3000))
+
+        def build(n: int) -> str:
+            c = clients[n % 4].get_or_create_collection("idx")
+            method = "hnsw" if n % 2 else "ivfflat"
+            return c.create_index(method=method).name
+
+        with ThreadPoolExecutor(4) as pool:
+            names = list(pool.map(build, range(6)))
+        assert len(set(names)) == 6
+        (left,) = col.list_indexes()  # builds took turns: exactly one index remains
+        assert left.name in names and left.valid
+
+        def churn(n: int) -> None:
+            c = clients[n % 4]
+            for _ in range(5):
+                assert c.get_or_create_collection("churn", dimension=3).dimension == 3
+                c.delete_collection("churn")
+
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(churn, range(4)))
+        assert "churn" not in [c.name for c in clients[0].list_collections()]
+    finally:
+        for c in clients:
+            c.disconnect()

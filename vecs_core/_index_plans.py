@@ -20,7 +20,7 @@ from ._indexes import (
     measure_from_opclass,
 )
 from ._names import ident
-from ._protocol import Execute, Plan
+from ._protocol import Execute, Plan, T
 from .exc import IndexBuildError
 
 
@@ -69,6 +69,30 @@ def indexes_plan(schema: str, name: str) -> Plan[list[VectorIndex]]:
     return found
 
 
+def _index_lock(schema: str, name: str, fn: str) -> Execute:
+    return Execute(
+        sql.SQL("SELECT {}(hashtextextended({}, 0))").format(
+            sql.Identifier(fn), sql.Placeholder("k")
+        ),
+        {"k": f"vecs_core:index:{schema}.{name}"},
+        fetch="one",
+    )
+
+
+def _locked(schema: str, name: str, inner: Plan[T]) -> Plan[T]:
+    """Run ``inner`` holding a session advisory lock for the collection's index (an autocommit
+    job cannot hold a transaction lock), so concurrent builds on one collection take turns and
+    it ends with exactly one vector index. The lock is polled with ``pg_try_advisory_lock``: a
+    statement blocked on the lock would be a transaction that the other session's
+    ``CREATE INDEX CONCURRENTLY`` waits for, a deadlock. A dead connection releases the lock."""
+    while not (yield _index_lock(schema, name, "pg_try_advisory_lock"))[0]:
+        yield Execute(sql.SQL("SELECT pg_sleep(0.05)"), fetch="none")
+    try:
+        return (yield from inner)
+    finally:
+        yield _index_lock(schema, name, "pg_advisory_unlock")
+
+
 def create_index_plan(
     schema: str,
     name: str,
@@ -82,6 +106,24 @@ def create_index_plan(
     old vector index(es) concurrently. Reads and writes continue during the build. A failed build
     leaves no invalid index behind and keeps the old index.
     """
+    return (
+        yield from _locked(
+            schema,
+            name,
+            _create_index(schema, name, table, plan, dimension, replace, build_settings),
+        )
+    )
+
+
+def _create_index(
+    schema: str,
+    name: str,
+    table: sql.Composable,
+    plan: IndexPlan,
+    dimension: int,
+    replace: bool,
+    build_settings: Mapping[str, str],
+) -> Plan[VectorIndex]:
     from .exc import ArgError
 
     existing = yield from indexes_plan(schema, name)
@@ -136,6 +178,10 @@ def _drop(schema: str, index: str) -> Plan[None]:
 
 
 def drop_index_plan(schema: str, name: str) -> Plan[list[str]]:
+    return (yield from _locked(schema, name, _drop_all(schema, name)))
+
+
+def _drop_all(schema: str, name: str) -> Plan[list[str]]:
     existing = yield from indexes_plan(schema, name)
     for old in existing:
         yield from _drop(schema, old.name)
