@@ -134,3 +134,21 @@ def test_crash_during_large_upsert_leaves_no_partial_batch(crash_server: Server)
         assert len(col) == 100
         col.upsert([("after", np.ones(64), {})])
         assert len(col) == 101
+
+
+def test_async_pool_survives_a_server_restart(crash_server: Server) -> None:
+    import asyncio
+
+    async def main() -> None:
+        async with vecs_core.create_async_client(crash_server.url, pool_size=3) as vx:
+            col = await vx.get_or_create_collection("arestart", dimension=3)
+            await col.upsert([("a", [1, 2, 3], {})])
+            await asyncio.gather(*[col.count() for _ in range(3)])
+            crash_server.crash()
+            crash_server.start()
+            for _ in range(5):
+                assert await col.count() == 1
+            await col.upsert([("b", [1, 2, 3], {})])
+            assert await col.count() == 2
+
+    asyncio.run(main())
