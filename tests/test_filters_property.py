@@ -29,36 +29,24 @@ CASES = {"find": 0, "delete": 0}
 
 # -- values ------------------------------------------------------------------------------------
 
-ints = st.one_of(
-    st.sampled_from([-1, 0, 1, 2, 10, 2**53 + 1, -(10**20)]),
+# A small shared pool, drawn most of the time so that filters often hit stored values (and the
+# type-strict cases 1 / 1.0 / True / "1" meet each other); free-form values the rest of the time.
+POOL_NUMBERS = [-1, 0, 1, 2, 10, 2**53 + 1, -(10**20), 1.0, 0.5, -0.0, 2.5, 1e20, 0.1, 2.0**53]
+POOL_STRINGS = ["", "a", "A", "ab", "aB", "b", "z", "it's", 'q"', "%", "_", "a%b", "a_b", "\\",
+                "é", "É", "中文", "😀", "10", "1", "true", "null", "a\nb"]
+free_numbers = st.one_of(
     st.integers(min_value=-(2**70), max_value=2**70),
-)
-floats = st.one_of(
-    st.sampled_from([1.0, 0.5, -0.0, 2.5, 1e20, 0.1, -1.5, 2.0**53]),
     st.floats(allow_nan=False, allow_infinity=False),
 )
-numbers = st.one_of(ints, floats)
-strings = st.one_of(
-    st.sampled_from(
-        ["", "a", "A", "ab", "aB", "b", "z", "it's", 'q"', "%", "_", "a%b", "a_b", "\\", "é",
-         "É", "中文", "😀", "10", "1", "true", "null", "a\nb"]
-    ),
-    st.text(alphabet=ALPHABET, max_size=6),
-)
+numbers = st.one_of(*[st.sampled_from(POOL_NUMBERS)] * 3, free_numbers)
+strings = st.one_of(*[st.sampled_from(POOL_STRINGS)] * 3, st.text(alphabet=ALPHABET, max_size=6))
 scalars = st.one_of(
-    numbers, strings, st.booleans(), st.none(),
+    st.sampled_from([*POOL_NUMBERS, *POOL_STRINGS, True, False, None]),
+    numbers,
+    strings,
+    st.booleans(),
+    st.none(),
 )
-arrays = st.lists(scalars, max_size=4)
-stored_values = st.one_of(
-    scalars,
-    scalars,
-    arrays,
-    # rarer shapes: nested arrays and objects, which must never equal or contain a scalar
-    st.lists(st.one_of(scalars, arrays), max_size=3),
-    st.dictionaries(st.sampled_from(KEYS), scalars, max_size=2),
-)
-metadata_dicts = st.dictionaries(st.sampled_from(KEYS), stored_values, max_size=len(KEYS))
-
 # -- filters -------------------------------------------------------------------------------------
 
 like_patterns = st.lists(
@@ -69,42 +57,123 @@ like_patterns = st.lists(
 ).map("".join)
 
 
-def _ops() -> st.SearchStrategy[dict[str, Any]]:
+def _ops(
+    vals: st.SearchStrategy[Any],
+    ordered: st.SearchStrategy[Any],
+    patterns: st.SearchStrategy[str],
+) -> st.SearchStrategy[dict[str, Any]]:
     one = st.one_of(
-        st.tuples(st.sampled_from(["$eq", "$ne"]), scalars),
-        st.tuples(st.sampled_from(["$gt", "$gte", "$lt", "$lte"]), st.one_of(numbers, strings)),
-        st.tuples(st.sampled_from(["$in", "$nin"]), st.lists(scalars, min_size=1, max_size=3)),
-        st.tuples(
-            st.just("$contains"),
-            st.one_of(scalars, st.lists(scalars, min_size=1, max_size=2)),
-        ),
+        st.tuples(st.sampled_from(["$eq", "$ne"]), vals),
+        st.tuples(st.sampled_from(["$gt", "$gte", "$lt", "$lte"]), ordered),
+        st.tuples(st.sampled_from(["$in", "$nin"]), st.lists(vals, min_size=1, max_size=3)),
+        st.tuples(st.just("$contains"), st.one_of(vals, st.lists(vals, min_size=1, max_size=2))),
         st.tuples(st.just("$exists"), st.booleans()),
-        st.tuples(st.sampled_from(["$like", "$ilike"]), like_patterns),
+        st.tuples(st.sampled_from(["$like", "$ilike", "$ilike"]), patterns),
+        st.tuples(st.sampled_from(["$like", "$ilike", "$ilike"]), patterns),
     )
     return st.lists(one, min_size=1, max_size=2).map(dict)
 
 
-leaves = st.one_of(
-    st.builds(lambda k, v: {k: v}, st.sampled_from(KEYS), scalars),
-    st.builds(lambda k, ops: {k: ops}, st.sampled_from(KEYS), _ops()),
-)
-
-
-def _filters(depth: int) -> st.SearchStrategy[dict[str, Any]]:
-    if depth == 0:
-        return leaves
-    sub = _filters(depth - 1)
-    return st.one_of(
-        leaves,
-        st.builds(lambda fs: {"$and": fs}, st.lists(sub, min_size=1, max_size=3)),
-        st.builds(lambda fs: {"$or": fs}, st.lists(sub, min_size=1, max_size=3)),
-        st.builds(lambda f: {"$not": f}, sub),
-        # several keys in one dict: an implicit AND (a later key may replace an earlier one)
-        st.lists(sub, min_size=2, max_size=3).map(lambda fs: {k: v for f in fs for k, v in f.items()}),
+def filter_strategy(
+    vals: st.SearchStrategy[Any],
+    ordered: st.SearchStrategy[Any],
+    patterns: st.SearchStrategy[str],
+    depth: int = 3,
+) -> st.SearchStrategy[Any]:
+    """Filters over :data:`KEYS` with operands from ``vals`` (range operands from ``ordered``),
+    nested to ``depth`` levels of ``$and``/``$or``/``$not``/multi-key dicts."""
+    keys = st.sampled_from(KEYS)
+    leaves = st.one_of(
+        st.builds(lambda k, v: {k: v}, keys, vals),
+        st.builds(lambda k, ops: {k: ops}, keys, _ops(vals, ordered, patterns)),
     )
 
+    def level(d: int) -> st.SearchStrategy[Any]:
+        if d == 0:
+            return leaves
+        sub = level(d - 1)
+        return st.one_of(
+            leaves,
+            leaves,
+            st.builds(lambda fs: {"$and": fs}, st.lists(sub, min_size=1, max_size=3)),
+            st.builds(lambda fs: {"$or": fs}, st.lists(sub, min_size=1, max_size=3)),
+            st.builds(lambda f: {"$not": f}, sub),
+            # several keys in one dict: an implicit AND (a later key may replace an earlier one)
+            st.lists(sub, min_size=2, max_size=3).map(
+                lambda fs: {k: v for f in fs for k, v in f.items()}
+            ),
+        )
 
-filters = _filters(3)
+    return level(depth)
+
+
+def _typed(value: Any) -> tuple[type, str]:
+    return type(value), repr(value)
+
+
+# Values that Python conflates or that sit on a type or precision boundary; one cluster joins
+# each example's pool, so the type-strict and exact-decimal rules are exercised every time.
+CLUSTERS = [
+    [1, 1.0, True, "1"],
+    [0, -0.0, False, None, ""],
+    [2**53, 2**53 + 1, 2.0**53],
+    [0.1, 0.30000000000000004, 0.3],
+    ["a", "A", "a%", "a_b", "aB"],
+    ["ab", "AB", "Ab", "aB", "a\\b"],
+    ["é", "É", "e", "z", "中文", "Éa"],
+    [10, "10", 9.5, "9"],
+]
+
+
+@st.composite
+def like_pattern_from(draw: st.DrawFn, pool_strings: list[str]) -> str:
+    """A LIKE pattern made from a stored string: each character kept (escaped when special),
+    case-swapped, or replaced by ``_``/``%``; sometimes wrapped in ``%``."""
+    base = draw(st.sampled_from(pool_strings)) if pool_strings else ""
+    out = []
+    for ch in base:
+        how = draw(st.sampled_from(["keep", "swap", "swap", "_", "%"]))
+        if how == "keep" or (how == "swap" and ch == ch.swapcase()):
+            out.append("\\" + ch if ch in "%_\\" else ch)
+        elif how == "swap":
+            out.append(ch.swapcase())
+        else:
+            out.append(how)
+    pattern = "".join(out)
+    if draw(st.booleans()):
+        pattern = draw(st.sampled_from(["%", "_", ""])) + pattern + draw(st.sampled_from(["%", ""]))
+    return pattern
+
+
+@st.composite
+def cases(draw: st.DrawFn) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """A dataset and a batch of filters, both drawing most values from one small per-example
+    pool (a few random scalars plus one tricky cluster), so that filters often select some but
+    not all records."""
+    pool = draw(st.lists(scalars, min_size=1, max_size=3, unique_by=_typed))
+    pool += draw(st.sampled_from(CLUSTERS))
+    vals = st.one_of(*[st.sampled_from(pool)] * 4, scalars)
+    in_order = [v for v in pool if isinstance(v, str) or type(v) in (int, float)]
+    ordered = st.one_of(numbers, strings)
+    if in_order:
+        ordered = st.one_of(st.sampled_from(in_order), st.sampled_from(in_order), ordered)
+    pool_strings = [v for v in pool if isinstance(v, str)]
+    patterns = st.one_of(like_pattern_from(pool_strings), like_patterns)
+    keys = st.sampled_from(KEYS)
+    stored = st.one_of(
+        *[vals] * 4,
+        st.lists(vals, max_size=4),
+        st.lists(vals, max_size=4),
+        # rarer shapes: nested arrays and objects, which never equal or contain a scalar
+        st.lists(st.one_of(vals, st.lists(vals, min_size=1, max_size=2)), max_size=3),
+        st.lists(st.lists(vals, min_size=1, max_size=2), min_size=1, max_size=2),
+        st.dictionaries(keys, vals, max_size=2),
+    )
+    records = st.dictionaries(keys, stored, min_size=1, max_size=len(KEYS))
+    dataset = draw(st.lists(records, min_size=20, max_size=40))
+    low, high = FILTERS_PER_EXAMPLE
+    batch = draw(st.lists(filter_strategy(vals, ordered, patterns), min_size=low, max_size=high))
+    return dataset, batch
 
 
 @pytest.fixture
@@ -130,14 +199,12 @@ def _records(dataset: list[dict[str, Any]]) -> list[tuple[str, list[float], dict
         HealthCheck.large_base_example,
     ],
 )
-@given(
-    dataset=st.lists(metadata_dicts, min_size=20, max_size=40),
-    batch=st.lists(filters, min_size=FILTERS_PER_EXAMPLE[0], max_size=FILTERS_PER_EXAMPLE[1]),
-)
+@given(case=cases())
 def test_sql_agrees_with_reference(
-    collections: tuple[Any, Any], dataset: list[dict[str, Any]], batch: list[dict[str, Any]]
+    collections: tuple[Any, Any], case: tuple[list[dict[str, Any]], list[dict[str, Any]]]
 ) -> None:
     main, copy = collections
+    dataset, batch = case
     records = _records(dataset)
     main.clear()
     main.upsert(records)
@@ -147,6 +214,9 @@ def test_sql_agrees_with_reference(
         assert found == expected, f
         assert main.count(filters=f) == len(expected), f
         CASES["find"] += 1
+    # $not is the exact complement
+    for f in batch[:2]:
+        assert main.count(filters=f) + main.count(filters={"$not": f}) == len(records), f
     # delete on a copy, for one filter of the batch
     f = batch[0]
     expected = {rid for rid, _, md in records if matches(md, f)}
@@ -163,3 +233,66 @@ def test_enough_cases_ran() -> None:
         pytest.skip("the property test did not run in this session")
     assert CASES["find"] >= 2000, CASES
     assert CASES["delete"] >= EXAMPLES // 2, CASES
+
+
+# -- the examples of docs/filters.md, checked against the database and the reference --------------
+
+DOC_RECORDS = {
+    "int": {"n": 1},
+    "float": {"n": 1.0},
+    "bool": {"n": True},
+    "str": {"n": "1"},
+    "null": {"n": None},
+    "array": {"n": [1, 2]},
+    "nested": {"n": [[2]]},
+    "bools": {"n": [True]},
+    "six": {"n": 6},
+    "missing": {},
+    "s_a_b": {"s": "a_b"},
+    "s_a_": {"s": "a_"},
+    "s_ab": {"s": "ab"},
+    "s_list": {"s": ["a_b"]},
+    "s_abc": {"s": "abc"},
+    "s_ABC": {"s": "ABC"},
+    "s_xab": {"s": "xab"},
+}
+
+DOC_EXAMPLES = [
+    ({"n": 1}, {"int", "float"}),
+    ({"n": None}, {"null"}),
+    ({"n": {"$ne": 1}}, {"bool", "str", "null", "array", "nested", "bools", "six"}),
+    ({"n": {"$gte": 1}}, {"int", "float", "six"}),
+    ({"n": {"$in": [1, "x"]}}, {"int", "float"}),
+    ({"n": {"$nin": [1]}}, {"bool", "str", "null", "array", "nested", "bools", "six"}),
+    ({"n": {"$contains": 2}}, {"array"}),
+    ({"n": {"$contains": [1, 2]}}, {"array"}),
+    ({"n": {"$contains": 1}}, {"array"}),
+    ({"n": {"$exists": False}}, {"missing"} | {k for k in DOC_RECORDS if k.startswith("s_")}),
+    ({"s": {"$like": "a\\_%"}}, {"s_a_b", "s_a_"}),
+    ({"s": {"$ilike": "AB%"}}, {"s_ab", "s_abc", "s_ABC"}),
+    ({"$not": {"n": {"$gt": 5}}}, set(DOC_RECORDS) - {"six"}),
+]
+
+
+@pytest.mark.parametrize(("filters", "expected"), DOC_EXAMPLES, ids=repr)
+def test_documented_examples(
+    collections: tuple[Any, Any], filters: dict[str, Any], expected: set[str]
+) -> None:
+    main, _ = collections
+    main.upsert([(rid, [1.0, 0.0, 0.0], md) for rid, md in DOC_RECORDS.items()])
+    assert {rid for rid, md in DOC_RECORDS.items() if matches(md, filters)} == expected
+    assert {item.id for item in main.find(filters=filters, limit=1000)} == expected
+    complement = main.count(filters={"$not": filters})
+    assert main.count(filters=filters) + complement == len(DOC_RECORDS)
+
+
+def test_empty_filters(collections: tuple[Any, Any]) -> None:
+    main, _ = collections
+    main.upsert([(rid, [1.0, 0.0, 0.0], md) for rid, md in DOC_RECORDS.items()])
+    assert main.count(filters=None) == main.count(filters={}) == len(DOC_RECORDS)
+    assert len(main.find(filters={}, limit=1000)) == len(DOC_RECORDS)
+    with pytest.raises(vecs_core.ArgError):
+        main.delete(filters={})
+    with pytest.raises(vecs_core.FilterError, match=r"^filters\['\$and'\]\[1\]\['year'\]"):
+        main.find(filters={"$and": [{"a": 1}, {"year": {"$foo": 1}}]})
+    assert main.count() == len(DOC_RECORDS)

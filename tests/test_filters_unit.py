@@ -343,7 +343,9 @@ def test_compile_does_not_mutate_the_filter() -> None:
         ({}, {"$not": {"a": {"$gt": 5}}}, True),
     ],
 )
-def test_reference_examples(metadata: dict[str, Any], filters: dict[str, Any], expected: bool) -> None:
+def test_reference_examples(
+    metadata: dict[str, Any], filters: dict[str, Any], expected: bool
+) -> None:
     assert matches(metadata, filters) is expected
 
 
