@@ -32,8 +32,31 @@ CASES = {"find": 0, "delete": 0}
 # A small shared pool, drawn most of the time so that filters often hit stored values (and the
 # type-strict cases 1 / 1.0 / True / "1" meet each other); free-form values the rest of the time.
 POOL_NUMBERS = [-1, 0, 1, 2, 10, 2**53 + 1, -(10**20), 1.0, 0.5, -0.0, 2.5, 1e20, 0.1, 2.0**53]
-POOL_STRINGS = ["", "a", "A", "ab", "aB", "b", "z", "it's", 'q"', "%", "_", "a%b", "a_b", "\\",
-                "é", "É", "中文", "😀", "10", "1", "true", "null", "a\nb"]
+POOL_STRINGS = [
+    "",
+    "a",
+    "A",
+    "ab",
+    "aB",
+    "b",
+    "z",
+    "it's",
+    'q"',
+    "%",
+    "_",
+    "a%b",
+    "a_b",
+    "\\",
+    "é",
+    "É",
+    "中文",
+    "😀",
+    "10",
+    "1",
+    "true",
+    "null",
+    "a\nb",
+]
 free_numbers = st.one_of(
     st.integers(min_value=-(2**70), max_value=2**70),
     st.floats(allow_nan=False, allow_infinity=False),

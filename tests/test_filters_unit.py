@@ -103,8 +103,18 @@ def test_every_operator_is_covered() -> None:
     used = {op for f in VALID for v in f.values() if isinstance(v, dict) for op in v}
     assert set(FIELD_OPERATORS) <= used
     assert set(FIELD_OPERATORS) == {
-        "$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin",
-        "$contains", "$exists", "$like", "$ilike",
+        "$eq",
+        "$ne",
+        "$gt",
+        "$gte",
+        "$lt",
+        "$lte",
+        "$in",
+        "$nin",
+        "$contains",
+        "$exists",
+        "$like",
+        "$ilike",
     }
 
 
@@ -315,6 +325,7 @@ def test_compile_does_not_mutate_the_filter() -> None:
 
 
 # -- the reference evaluator itself ---------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     ("metadata", "filters", "expected"),

@@ -253,9 +253,8 @@ class SearchSpec:
     relaxed: bool
 
 
-def search_plan(target: Target, spec: SearchSpec) -> Plan[list[Hit]]:
-    params = Params()
-    q = params.add(spec.vector, "vector")
+def _search_sql(target: Target, spec: SearchSpec, where: sql.Composable) -> sql.SQL | sql.Composed:
+    q: sql.Composable = sql.SQL("{}::vector").format(sql.Placeholder("q"))
     expr: sql.Composable = _VEC
     if spec.halfvec:
         dim = sql.Literal(target.dimension)
@@ -268,23 +267,54 @@ def search_plan(target: Target, spec: SearchSpec) -> Plan[list[Hit]]:
         _META if spec.include_metadata else sql.SQL("NULL::jsonb"),
         target.text_col,
     ] + ([_VEC] if spec.include_vector else [])
-    where = _where(spec.filters, params)
     query: sql.Composed = sql.SQL("SELECT {} FROM {}{} ORDER BY {} LIMIT {}").format(
-        sql.SQL(", ").join(cols), target.table, where, distance, params.add(spec.limit)
+        sql.SQL(", ").join(cols), target.table, where, distance, sql.Placeholder("lim")
     )
     if spec.relaxed:
         # iterative index scans in relaxed order may return neighbours slightly out of order
         query = sql.SQL(
             "WITH found AS MATERIALIZED ({}) SELECT * FROM found ORDER BY distance"
         ).format(query)
-    rows = yield Execute(query, params.values, binary=True, settings=spec.settings)
+    return query
+
+
+_SEARCH_SQL_CACHE: dict[tuple[Any, ...], sql.SQL] = {}
+
+
+def _unfiltered_search_sql(target: Target, spec: SearchSpec) -> sql.SQL:
+    """The statement of an unfiltered search, rendered once per shape: composing it with
+    ``psycopg.sql`` on every call costs more than the network round trip of a fast query."""
+    key = (
+        target.table.as_string(None),
+        target.dimension,
+        target.has_text,
+        spec.operator,
+        spec.halfvec,
+        spec.include_metadata,
+        spec.include_vector,
+        spec.relaxed,
+    )
+    cached = _SEARCH_SQL_CACHE.get(key)
+    if cached is None:
+        if len(_SEARCH_SQL_CACHE) > 1024:
+            _SEARCH_SQL_CACHE.clear()
+        cached = sql.SQL(_search_sql(target, spec, sql.SQL("")).as_string(None))
+        _SEARCH_SQL_CACHE[key] = cached
+    return cached
+
+
+def search_plan(target: Target, spec: SearchSpec) -> Plan[list[Hit]]:
+    params = Params()
+    if spec.filters:
+        query: sql.SQL | sql.Composed = _search_sql(target, spec, _where(spec.filters, params))
+    else:
+        query = _unfiltered_search_sql(target, spec)
+    values: dict[str, Any] = params.values
+    values["q"] = spec.vector
+    values["lim"] = spec.limit
+    rows = yield Execute(query, values, binary=True, settings=spec.settings)
+    meta, with_vec = spec.include_metadata, spec.include_vector
     return [
-        Hit(
-            r[0],
-            r[1],
-            r[2] if spec.include_metadata else {},
-            r[3],
-            vector_from_bytes(r[4]) if spec.include_vector else None,
-        )
+        Hit(r[0], r[1], r[2] if meta else {}, r[3], vector_from_bytes(r[4]) if with_vec else None)
         for r in rows
     ]

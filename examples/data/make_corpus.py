@@ -361,8 +361,12 @@ def main() -> None:
     with out.open("w", encoding="utf-8") as fh:
         for topic, paragraphs in TOPICS.items():
             for n, text in enumerate(paragraphs, start=1):
-                row = {"id": f"{topic}-{n:03d}", "text": text, "topic": topic,
-                       "year": rng.randint(2012, 2024)}
+                row = {
+                    "id": f"{topic}-{n:03d}",
+                    "text": text,
+                    "topic": topic,
+                    "year": rng.randint(2012, 2024),
+                }
                 fh.write(json.dumps(row, ensure_ascii=False) + "\n")
     print(f"wrote {sum(len(p) for p in TOPICS.values())} paragraphs to {out}")
 
