@@ -15,9 +15,9 @@ import warnings
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import common  # noqa: E402
-import data  # noqa: E402
-from common import SCHEMA, Timer  # noqa: E402
+import common
+import data
+from common import SCHEMA, Timer
 
 BATCH = 10_000
 
@@ -124,7 +124,11 @@ def run(db, ds, vecs_records: int = 20_000, progress=None) -> dict:
     n = len(records)
     steps = [
         ("raw psycopg3 COPY", lambda: bench_raw_copy(db, records, ds.dim), n),
-        (f"vecs_core (batches of {BATCH:,})", lambda: bench_vecs_core_batches(db, records, ds.dim), n),
+        (
+            f"vecs_core (batches of {BATCH:,})",
+            lambda: bench_vecs_core_batches(db, records, ds.dim),
+            n,
+        ),
         ("vecs_core (one generator)", lambda: bench_vecs_core_generator(db, records, ds.dim), n),
     ]
     try:
@@ -140,7 +144,9 @@ def run(db, ds, vecs_records: int = 20_000, progress=None) -> dict:
             progress.set_postfix_str(f"upsert: {label}")
         secs = fn()
         out["contenders"][label] = {
-            "records": count, "seconds": round(secs, 3), "records_per_s": round(count / secs, 1)
+            "records": count,
+            "seconds": round(secs, 3),
+            "records_per_s": round(count / secs, 1),
         }
         if progress:
             progress.update(1)
@@ -153,7 +159,9 @@ def run(db, ds, vecs_records: int = 20_000, progress=None) -> dict:
         "vecs_core_best/raw": round(best_core / raw, 3),
     }
     if "vecs 0.4.5" in c:
-        out["ratios"]["vecs_core_batches/vecs"] = round(batch_core / c["vecs 0.4.5"]["records_per_s"], 2)
+        out["ratios"]["vecs_core_batches/vecs"] = round(
+            batch_core / c["vecs 0.4.5"]["records_per_s"], 2
+        )
     return out
 
 

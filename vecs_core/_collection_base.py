@@ -64,6 +64,7 @@ class CollectionBase:
         self._info = info
         self._adapter = adapter
         self._indexes: tuple[float, list[VectorIndex]] | None = None
+        self._target_cache: tuple[tuple[str, bool], _plans.Target] | None = None
 
     @property
     def schema(self) -> str:
@@ -78,9 +79,13 @@ class CollectionBase:
         return f"{type(self).__name__}(name={self.name!r}, dimension={self.dimension})"
 
     def _target(self) -> _plans.Target:
-        return _plans.Target(
-            _catalog.table_sql(self.schema, self.name), self.dimension, self._info.has_text
-        )
+        key = (self.schema, self._info.has_text)
+        cached = self._target_cache
+        if cached is None or cached[0] != key:
+            table = _catalog.table_sql(self.schema, self.name)
+            target = _plans.Target(table, self.dimension, self._info.has_text)
+            cached = self._target_cache = (key, target)
+        return cached[1]
 
     # -- writes ----------------------------------------------------------------------------------
     def _upsert_flow(self, records: Iterable[Any], skip_adapter: bool) -> Flow:

@@ -97,19 +97,17 @@ class PoolSource:
     def connection(self) -> Iterator[psycopg.Connection[Any]]:
         from psycopg_pool import PoolTimeout
 
+        pool = self._get()
         try:
-            cm = self._get().connection()
-            conn = cm.__enter__()
+            conn = pool.getconn()
         except PoolTimeout as exc:
             diagnose(self.options.resolve(), self.options)
             raise Unreachable(f"no database connection became available: {exc}") from exc
         try:
             yield conn
-        except BaseException as exc:
-            if not cm.__exit__(type(exc), exc, exc.__traceback__):
-                raise
-        else:
-            cm.__exit__(None, None, None)
+        finally:
+            # the pool rolls back a connection left in a transaction and drops a broken one
+            pool.putconn(conn)
 
     def check(self) -> None:
         if self._pool is not None:
@@ -280,19 +278,17 @@ class AsyncPoolSource:
     async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
         from psycopg_pool import PoolTimeout
 
+        pool = await self._get()
         try:
-            cm = (await self._get()).connection()
-            conn = await cm.__aenter__()
+            conn = await pool.getconn()
         except PoolTimeout as exc:
             await adiagnose(self.options.resolve(), self.options)
             raise Unreachable(f"no database connection became available: {exc}") from exc
         try:
             yield conn
-        except BaseException as exc:
-            if not await cm.__aexit__(type(exc), exc, exc.__traceback__):
-                raise
-        else:
-            await cm.__aexit__(None, None, None)
+        finally:
+            # the pool rolls back a connection left in a transaction and drops a broken one
+            await pool.putconn(conn)
 
     async def check(self) -> None:
         if self._pool is not None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from psycopg import sql
@@ -27,6 +27,10 @@ class Target:
     table: sql.Composable
     dimension: int
     has_text: bool
+    key: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", self.table.as_string(None))
 
     @property
     def text_col(self) -> sql.Composable:
@@ -285,7 +289,7 @@ def _unfiltered_search_sql(target: Target, spec: SearchSpec) -> sql.SQL:
     """The statement of an unfiltered search, rendered once per shape: composing it with
     ``psycopg.sql`` on every call costs more than the network round trip of a fast query."""
     key = (
-        target.table.as_string(None),
+        target.key,
         target.dimension,
         target.has_text,
         spec.operator,

@@ -39,10 +39,11 @@ def as_vector(value: object, dimension: int | None, *, what: str) -> Vector:
     if isinstance(value, (str, bytes, Mapping)) or value is None:
         raise error(f"{what}: vector must be a sequence of numbers, got {type(value).__name__}")
     try:
-        with np.errstate(over="ignore", invalid="ignore"):  # overflow -> inf, refused below
-            arr = np.asarray(value, dtype=np.float32)
+        arr = np.asarray(value, dtype=np.float32)
     except (TypeError, ValueError) as exc:
         raise error(f"{what}: vector must contain only numbers ({exc})") from None
+    except RuntimeWarning:  # float32 overflow, when warnings are errors; else inf, refused below
+        raise error(f"{what}: vector contains NaN or infinity (or overflows float32)") from None
     if arr.ndim != 1:
         raise error(f"{what}: vector must be one-dimensional, got shape {arr.shape}")
     if dimension is not None and arr.shape[0] != dimension:
