@@ -27,6 +27,8 @@ from .exc import ArgError
 Flow = Generator[Job, Any, Any]
 MAX_LIMIT = 1000
 INDEX_CACHE_SECONDS = 30.0
+# a filtered search over an indexed collection is exact when fewer rows than this match
+EXACT_SEARCH_BELOW = 2000
 
 
 def check_int(name: str, value: object, low: int, high: int | None = None) -> int:
@@ -245,6 +247,7 @@ class CollectionBase:
             include_metadata=include_metadata,
             settings=settings,
             relaxed=relaxed,
+            exact_below=EXACT_SEARCH_BELOW if index is not None and filters else None,
         )
         target = self._target()
         hits: list[Hit] = yield Job(lambda: _plans.search_plan(target, spec), transaction=False)

@@ -7,6 +7,7 @@ line (a test checks that they stay that way).
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any, Protocol
@@ -57,6 +58,8 @@ def _is_disconnect(exc: BaseException, conn: Any) -> bool:
 
 
 class SyncSource(Protocol):
+    session_settings: bool
+
     def connection(self) -> Any: ...
     def check(self) -> None: ...
     def close(self) -> None: ...
@@ -69,6 +72,8 @@ class PoolSource:
         self.options = options
         self._pool: Any = None
         self._lock = threading.Lock()
+        # behind a transaction pooler (prepare_threshold=None) session state is not ours to keep
+        self.session_settings = options.prepare_threshold is not None
 
     def _get(self) -> Any:
         pool = self._pool
@@ -125,6 +130,7 @@ class EngineSource:
 
     def __init__(self, engine: Any) -> None:
         self.engine = engine
+        self.session_settings = False  # the engine's connections are the user's
 
     @contextmanager
     def connection(self) -> Iterator[psycopg.Connection[Any]]:
@@ -157,7 +163,25 @@ class EngineSource:
         return None
 
 
-def _execute(conn: psycopg.Connection[Any], step: Step) -> Any:
+_SESSION_SETTINGS: weakref.WeakKeyDictionary[Any, dict[str, str]] = weakref.WeakKeyDictionary()
+
+
+def _stale_settings(conn: Any, settings: Mapping[str, str], session: bool) -> dict[str, str] | None:
+    """Settings to send at session level before the statement, or None to apply them locally.
+
+    On connections of our own pool (not behind a transaction pooler) search settings are kept
+    per connection with ``set_config(..., false)`` and only changed values are sent, so a search
+    is one statement, as fast as a bare prepared query. Every search states all the settings it
+    depends on, so a value left by an earlier call never leaks into the next one. Elsewhere (an
+    injected engine, a pooler, inside a transaction) they are local to the query's transaction.
+    """
+    if not session or conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        return None
+    known = _SESSION_SETTINGS.setdefault(conn, {})
+    return {k: v for k, v in settings.items() if known.get(k) != v}
+
+
+def _execute(conn: psycopg.Connection[Any], step: Step, session: bool = False) -> Any:
     if isinstance(step, CopyIn):
         with conn.cursor() as cur:
             with cur.copy(step.query, {}) as copy:
@@ -165,7 +189,12 @@ def _execute(conn: psycopg.Connection[Any], step: Step) -> Any:
                     copy.write(chunk)
             return cur.rowcount
     with conn.cursor(binary=step.binary, row_factory=tuple_row) as cur:
-        if step.settings:
+        stale = _stale_settings(conn, step.settings, session) if step.settings else None
+        if stale:
+            _SESSION_SETTINGS[conn].clear()  # unknown until the statement succeeds
+            cur.execute(*_settings_statement(stale, local=False))
+            _SESSION_SETTINGS[conn].update(step.settings)
+        elif step.settings and stale is None:
             set_q, set_p = _settings_statement(step.settings)
             with conn.pipeline(), conn.transaction():
                 cur.execute(set_q, set_p)
@@ -185,7 +214,9 @@ def _collect(cur: psycopg.Cursor[Any], step: Execute) -> Any:
     return None
 
 
-def _drive(conn: psycopg.Connection[Any], job: Job, progress: list[int]) -> Any:
+def _drive(
+    conn: psycopg.Connection[Any], job: Job, progress: list[int], session: bool = False
+) -> Any:
     plan = job.plan()
     result: Any = None
     error: BaseException | None = None
@@ -196,7 +227,7 @@ def _drive(conn: psycopg.Connection[Any], job: Job, progress: list[int]) -> Any:
             return stop.value
         error = None
         try:
-            result = _execute(conn, step)
+            result = _execute(conn, step, session)
             progress[0] += 1
         except psycopg.Error as exc:
             if _is_disconnect(exc, conn):
@@ -220,7 +251,7 @@ def run_sync(source: SyncSource, job: Job, settings: Mapping[str, str] | None = 
                     with conn.cursor() as cur:
                         cur.execute(*_settings_statement(settings, local=False))
                         try:
-                            return _drive(conn, job, progress)
+                            return _drive(conn, job, progress, source.session_settings)
                         finally:
                             if not conn.broken:
                                 cur.execute(*_settings_statement(settings, False, reset=True))
@@ -228,8 +259,8 @@ def run_sync(source: SyncSource, job: Job, settings: Mapping[str, str] | None = 
                     with conn.transaction():
                         if settings:
                             conn.execute(*_settings_statement(settings))
-                        return _drive(conn, job, progress)
-                return _drive(conn, job, progress)
+                        return _drive(conn, job, progress, source.session_settings)
+                return _drive(conn, job, progress, source.session_settings)
             except psycopg.OperationalError as exc:
                 if attempt == 1 and progress[0] == 0 and _is_disconnect(exc, conn):
                     source.check()
@@ -248,6 +279,7 @@ class AsyncPoolSource:
     def __init__(self, options: ConnectOptions) -> None:
         self.options = options
         self._pool: Any = None
+        self.session_settings = options.prepare_threshold is not None
 
     async def _get(self) -> Any:
         if self._pool is None:
@@ -305,6 +337,7 @@ class AsyncEngineSource:
 
     def __init__(self, engine: Any) -> None:
         self.engine = engine
+        self.session_settings = False  # the engine's connections are the user's
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
@@ -337,7 +370,7 @@ class AsyncEngineSource:
         return None
 
 
-async def _aexecute(conn: psycopg.AsyncConnection[Any], step: Step) -> Any:
+async def _aexecute(conn: psycopg.AsyncConnection[Any], step: Step, session: bool = False) -> Any:
     if isinstance(step, CopyIn):
         async with conn.cursor() as cur:
             async with cur.copy(step.query, {}) as copy:
@@ -345,7 +378,12 @@ async def _aexecute(conn: psycopg.AsyncConnection[Any], step: Step) -> Any:
                     await copy.write(chunk)
             return cur.rowcount
     async with conn.cursor(binary=step.binary, row_factory=tuple_row) as cur:
-        if step.settings:
+        stale = _stale_settings(conn, step.settings, session) if step.settings else None
+        if stale:
+            _SESSION_SETTINGS[conn].clear()  # unknown until the statement succeeds
+            await cur.execute(*_settings_statement(stale, local=False))
+            _SESSION_SETTINGS[conn].update(step.settings)
+        elif step.settings and stale is None:
             set_q, set_p = _settings_statement(step.settings)
             async with conn.pipeline(), conn.transaction():
                 await cur.execute(set_q, set_p)
@@ -365,7 +403,9 @@ async def _acollect(cur: psycopg.AsyncCursor[Any], step: Execute) -> Any:
     return None
 
 
-async def _adrive(conn: psycopg.AsyncConnection[Any], job: Job, progress: list[int]) -> Any:
+async def _adrive(
+    conn: psycopg.AsyncConnection[Any], job: Job, progress: list[int], session: bool = False
+) -> Any:
     plan = job.plan()
     result: Any = None
     error: BaseException | None = None
@@ -376,7 +416,7 @@ async def _adrive(conn: psycopg.AsyncConnection[Any], job: Job, progress: list[i
             return stop.value
         error = None
         try:
-            result = await _aexecute(conn, step)
+            result = await _aexecute(conn, step, session)
             progress[0] += 1
         except psycopg.Error as exc:
             if _is_disconnect(exc, conn):
@@ -394,7 +434,7 @@ async def run_async(source: Any, job: Job, settings: Mapping[str, str] | None = 
                     async with conn.cursor() as cur:
                         await cur.execute(*_settings_statement(settings, local=False))
                         try:
-                            return await _adrive(conn, job, progress)
+                            return await _adrive(conn, job, progress, source.session_settings)
                         finally:
                             if not conn.broken:
                                 await cur.execute(*_settings_statement(settings, False, reset=True))
@@ -402,8 +442,8 @@ async def run_async(source: Any, job: Job, settings: Mapping[str, str] | None = 
                     async with conn.transaction():
                         if settings:
                             await conn.execute(*_settings_statement(settings))
-                        return await _adrive(conn, job, progress)
-                return await _adrive(conn, job, progress)
+                        return await _adrive(conn, job, progress, source.session_settings)
+                return await _adrive(conn, job, progress, source.session_settings)
             except psycopg.OperationalError as exc:
                 if attempt == 1 and progress[0] == 0 and _is_disconnect(exc, conn):
                     await source.check()

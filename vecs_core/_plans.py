@@ -255,9 +255,12 @@ class SearchSpec:
     include_metadata: bool
     settings: Mapping[str, str]
     relaxed: bool
+    exact_below: int | None = None  # filtered + indexed: exact search when fewer rows match
 
 
-def _search_sql(target: Target, spec: SearchSpec, where: sql.Composable) -> sql.SQL | sql.Composed:
+def _search_sql(
+    target: Target, spec: SearchSpec, where: sql.Composable, exact: bool = False
+) -> sql.SQL | sql.Composed:
     q: sql.Composable = sql.SQL("{}::vector").format(sql.Placeholder("q"))
     expr: sql.Composable = _VEC
     if spec.halfvec:
@@ -271,10 +274,12 @@ def _search_sql(target: Target, spec: SearchSpec, where: sql.Composable) -> sql.
         _META if spec.include_metadata else sql.SQL("NULL::jsonb"),
         target.text_col,
     ] + ([_VEC] if spec.include_vector else [])
+    # ``0 + distance`` cannot be served by the vector index: the planner sorts exactly
+    order = sql.SQL("0 + {}").format(distance) if exact else distance
     query: sql.Composed = sql.SQL("SELECT {} FROM {}{} ORDER BY {} LIMIT {}").format(
-        sql.SQL(", ").join(cols), target.table, where, distance, sql.Placeholder("lim")
+        sql.SQL(", ").join(cols), target.table, where, order, sql.Placeholder("lim")
     )
-    if spec.relaxed:
+    if spec.relaxed and not exact:
         # iterative index scans in relaxed order may return neighbours slightly out of order
         query = sql.SQL(
             "WITH found AS MATERIALIZED ({}) SELECT * FROM found ORDER BY distance"
@@ -307,10 +312,44 @@ def _unfiltered_search_sql(target: Target, spec: SearchSpec) -> sql.SQL:
     return cached
 
 
+def _adaptive_sql(target: Target, spec: SearchSpec, params: Params) -> sql.Composed:
+    """A filtered search that picks its strategy in the database, in one statement.
+
+    A vector index walks the graph and drops rows the filter rejects; with a selective filter it
+    visits many nodes per match and recall suffers. So the statement first counts the matching
+    rows up to ``exact_below`` (through the metadata index when the filter allows): below that,
+    an exact search over the matching rows (the ``+ 0`` keeps the planner off the vector index);
+    otherwise the index search. The count is an InitPlan, and each branch is gated by a one-time
+    filter on it, so only one branch runs. (``_where`` compiles the filter anew each time: the
+    statement binds its values three times.)
+    """
+    cap = params.add(spec.exact_below)
+
+    def where(extra: sql.Composable) -> sql.Composable:
+        return _where(spec.filters, params) + sql.SQL(" AND ") + extra
+
+    n = sql.SQL("(SELECT n FROM matching)")
+    exact = _search_sql(target, spec, where(sql.SQL("{} < {}").format(n, cap)), exact=True)
+    indexed = _search_sql(target, spec, where(sql.SQL("{} >= {}").format(n, cap)))
+    return sql.SQL(
+        "WITH matching AS MATERIALIZED (SELECT count(*) AS n FROM"
+        " (SELECT 1 FROM {table}{where} LIMIT {cap}) AS m)"
+        " SELECT * FROM (({exact}) UNION ALL ({indexed})) AS u ORDER BY distance"
+    ).format(
+        table=target.table,
+        where=_where(spec.filters, params),
+        cap=cap,
+        exact=exact,
+        indexed=indexed,
+    )
+
+
 def search_plan(target: Target, spec: SearchSpec) -> Plan[list[Hit]]:
     params = Params()
-    if spec.filters:
-        query: sql.SQL | sql.Composed = _search_sql(target, spec, _where(spec.filters, params))
+    if spec.filters and spec.exact_below:
+        query: sql.SQL | sql.Composed = _adaptive_sql(target, spec, params)
+    elif spec.filters:
+        query = _search_sql(target, spec, _where(spec.filters, params))
     else:
         query = _unfiltered_search_sql(target, spec)
     values: dict[str, Any] = params.values

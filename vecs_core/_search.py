@@ -31,11 +31,12 @@ def _search_settings(
     version: tuple[int, ...],
     iterative_scan: str | None = None,
 ) -> tuple[dict[str, str], bool]:
-    """Per-query planner settings, applied with ``set_config(..., true)`` in the query's own
-    transaction: HNSW ``ef_search`` (raised to ``limit`` so an index scan can return ``limit``
-    rows), IVFFlat ``probes`` (vecs' default 10), and on pgvector >= 0.8 iterative index scans
-    (by default ``relaxed_order`` for filtered queries, so a selective filter still returns
-    ``limit`` rows; ``iterative_scan`` overrides it)."""
+    """The complete planner settings a search needs for ``index``: HNSW ``ef_search`` (default
+    40, raised to ``limit`` so an index scan can return ``limit`` rows), IVFFlat ``probes``
+    (vecs' default 10), and on pgvector >= 0.8 the iterative scan mode (by default
+    ``relaxed_order`` for filtered queries, so a selective filter still returns ``limit`` rows;
+    ``iterative_scan`` overrides it). Every value is given, defaults included, so the driver can
+    keep them on a pooled connection and send only what changed (see ``_driver``)."""
     settings: dict[str, str] = {}
     relaxed = False
     if iterative_scan is not None and iterative_scan != "off" and version < (0, 8, 0):
@@ -46,17 +47,15 @@ def _search_settings(
     if index is None:
         return settings, relaxed
     if index.method == IndexMethod.hnsw:
-        ef = max(ef_search or 40, limit)
-        if ef != 40:
-            settings["hnsw.ef_search"] = str(ef)
+        settings["hnsw.ef_search"] = str(max(ef_search or 40, limit))
     else:
         settings["ivfflat.probes"] = str(probes or 10)
     mode = iterative_scan
     if mode is None:
-        mode = "relaxed_order" if filtered and version >= (0, 8, 0) else None
+        mode = "relaxed_order" if filtered and version >= (0, 8, 0) else "off"
     if mode == "strict_order" and index.method == IndexMethod.ivfflat:
         raise ArgError("IVFFlat supports iterative_scan 'relaxed_order' or 'off', not strict")
-    if mode is not None:
+    if version >= (0, 8, 0):
         settings[f"{index.method.value}.iterative_scan"] = mode
         relaxed = mode == "relaxed_order"
     return settings, relaxed
