@@ -39,8 +39,15 @@ def as_vector(value: object, dimension: int | None, *, what: str) -> Vector:
     if isinstance(value, (str, bytes, Mapping)) or value is None:
         raise error(f"{what}: vector must be a sequence of numbers, got {type(value).__name__}")
     try:
-        arr = np.asarray(value, dtype=np.float32)
+        raw = np.asarray(value)
+        if raw.dtype.kind not in "fiu":  # refuse strings ("1.5"), objects, booleans, complex
+            raise error(
+                f"{what}: vector must contain only numbers, got elements of type {raw.dtype}"
+            )
+        arr = raw.astype(np.float32, copy=False)
     except (TypeError, ValueError) as exc:
+        if isinstance(exc, ArgError):
+            raise
         raise error(f"{what}: vector must contain only numbers ({exc})") from None
     except RuntimeWarning:  # float32 overflow, when warnings are errors; else inf, refused below
         raise error(f"{what}: vector contains NaN or infinity (or overflows float32)") from None
