@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any
 
 from psycopg import sql
@@ -57,7 +58,7 @@ def upsert_plan(target: Target, records: Iterable[Any]) -> Plan[UpsertResult]:
     first = next(numbered, None)
     if first is None:
         return UpsertResult(0, False)
-    first_row = encoder.encode(*first)  # validate before any statement runs
+    encoder.validate(*first)  # refuse a bad first record before any statement runs
     yield Execute(
         sql.SQL(
             "CREATE TEMP TABLE {} (ord bigint, id text, vec vector, metadata jsonb, {} text)"
@@ -69,7 +70,7 @@ def upsert_plan(target: Target, records: Iterable[Any]) -> Plan[UpsertResult]:
         sql.SQL("COPY {} (ord, id, vec, metadata, {}) FROM STDIN (FORMAT BINARY)").format(
             _STAGE, _TEXT
         ),
-        encoder.chunks(first_row, numbered),
+        encoder.chunks(chain([first], numbered)),
     )
     added = encoder.has_text and not target.has_text
     if added:

@@ -11,6 +11,7 @@ import json
 import math
 import struct
 from collections.abc import Iterable, Iterator, Mapping
+from itertools import islice
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -40,7 +41,7 @@ def as_vector(value: object, dimension: int | None, *, what: str) -> Vector:
         raise error(f"{what}: vector must be a sequence of numbers, got {type(value).__name__}")
     try:
         raw = np.asarray(value)
-        if raw.dtype.kind not in "fiu":  # refuse strings ("1.5"), objects, booleans, complex
+        if raw.dtype.kind not in "fiub":  # refuse strings ("1.5"), objects, complex
             raise error(
                 f"{what}: vector must contain only numbers, got elements of type {raw.dtype}"
             )
@@ -226,8 +227,7 @@ class Encoder:
         self.count = 0
         self.has_text = False
 
-    def validate(self, index: int, record: object) -> Checked:
-        """Check one record; return its parts ready to send. Raises :class:`RecordError`."""
+    def _shape(self, index: int, record: object) -> tuple[Any, ...]:
         what = f"record {index}"
         if isinstance(record, Mapping) or not isinstance(record, (tuple, list)):
             raise RecordError(
@@ -239,44 +239,71 @@ class Encoder:
                 f"{what}: expected (id, vector, metadata) or (id, vector, metadata, text), "
                 f"got {len(record)} items"
             )
-        rid = check_id(record[0], what=what)
+        return tuple(record)
+
+    def _parts(self, index: int, record: tuple[Any, ...]) -> tuple[bytes, str, bytes, bytes | None]:
+        """Id bytes, the ``what`` label for messages, metadata JSON and text of a shaped record."""
+        rid = check_id(record[0], what=f"record {index}")
         what = f"record {index} (id {record[0]!r})"
-        vec = as_vector(record[1], self.dimension, what=what)
         meta = encode_metadata(record[2], what=what)
         text = check_text(record[3], what=what) if len(record) == 4 else None
         if text is not None:
             self.has_text = True
-        return Checked(record[0], rid, vec, meta, text)
+        return rid, what, meta, text
 
-    def encode(self, index: int, record: object) -> bytes:
-        """Validate one record and return its binary COPY row."""
-        checked = self.validate(index, record)
-        rid, meta, text = checked.id_bytes, checked.metadata_json, checked.text_bytes
-        vec = vector_bytes(checked.vector)
-        parts = [
-            _ROW_HEAD.pack(5, 8, index, len(rid)),
-            rid,
-            _LEN.pack(len(vec)),
-            vec,
-            _LEN.pack(len(meta) + 1),
-            b"\x01",
-            meta,
-        ]
-        if text is None:
-            parts.append(_NULL)
-        else:
-            parts += [_LEN.pack(len(text)), text]
-        return b"".join(parts)
+    def validate(self, index: int, record: object) -> Checked:
+        """Check one record; return its parts ready to send. Raises :class:`RecordError`."""
+        shaped = self._shape(index, record)
+        rid, what, meta, text = self._parts(index, shaped)
+        vec = as_vector(shaped[1], self.dimension, what=what)
+        return Checked(shaped[0], rid, vec, meta, text)
 
-    def chunks(self, first: bytes, rest: Iterator[tuple[int, object]]) -> Iterable[bytes]:
-        """Yield the COPY stream: header + ``first`` row, the remaining rows, the trailer."""
-        buf = [COPY_HEADER, first]
-        self.count = 1
-        for index, record in rest:
-            buf.append(self.encode(index, record))
-            self.count += 1
-            if len(buf) >= self.chunk_rows:
-                yield b"".join(buf)
-                buf = []
-        buf.append(COPY_TRAILER)
-        yield b"".join(buf)
+    def _batch_vectors(self, batch: list[tuple[int, tuple[Any, ...]]]) -> bytes | None:
+        """All vectors of ``batch`` as one big-endian float32 buffer, or None when any vector is
+        not a clean finite number sequence of the right dimension (then each record is checked
+        alone, so the error names it)."""
+        try:
+            raw = np.asarray([record[1] for _, record in batch])
+            if raw.dtype.kind not in "fiub" or raw.shape != (len(batch), self.dimension):
+                return None
+            big_endian = raw.astype(_BE_F4)
+        except (TypeError, ValueError, RuntimeWarning):
+            return None
+        if not np.isfinite(big_endian).all():
+            return None
+        return big_endian.tobytes()
+
+    def _rows(self, batch: list[tuple[int, object]]) -> list[bytes]:
+        shaped = [(index, self._shape(index, record)) for index, record in batch]
+        vectors = self._batch_vectors(shaped)
+        width = 4 * self.dimension
+        vec_len = _LEN.pack(4 + width) + _VEC_HEADER.pack(self.dimension, 0)
+        rows = []
+        for j, (index, record) in enumerate(shaped):
+            rid, what, meta, text = self._parts(index, record)
+            if vectors is None:
+                vec = vector_bytes(as_vector(record[1], self.dimension, what=what))
+                vec_field = _LEN.pack(len(vec)) + vec
+            else:
+                vec_field = vec_len + vectors[j * width : (j + 1) * width]
+            parts = [
+                _ROW_HEAD.pack(5, 8, index, len(rid)),
+                rid,
+                vec_field,
+                _LEN.pack(len(meta) + 1),
+                b"\x01",
+                meta,
+            ]
+            parts.append(_NULL if text is None else _LEN.pack(len(text)) + text)
+            rows.append(b"".join(parts))
+        return rows
+
+    def chunks(self, records: Iterator[tuple[int, object]]) -> Iterable[bytes]:
+        """Yield the COPY stream in chunks of ``chunk_rows`` records: the header, the rows, the
+        trailer. Vectors are converted a chunk at a time (one numpy call), the rest per record."""
+        head = COPY_HEADER
+        while batch := list(islice(records, self.chunk_rows)):
+            self.count += len(batch)
+            yield head + b"".join(self._rows(batch))
+            head = b""
+        yield head + COPY_TRAILER
