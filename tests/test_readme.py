@@ -23,7 +23,7 @@ def test_readme_example_runs(heading, index, database_url, monkeypatch):
     code = _blocks_after(heading)[index]
     monkeypatch.setenv("VECS_DATABASE_URL", database_url)
     namespace: dict[str, object] = {"__name__": "readme_example"}
-    exec(compile(code, f"README.md {heading}", "exec"), namespace)  # noqa: S102 - our own docs
+    exec(compile(code, f"README.md {heading}", "exec"), namespace)
 
 
 def test_tour_shows_real_results(database_url, monkeypatch):
@@ -33,10 +33,10 @@ def test_tour_shows_real_results(database_url, monkeypatch):
     monkeypatch.setenv("VECS_DATABASE_URL", database_url)
     namespace: dict[str, object] = {}
     setup = code.split("docs.query(")[0]
-    exec(compile(setup, "README.md Tour", "exec"), namespace)  # noqa: S102
+    exec(compile(setup, "README.md Tour", "exec"), namespace)
     try:
         for call, shown in expected:
-            got = eval(call, namespace)  # noqa: S307 - our own docs
+            got = eval(call, namespace)
             assert repr(_rounded(got)) == shown
     finally:
         namespace["vx"].delete_collection("docs")  # type: ignore[attr-defined]
