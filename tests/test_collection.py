@@ -66,6 +66,18 @@ def test_upsert_last_wins_and_updates(vx):
     assert len(col) == 2
 
 
+def test_last_wins_on_the_copy_path(vx):
+    col = vx.get_or_create_collection("docs", dimension=3)
+    col.upsert([(f"k{i}", [1, 0, 0], {"v": "old"}) for i in range(50)])
+    # 3,000 records over 100 ids: each id repeats 30 times; the last occurrence must win
+    records = [(f"k{i % 100}", [1, 2, float(n)], {"n": n}) for n, i in enumerate(range(3000))]
+    col.upsert(records)
+    assert len(col) == 100
+    for rec in col.fetch([f"k{i}" for i in range(100)]):
+        last = max(n for n, i in enumerate(range(3000)) if f"k{i % 100}" == rec.id)
+        assert rec.metadata == {"n": last} and rec.vector[2] == float(last)
+
+
 def test_upsert_streams_a_generator(vx):
     col = vx.get_or_create_collection("docs", dimension=8)
     gen = ((f"g{i}", np.full(8, i % 7 + 1, dtype=np.float32), {"i": i}) for i in range(25_000))

@@ -80,13 +80,19 @@ def upsert_plan(target: Target, records: Iterable[Any]) -> Plan[UpsertResult]:
         )
     cols = [_ID, _VEC, _META] + ([_TEXT] if target.has_text or added else [])
     updates = [sql.SQL("{} = EXCLUDED.{}").format(c, c) for c in cols[1:]]
+    # Sort only narrow keys (id, ord, ctid), then fetch each winning row by its ctid: a nested
+    # loop keeps the id order (deadlock-free locking) without sorting the wide vector rows.
     yield Execute(
         sql.SQL(
-            "INSERT INTO {table} ({cols}) SELECT DISTINCT ON (id) {cols} FROM {stage}"
-            " ORDER BY id, ord DESC ON CONFLICT (id) DO UPDATE SET {updates}"
+            "INSERT INTO {table} ({cols}) SELECT {s_cols}"
+            " FROM (SELECT DISTINCT ON (id) id, ctid AS tid FROM {stage}"
+            " ORDER BY id, ord DESC) AS k"
+            " JOIN LATERAL (SELECT {cols} FROM {stage} WHERE ctid = k.tid) AS s ON true"
+            " ORDER BY k.id ON CONFLICT (id) DO UPDATE SET {updates}"
         ).format(
             table=target.table,
             cols=sql.SQL(", ").join(cols),
+            s_cols=sql.SQL(", ").join(sql.SQL("s.{}").format(c) for c in cols),
             stage=_STAGE,
             updates=sql.SQL(", ").join(updates),
         ),
