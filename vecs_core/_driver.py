@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 import psycopg
 from psycopg import sql
+from psycopg.copy import AsyncQueuedLibpqWriter, QueuedLibpqWriter
 from psycopg.rows import tuple_row
 
 from ._connect import ConnectOptions, diagnose
@@ -184,7 +185,8 @@ def _stale_settings(conn: Any, settings: Mapping[str, str], session: bool) -> di
 def _execute(conn: psycopg.Connection[Any], step: Step, session: bool = False) -> Any:
     if isinstance(step, CopyIn):
         with conn.cursor() as cur:
-            with cur.copy(step.query, {}) as copy:
+            # a writer thread sends while this thread encodes the next chunk
+            with cur.copy(step.query, {}, writer=QueuedLibpqWriter(cur)) as copy:
                 for chunk in step.chunks:
                     copy.write(chunk)
             return cur.rowcount
@@ -373,7 +375,7 @@ class AsyncEngineSource:
 async def _aexecute(conn: psycopg.AsyncConnection[Any], step: Step, session: bool = False) -> Any:
     if isinstance(step, CopyIn):
         async with conn.cursor() as cur:
-            async with cur.copy(step.query, {}) as copy:
+            async with cur.copy(step.query, {}, writer=AsyncQueuedLibpqWriter(cur)) as copy:
                 for chunk in step.chunks:
                     await copy.write(chunk)
             return cur.rowcount
