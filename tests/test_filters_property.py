@@ -258,7 +258,7 @@ def test_enough_cases_ran() -> None:
     assert CASES["delete"] >= EXAMPLES // 2, CASES
 
 
-# -- the examples of the README filter table, checked against the database and the reference --------------
+# -- the examples of the README filter table, checked against the database and the reference -
 
 DOC_RECORDS = {
     "int": {"n": 1},
