@@ -9,7 +9,7 @@ PY=${PYTHON:-python3}
 # CPU build of torch for the `text` extra (sentence-transformers); plain `torch` would pull CUDA.
 .venv/bin/python -m pip install -q "torch==2.13.0" \
   || .venv/bin/python -m pip install -q torch --index-url https://download.pytorch.org/whl/cpu
-.venv/bin/python -m pip install -q -e ".[test,text,langchain,llama-index]"
+.venv/bin/python -m pip install -q -e ".[test,text,langchain,llama-index,examples]"
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 .venv/bin/python -m ruff check .
 .venv/bin/python -m ruff format --check .
