@@ -268,6 +268,19 @@ def test_missing_index_warning_and_index_lifecycle(vx):
     assert col.index is None
 
 
+def test_warn_unindexed_is_per_call(vx):
+    col = vx.get_or_create_collection("docs", dimension=3)
+    col.upsert(rows(5))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert len(col.search([1, 2, 3], limit=2, warn_unindexed=False)) == 2
+    # nothing global changed: the next call, and query(), still warn
+    with pytest.warns(UserWarning, match=NO_INDEX):
+        col.search([1, 2, 3], limit=2)
+    with pytest.warns(UserWarning, match=NO_INDEX):
+        col.query(data=[1, 2, 3], limit=2)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [

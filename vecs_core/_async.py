@@ -103,6 +103,7 @@ class AsyncCollection(base.CollectionBase):
         ef_search: int | None = None,
         skip_adapter: bool = False,
         iterative_scan: str | None = None,
+        warn_unindexed: bool = True,
     ) -> list[Hit]:
         """See :meth:`Collection.search`."""
         flow = self._search_flow(
@@ -116,6 +117,7 @@ class AsyncCollection(base.CollectionBase):
             ef_search,
             skip_adapter,
             iterative_scan,
+            warn_unindexed,
         )
         return await self._do(flow)  # type: ignore[no-any-return]
 

@@ -213,6 +213,7 @@ class CollectionBase:
         ef_search: int | None,
         skip_adapter: bool,
         iterative_scan: str | None = None,
+        warn_unindexed: bool = True,
     ) -> Flow:
         check_int("limit", limit, 1, MAX_LIMIT)
         check_iterative_scan(iterative_scan)
@@ -225,7 +226,7 @@ class CollectionBase:
         vector = self._query_vector(data, skip_adapter)
         indexes = yield from self._indexes_flow()
         index = next((ix for ix in indexes if ix.measure == imeasure and ix.valid), None)
-        if index is None:
+        if index is None and warn_unindexed:
             warnings.warn(
                 UserWarning(
                     f"Query does not have a covering index for {imeasure.value}. "

@@ -120,9 +120,12 @@ class Collection(base.CollectionBase):
         ef_search: int | None = None,
         skip_adapter: bool = False,
         iterative_scan: str | None = None,
+        warn_unindexed: bool = True,
     ) -> list[Hit]:
         """Nearest records to ``data`` as :class:`Hit` tuples (id, distance, metadata, text...),
-        nearest first. Same arguments as :meth:`query`."""
+        nearest first. Same arguments as :meth:`query`; ``warn_unindexed=False`` silences the
+        missing-index warning for this call only (for callers that search small, unindexed
+        collections on purpose)."""
         flow = self._search_flow(
             data,
             limit,
@@ -134,6 +137,7 @@ class Collection(base.CollectionBase):
             ef_search,
             skip_adapter,
             iterative_scan,
+            warn_unindexed,
         )
         return self._do(flow)  # type: ignore[no-any-return]
 

@@ -26,7 +26,6 @@ from vecs_core.exc import ArgError
 
 from ._filters import translate_filter
 from ._mmr import mmr_select
-from ._warnings import quiet_unindexed
 
 DEFAULT_COLLECTION = "langchain"
 _PROBE_TEXT = "dimension probe"
@@ -372,8 +371,12 @@ class VecsVectorStore(VectorStore):
         if k <= 0:
             return []
         col = self._collection(len(embedding))
-        with quiet_unindexed(not self.warn_unindexed):
-            return col.search(list(embedding), include_vector=include_vector, **args)
+        return col.search(
+            list(embedding),
+            include_vector=include_vector,
+            warn_unindexed=self.warn_unindexed,
+            **args,
+        )
 
     async def _ahits(
         self,
@@ -387,8 +390,12 @@ class VecsVectorStore(VectorStore):
         if k <= 0:
             return []
         col = await self._acollection(len(embedding))
-        with quiet_unindexed(not self.warn_unindexed):
-            return await col.search(list(embedding), include_vector=include_vector, **args)
+        return await col.search(
+            list(embedding),
+            include_vector=include_vector,
+            warn_unindexed=self.warn_unindexed,
+            **args,
+        )
 
     def _scored(self, hits: list[vecs_core.Hit]) -> list[tuple[Document, float]]:
         return [
@@ -681,8 +688,7 @@ class VecsVectorStore(VectorStore):
             return []
         embedding = self.embedding.embed_query(query)
         col = self._collection(len(embedding))
-        with quiet_unindexed(not self.warn_unindexed):
-            hits = col.hybrid_search(query, embedding, **self._hybrid_args(k, filter, kwargs))
+        hits = col.hybrid_search(query, embedding, **self._hybrid_args(k, filter, kwargs))
         return self._fused(hits)
 
     async def ahybrid_search_with_score(
@@ -697,8 +703,7 @@ class VecsVectorStore(VectorStore):
             return []
         embedding = await self.embedding.aembed_query(query)
         col = await self._acollection(len(embedding))
-        with quiet_unindexed(not self.warn_unindexed):
-            hits = await col.hybrid_search(query, embedding, **self._hybrid_args(k, filter, kwargs))
+        hits = await col.hybrid_search(query, embedding, **self._hybrid_args(k, filter, kwargs))
         return self._fused(hits)
 
     def hybrid_search(

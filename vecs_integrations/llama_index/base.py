@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import re
-import threading
-import warnings
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from typing import Any, Optional, cast
+from collections.abc import Sequence
+from typing import Any, Optional
 
 import numpy as np
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
@@ -29,56 +25,6 @@ from ._filters import EMPTY_KEYS_KEY, NODE_ID_KEY, Expr, and_, translate_filters
 MAX_SEARCH_LIMIT = 1000
 _PAGE = 1000
 _SUPPORTED_MODES = ("default", "mmr", "text_search", "hybrid")
-
-
-# -- the core's "no covering index" warning -------------------------------------------------------
-# The store hides it for its own searches unless ``warn_missing_index=True``. A reference-counted
-# filter (added while any store search runs, removed by identity) rather than
-# ``warnings.catch_warnings``, which restores a snapshot and so misbehaves when async searches
-# interleave. While a store search runs, the same warning from other code is hidden too.
-_INDEX_WARNING = "Query does not have a covering index"
-_quiet_lock = threading.Lock()
-_quiet_depth = 0
-_quiet_entry: Any = None
-
-
-@contextmanager
-def _quiet_index_warning(enabled: bool) -> Iterator[None]:
-    global _quiet_depth, _quiet_entry
-    if not enabled:
-        yield
-        return
-    with _quiet_lock:
-        _quiet_depth += 1
-        if _quiet_depth == 1:
-            # a regex comment makes the entry unique, so removing it never removes a user's filter
-            _quiet_entry = (
-                "ignore",
-                re.compile(re.escape(_INDEX_WARNING) + "(?#vecs_integrations.llama_index)", re.I),
-                UserWarning,
-                None,
-                0,
-            )
-            cast(list[Any], warnings.filters).insert(0, _quiet_entry)
-            _filters_mutated()
-    try:
-        yield
-    finally:
-        with _quiet_lock:
-            _quiet_depth -= 1
-            if _quiet_depth == 0:
-                try:
-                    cast(list[Any], warnings.filters).remove(_quiet_entry)
-                except ValueError:  # someone replaced warnings.filters meanwhile
-                    pass
-                _quiet_entry = None
-                _filters_mutated()
-
-
-def _filters_mutated() -> None:
-    mutated = getattr(warnings, "_filters_mutated", None)
-    if mutated is not None:
-        mutated()
 
 
 # -- node <-> record ------------------------------------------------------------------------------
@@ -365,6 +311,7 @@ class VecsVectorStore(BasePydanticVectorStore):
                 "limit": plan["k"],
                 "filters": filters,
                 "measure": self.measure,
+                "warn_unindexed": self.warn_missing_index,
             }
         if mode == VectorStoreQueryMode.MMR:
             return collection.search, {
@@ -373,6 +320,7 @@ class VecsVectorStore(BasePydanticVectorStore):
                 "filters": filters,
                 "measure": self.measure,
                 "include_vector": True,
+                "warn_unindexed": self.warn_missing_index,
             }
         if mode == VectorStoreQueryMode.TEXT_SEARCH:
             fn = self._require(collection, "keyword_search", mode)
@@ -491,8 +439,7 @@ class VecsVectorStore(BasePydanticVectorStore):
         if plan["where"] is False or plan["k"] == 0:
             return self._empty()
         fn, args = self._search_call(self.collection, plan)
-        with _quiet_index_warning(not self.warn_missing_index):
-            hits = fn(**args)
+        hits = fn(**args)
         return self._result(plan, hits)
 
     # -- async API (native, on vecs_core's async client) --------------------------------------
@@ -553,6 +500,5 @@ class VecsVectorStore(BasePydanticVectorStore):
         if plan["where"] is False or plan["k"] == 0:
             return self._empty()
         fn, args = self._search_call(await self.acollection(), plan)
-        with _quiet_index_warning(not self.warn_missing_index):
-            hits = await fn(**args)
+        hits = await fn(**args)
         return self._result(plan, hits)
