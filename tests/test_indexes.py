@@ -111,3 +111,63 @@ def test_index_build_reports_progress(vx):
     assert all(isinstance(p.phase, str) and p.phase for p in seen)
     fractions = [p.fraction for p in seen if p.fraction is not None]
     assert all(0.0 <= f <= 1.0 for f in fractions)
+
+
+def _current_settings():
+    from vecs_core._protocol import Execute, Job
+
+    def plan():
+        row = yield Execute(
+            sql.SQL(
+                "SELECT current_setting('hnsw.ef_search'), current_setting('hnsw.iterative_scan')"
+            ),
+            fetch="one",
+        )
+        return tuple(row)
+
+    return (yield Job(plan, transaction=False))
+
+
+def test_search_settings_do_not_leak_between_calls(database_url, schema):
+    # one pooled connection: every call meets whatever the previous call left on it
+    with vecs_core.create_client(database_url, schema=schema, pool_size=1) as vx:
+        col = vx.get_or_create_collection("settings", dimension=4)
+        col.upsert([(f"r{i}", np.ones(4) * (i + 1), {"k": i % 2}) for i in range(50)])
+        col.create_index(method="hnsw")
+        col.search(np.ones(4), ef_search=123)
+        assert col._do(_current_settings()) == ("123", "off")
+        col.search(np.ones(4), filters={"k": 1})
+        assert col._do(_current_settings()) == ("40", "relaxed_order")
+        col.search(np.ones(4))  # no knobs: back to the defaults, nothing inherited
+        assert col._do(_current_settings()) == ("40", "off")
+        # an RLS-style session applies them inside its own transactions only
+        view = vx.session(settings={"app.user_id": "1"}).get_or_create_collection("settings")
+        view.search(np.ones(4), ef_search=77)
+        assert col._do(_current_settings()) == ("40", "off")
+
+
+def test_search_settings_stay_local_on_an_injected_engine(database_url, schema):
+    import psycopg
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(
+        "postgresql+psycopg://",
+        connect_args=psycopg.conninfo.conninfo_to_dict(database_url),
+        pool_size=1,
+        max_overflow=0,
+    )
+    with vecs_core.create_client(engine=engine, schema=schema) as vx:
+        col = vx.get_or_create_collection("engine", dimension=4)
+        col.upsert([(f"r{i}", np.ones(4) * (i + 1), {}) for i in range(20)])
+        col.create_index(method="hnsw")
+        assert len(col.search(np.ones(4), limit=3, ef_search=99)) == 3
+    with engine.connect() as conn:  # the user's connection keeps its own settings
+        got = conn.execute(sqlalchemy.text("SELECT current_setting('hnsw.ef_search')")).scalar()
+    assert got == "40"
+    engine.dispose()
+
+
+def test_is_indexed_for_measure_refuses_unknown_measures(vx):
+    col = vx.get_or_create_collection("m", dimension=3)
+    with pytest.raises(ArgError, match="unknown measure 'dot'"):
+        col.is_indexed_for_measure("dot")

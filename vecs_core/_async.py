@@ -14,12 +14,12 @@ from typing import Any
 import psycopg
 
 from . import _collection_base as base
-from ._client_base import ClientBase, translate
+from ._client_base import ClientBase, deprecated, translate
 from ._connect import ConnectOptions, options_from
 from ._driver import AsyncEngineSource, AsyncPoolSource, run_async
 from ._index_plans import PROGRESS_INTERVAL, IndexBuildProgress, VectorIndex
 from ._indexes import IndexMeasure, IndexMethod
-from ._search import query_shape
+from ._search import covering_index, query_shape
 from ._types import Hit, Item, Record
 from .adapter import Adapter
 
@@ -27,21 +27,19 @@ from .adapter import Adapter
 async def _run(
     source: Any, flow: base.Flow, settings: dict[str, str], collection: str | None = None
 ) -> Any:
-    result: Any = None
-    error: BaseException | None = None
-    while True:
-        try:
-            job = flow.send(result) if error is None else flow.throw(error)
-        except StopIteration as stop:
-            return stop.value
-        error = None
-        try:
-            result = await run_async(source, job, settings)
-        except psycopg.Error as exc:
-            mapped = translate(exc, collection)
-            if mapped is None:
-                raise
-            raise mapped from exc
+    try:
+        job = next(flow)
+        while True:
+            try:
+                result = await run_async(source, job, settings)
+            except psycopg.Error as exc:
+                mapped = translate(exc, collection)
+                if mapped is None:
+                    raise
+                raise mapped from exc
+            job = flow.send(result)
+    except StopIteration as stop:
+        return stop.value
 
 
 class AsyncCollection(base.CollectionBase):
@@ -201,8 +199,7 @@ class AsyncCollection(base.CollectionBase):
 
     async def is_indexed_for_measure(self, measure: IndexMeasure | str) -> bool:
         """See :meth:`Collection.is_indexed_for_measure`."""
-        wanted = IndexMeasure(measure)
-        return any(ix.measure == wanted and ix.valid for ix in await self.list_indexes())
+        return covering_index(await self.list_indexes(), measure) is not None
 
     async def enable_text(self) -> None:
         """See :meth:`Collection.enable_text`."""
@@ -290,12 +287,12 @@ class AsyncClient(ClientBase):
 
     async def create_collection(self, name: str, dimension: int) -> AsyncCollection:
         """Deprecated: use :meth:`get_or_create_collection`."""
-        _deprecated("create_collection")
+        deprecated(type(self).__name__, "create_collection")
         return await self._do(self._create_flow(name, dimension, None, exist_ok=False))  # type: ignore[no-any-return]
 
     async def get_collection(self, name: str) -> AsyncCollection:
         """Deprecated: use :meth:`get_or_create_collection`."""
-        _deprecated("get_collection")
+        deprecated(type(self).__name__, "get_collection")
         return await self._do(self._get_flow(name))  # type: ignore[no-any-return]
 
     async def list_collections(self) -> list[AsyncCollection]:
@@ -321,16 +318,6 @@ class AsyncClient(ClientBase):
 
     async def __aexit__(self, *exc: object) -> None:
         await self.disconnect()
-
-
-def _deprecated(name: str) -> None:
-    import warnings
-
-    warnings.warn(
-        f"AsyncClient.{name} is deprecated; use AsyncClient.get_or_create_collection",
-        DeprecationWarning,
-        stacklevel=3,
-    )
 
 
 def create_async_client(

@@ -143,6 +143,17 @@ class ClientBase:
         yield Job(lambda: _catalog.drop_plan(self.schema, name))
 
 
+def deprecated(owner: str, name: str) -> None:
+    """Warn that ``owner.name`` (vecs' ``create_collection``/``get_collection``) is deprecated."""
+    import warnings
+
+    warnings.warn(
+        f"{owner}.{name} is deprecated; use {owner}.get_or_create_collection",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+
+
 def translate(exc: psycopg.Error, collection: str | None) -> BaseException | None:
     """Give driver errors a meaning where we have one; ``None`` keeps the original."""
     if isinstance(exc, psycopg.errors.UndefinedTable) and collection is not None:

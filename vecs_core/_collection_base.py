@@ -19,7 +19,7 @@ from ._index_plans import VectorIndex
 from ._indexes import MEASURES, IndexMeasure, IndexMethod, parse_measure, plan_index
 from ._protocol import Job
 from ._records import Encoder, VectorParam, as_vector
-from ._search import _search_settings, check_iterative_scan
+from ._search import _search_settings, check_iterative_scan, covering_index
 from ._types import Hit, Record
 from .adapter import Adapter, AdapterContext, NoOp
 from .exc import ArgError
@@ -225,7 +225,7 @@ class CollectionBase:
         validate_filter(filters)
         vector = self._query_vector(data, skip_adapter)
         indexes = yield from self._indexes_flow()
-        index = next((ix for ix in indexes if ix.measure == imeasure and ix.valid), None)
+        index = covering_index(indexes, imeasure)
         if index is None and warn_unindexed:
             warnings.warn(
                 UserWarning(
@@ -401,7 +401,7 @@ class CollectionBase:
         yield from self._language_flow(lang)
         yield from self._full_text_flow()
         indexes = yield from self._indexes_flow()
-        index = next((ix for ix in indexes if ix.measure == imeasure and ix.valid), None)
+        index = covering_index(indexes, imeasure)
         version = yield from self.client._version_flow()
         settings, _ = _search_settings(index, candidates, None, None, bool(filters), version)
         spec = _text_plans.HybridSpec(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -127,7 +127,6 @@ class ConnectOptions:
     prepare_threshold: int | None = 5
     statement_timeout_ms: int | None = None
     application_name: str = "vecs-core"
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.url is not None:
@@ -164,7 +163,6 @@ class ConnectOptions:
         }
         if self.statement_timeout_ms is not None:
             kwargs["options"] = f"-c statement_timeout={int(self.statement_timeout_ms)}"
-        kwargs.update(self.extra)
         return kwargs
 
 

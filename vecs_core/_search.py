@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ._index_plans import VectorIndex
-from ._indexes import IndexMethod
+from ._indexes import IndexMethod, parse_measure
 from ._types import Hit
 from .exc import ArgError
 
@@ -59,6 +59,16 @@ def _search_settings(
         settings[f"{index.method.value}.iterative_scan"] = mode
         relaxed = mode == "relaxed_order"
     return settings, relaxed
+
+
+def covering_index(indexes: Sequence[VectorIndex], measure: object) -> VectorIndex | None:
+    """The valid vector index that serves ``measure``, if any.
+
+    Raises:
+        ArgError: an unknown measure.
+    """
+    wanted = parse_measure(measure)
+    return next((ix for ix in indexes if ix.measure == wanted and ix.valid), None)
 
 
 def query_shape(

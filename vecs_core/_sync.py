@@ -13,12 +13,12 @@ from typing import Any
 import psycopg
 
 from . import _collection_base as base
-from ._client_base import ClientBase, translate
+from ._client_base import ClientBase, deprecated, translate
 from ._connect import ConnectOptions, options_from
 from ._driver import EngineSource, PoolSource, run_sync
 from ._index_plans import PROGRESS_INTERVAL, IndexBuildProgress, VectorIndex
 from ._indexes import IndexMeasure, IndexMethod
-from ._search import query_shape
+from ._search import covering_index, query_shape
 from ._types import Hit, Item, Record
 from .adapter import Adapter
 
@@ -26,21 +26,19 @@ from .adapter import Adapter
 def _run(
     source: Any, flow: base.Flow, settings: dict[str, str], collection: str | None = None
 ) -> Any:
-    result: Any = None
-    error: BaseException | None = None
-    while True:
-        try:
-            job = flow.send(result) if error is None else flow.throw(error)
-        except StopIteration as stop:
-            return stop.value
-        error = None
-        try:
-            result = run_sync(source, job, settings)
-        except psycopg.Error as exc:
-            mapped = translate(exc, collection)
-            if mapped is None:
-                raise
-            raise mapped from exc
+    try:
+        job = next(flow)
+        while True:
+            try:
+                result = run_sync(source, job, settings)
+            except psycopg.Error as exc:
+                mapped = translate(exc, collection)
+                if mapped is None:
+                    raise
+                raise mapped from exc
+            job = flow.send(result)
+    except StopIteration as stop:
+        return stop.value
 
 
 class Collection(base.CollectionBase):
@@ -246,8 +244,7 @@ class Collection(base.CollectionBase):
 
     def is_indexed_for_measure(self, measure: IndexMeasure | str) -> bool:
         """True when a valid vector index serves ``measure``."""
-        wanted = IndexMeasure(measure)
-        return any(ix.measure == wanted and ix.valid for ix in self.list_indexes())
+        return covering_index(self.list_indexes(), measure) is not None
 
     def enable_text(self) -> None:
         """Add the document-text column now (it is added automatically on the first upsert of
@@ -379,7 +376,7 @@ class Client(ClientBase):
         Raises:
             CollectionAlreadyExists: a collection with that name exists.
         """
-        _deprecated("create_collection")
+        deprecated(type(self).__name__, "create_collection")
         return self._do(self._create_flow(name, dimension, None, exist_ok=False))  # type: ignore[no-any-return]
 
     def get_collection(self, name: str) -> Collection:
@@ -388,7 +385,7 @@ class Client(ClientBase):
         Raises:
             CollectionNotFound: no collection with that name.
         """
-        _deprecated("get_collection")
+        deprecated(type(self).__name__, "get_collection")
         return self._do(self._get_flow(name))  # type: ignore[no-any-return]
 
     def list_collections(self) -> list[Collection]:
@@ -415,16 +412,6 @@ class Client(ClientBase):
 
     def __exit__(self, *exc: object) -> None:
         self.disconnect()
-
-
-def _deprecated(name: str) -> None:
-    import warnings
-
-    warnings.warn(
-        f"Client.{name} is deprecated; use Client.get_or_create_collection",
-        DeprecationWarning,
-        stacklevel=3,
-    )
 
 
 def create_client(
