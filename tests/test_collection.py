@@ -349,6 +349,19 @@ def test_text_column_round_trips_apart_from_metadata(vx, quiet):
     assert hit.id == "t" and hit.text == text
 
 
+def test_text_first_seen_mid_stream_adds_the_column(vx):
+    col = vx.get_or_create_collection("docs", dimension=3)
+    # > 256 records: the COPY path; only records after the first 400 carry text
+    records = [
+        (f"r{i}", [1, 0, float(i)], {"i": i}, *(() if i < 400 else (f"text {i}",)))
+        for i in range(500)
+    ]
+    col.upsert(records)
+    got = {item.id: item.text for item in col.get(["r0", "r399", "r400", "r499"])}
+    assert got == {"r0": None, "r399": None, "r400": "text 400", "r499": "text 499"}
+    assert len(col) == 500
+
+
 def test_len_and_getitem(client):
     col = client.get_or_create_collection("docs", dimension=3)
     col.upsert([("a", [1, 2, 3], {"x": 1})])

@@ -148,12 +148,16 @@ def drop_plan(schema: str, name: str) -> Plan[None]:
     yield Execute(sql.SQL("DROP TABLE IF EXISTS {}").format(table_sql(schema, name)), fetch="none")
 
 
-def add_text_column_plan(schema: str, name: str) -> Plan[None]:
+def add_text_column(table: sql.Composable) -> Execute:
     """Add the nullable document-text column (idempotent; a catalog-only change)."""
-    yield _lock(f"vecs_core:{schema}.{name}")
-    yield Execute(
+    return Execute(
         sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} text").format(
-            table_sql(schema, name), sql.Identifier(TEXT_COLUMN)
+            table, sql.Identifier(TEXT_COLUMN)
         ),
         fetch="none",
     )
+
+
+def add_text_column_plan(schema: str, name: str) -> Plan[None]:
+    yield _lock(f"vecs_core:{schema}.{name}")
+    yield add_text_column(table_sql(schema, name))

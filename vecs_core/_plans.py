@@ -9,7 +9,7 @@ from typing import Any
 
 from psycopg import sql
 
-from ._catalog import TEXT_COLUMN
+from ._catalog import TEXT_COLUMN, add_text_column
 from ._filters import compile_filter
 from ._protocol import CopyIn, Execute, Plan
 from ._records import Checked, Encoder, VectorParam, vector_from_bytes
@@ -74,10 +74,7 @@ def upsert_plan(target: Target, records: Iterable[Any]) -> Plan[UpsertResult]:
     )
     added = encoder.has_text and not target.has_text
     if added:
-        yield Execute(
-            sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} text").format(target.table, _TEXT),
-            fetch="none",
-        )
+        yield add_text_column(target.table)
     cols = [_ID, _VEC, _META] + ([_TEXT] if target.has_text or added else [])
     updates = [sql.SQL("{} = EXCLUDED.{}").format(c, c) for c in cols[1:]]
     # Sort only narrow keys (id, ord, ctid), then fetch each winning row by its ctid: a nested
@@ -109,10 +106,7 @@ def small_upsert_plan(target: Target, checked: Sequence[Checked]) -> Plan[Upsert
     itself): ``INSERT ... SELECT DISTINCT ON (id) ... FROM (VALUES ...) ON CONFLICT DO UPDATE``."""
     added = any(c.text_bytes is not None for c in checked) and not target.has_text
     if added:
-        yield Execute(
-            sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} text").format(target.table, _TEXT),
-            fetch="none",
-        )
+        yield add_text_column(target.table)
     params = Params()
     rows = [
         sql.SQL("({}, {}, {}, {}, {})").format(

@@ -18,7 +18,7 @@ from typing import Any
 
 from psycopg import sql
 
-from ._catalog import TEXT_COLUMN, TableInfo, _lock, table_info_plan, table_sql
+from ._catalog import TEXT_COLUMN, TableInfo, _lock, add_text_column, table_info_plan, table_sql
 from ._filters import compile_filter
 from ._protocol import Execute, Plan
 from ._records import VectorParam
@@ -85,10 +85,7 @@ def enable_full_text_plan(schema: str, name: str) -> Plan[TableInfo | None]:
     info = yield from table_info_plan(schema, name)
     has_index = False
     if info is None or FTS_COLUMN not in info.columns:
-        yield Execute(
-            sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} text").format(table, _TEXT),
-            fetch="none",
-        )
+        yield add_text_column(table)
         yield Execute(
             sql.SQL(
                 "ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} tsvector GENERATED ALWAYS AS"
