@@ -52,22 +52,26 @@ def measure(fns, queries, gt, warmup=WARMUP, block=100):
 
     ``fns`` maps a label to a function. Contenders are interleaved in blocks of ``block`` queries
     (A's block, B's block, ... then the next block), so background load on a shared machine hits
-    them alike; each contender's time is the sum of its own blocks. Returns, per label, QPS,
-    recall@10 and the number of results returned.
+    them alike, and the order rotates from block to block (B, C, ..., A next), so no contender is
+    always the first to run a block's queries (the first run pulls the pages those queries visit
+    into shared buffers and CPU caches). Each contender's time is the sum of its own blocks.
+    Returns, per label, QPS, recall@10 and the number of results returned.
     """
     for fn in fns.values():
         for q in queries[:warmup]:
             fn(q)
-    found = {k: [] for k in fns}
+    found = {k: [None] * len(queries) for k in fns}
     secs = dict.fromkeys(fns, 0.0)
-    for s in range(0, len(queries), block):
+    order = list(fns)
+    for b, s in enumerate(range(0, len(queries), block)):
         part = queries[s : s + block]
-        for k, fn in fns.items():
-            res = found[k]
+        turn = b % len(order)
+        for k in order[turn:] + order[:turn]:
+            fn = fns[k]
             t0 = time.perf_counter()
-            for q in part:
-                res.append(fn(q))
+            got = [fn(q) for q in part]
             secs[k] += time.perf_counter() - t0
+            found[k][s : s + block] = got
     return {
         k: {
             "qps": round(len(queries) / secs[k], 1),
@@ -268,7 +272,8 @@ def run(db, ds, progress=None, with_langchain=True, with_vecs=True) -> dict:
             hnsw_rows[label][ef] = row
         done()
     out["hnsw"]["parameters_exposed"] = {
-        LABELS["core"]: "ef_search=, probes= per call (SET LOCAL in the query's transaction)",
+        LABELS["core"]: "ef_search=, probes=, iterative_scan= per call (kept per pooled "
+        "connection with set_config, only changes sent)",
         LABELS["raw"]: "any GUC (SET hnsw.ef_search once per session)",
         LABELS["vecs"]: "ef_search=, probes= per call (defaults 40 / 10)",
         LABELS["lc"]: "none (k and filter only); ef_search set here via libpq options on the "

@@ -19,7 +19,7 @@ from ._connect import ConnectOptions, options_from
 from ._driver import AsyncEngineSource, AsyncPoolSource, run_async
 from ._index_plans import PROGRESS_INTERVAL, IndexBuildProgress, VectorIndex
 from ._indexes import IndexMeasure, IndexMethod
-from ._search import covering_index, query_shape
+from ._search import covering_index
 from ._types import Hit, Item, Record
 from .adapter import Adapter
 
@@ -135,6 +135,7 @@ class AsyncCollection(base.CollectionBase):
         iterative_scan: str | None = None,
     ) -> list[Any]:
         """See :meth:`Collection.query`."""
+        included = include_value or include_vector or include_metadata
         flow = self._search_flow(
             data,
             limit,
@@ -146,9 +147,10 @@ class AsyncCollection(base.CollectionBase):
             ef_search,
             skip_adapter,
             iterative_scan,
+            form="tuples" if included else "ids",
+            include_value=include_value,
         )
-        hits = await self._do(flow)
-        return query_shape(hits, include_value, include_vector, include_metadata)
+        return await self._do(flow)  # type: ignore[no-any-return]
 
     async def create_index(
         self,

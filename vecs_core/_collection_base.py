@@ -18,8 +18,16 @@ from ._filters import validate_filter
 from ._index_plans import VectorIndex
 from ._indexes import MEASURES, IndexMeasure, IndexMethod, parse_measure, plan_index
 from ._protocol import Job
-from ._records import Encoder, VectorParam, as_vector
-from ._search import _search_settings, check_iterative_scan, covering_index
+from ._records import Encoder, VectorParam, query_vector
+from ._search import (
+    Form,
+    SearchShape,
+    _search_settings,
+    check_iterative_scan,
+    covering_index,
+    search_plan,
+    search_shape,
+)
 from ._types import Hit, Record
 from .adapter import Adapter, AdapterContext, NoOp
 from .exc import ArgError
@@ -33,6 +41,8 @@ EXACT_SEARCH_BELOW = 2000
 
 def check_int(name: str, value: object, low: int, high: int | None = None) -> int:
     """Return ``value`` if it is an int in ``[low, high]``; else raise :class:`ArgError`."""
+    if type(value) is int and low <= value and (high is None or value <= high):
+        return value
     if isinstance(value, bool) or not isinstance(value, int):
         raise ArgError(f"{name} must be an int, got {type(value).__name__} {value!r}")
     if value < low or (high is not None and value > high):
@@ -66,6 +76,8 @@ class CollectionBase:
         self._info = info
         self._adapter = adapter
         self._indexes: tuple[float, list[VectorIndex]] | None = None
+        # search shapes by options, valid as long as ``_indexes`` (see ``_search_flow``)
+        self._shapes: dict[tuple[Any, ...], tuple[SearchShape, bool]] = {}
         self._target_cache: tuple[tuple[str, bool], _plans.Target] | None = None
 
     @property
@@ -199,7 +211,7 @@ class CollectionBase:
                     f"the adapter produced {len(adapted)} query vectors; exactly one is needed"
                 )
             data = adapted[0][1]
-        return VectorParam(as_vector(data, self.dimension, what="query vector"))
+        return VectorParam(query_vector(data, self.dimension))
 
     def _search_flow(
         self,
@@ -214,6 +226,8 @@ class CollectionBase:
         skip_adapter: bool,
         iterative_scan: str | None = None,
         warn_unindexed: bool = True,
+        form: Form = "hits",
+        include_value: bool = False,
     ) -> Flow:
         check_int("limit", limit, 1, MAX_LIMIT)
         check_iterative_scan(iterative_scan)
@@ -224,9 +238,52 @@ class CollectionBase:
             check_int("ef_search", ef_search, 1, 1000)
         validate_filter(filters)
         vector = self._query_vector(data, skip_adapter)
-        indexes = yield from self._indexes_flow()
-        index = covering_index(indexes, imeasure)
-        if index is None and warn_unindexed:
+        known = self._indexes  # the fresh-cache case of ``_indexes_flow``, inlined (hot path)
+        if known is not None and time.monotonic() - known[0] < INDEX_CACHE_SECONDS:
+            indexes = known[1]
+        else:
+            indexes = yield from self._indexes_flow()
+        target = self._target()
+        filtered = bool(filters)
+        # every part of the key is checked above (ints, an enum, a mode) or made a bool
+        key = (
+            target.key,
+            target.has_text,
+            limit,
+            imeasure,
+            probes,
+            ef_search,
+            iterative_scan,
+            filtered,
+            form,
+            bool(include_value),
+            bool(include_vector),
+            bool(include_metadata),
+        )
+        cached = self._shapes.get(key)
+        if cached is None:
+            index = covering_index(indexes, imeasure)
+            version = yield from self.client._version_flow()
+            settings, relaxed = _search_settings(
+                index, limit, probes, ef_search, filtered, version, iterative_scan
+            )
+            shape = search_shape(
+                target,
+                limit=limit,
+                operator=MEASURES[imeasure].operator,
+                halfvec=index is not None and index.halfvec,
+                form=form,
+                include_value=bool(include_value),
+                include_vector=bool(include_vector),
+                include_metadata=bool(include_metadata),
+                settings=settings,
+                relaxed=relaxed,
+                exact_below=EXACT_SEARCH_BELOW if index is not None else None,
+                filtered=filtered,
+            )
+            cached = self._shapes[key] = (shape, index is None)
+        shape, unindexed = cached
+        if unindexed and warn_unindexed:
             warnings.warn(
                 UserWarning(
                     f"Query does not have a covering index for {imeasure.value}. "
@@ -234,25 +291,8 @@ class CollectionBase:
                 ),
                 stacklevel=5,  # the caller of Collection.query/search (through _do, _run)
             )
-        version = yield from self.client._version_flow()
-        settings, relaxed = _search_settings(
-            index, limit, probes, ef_search, bool(filters), version, iterative_scan
-        )
-        spec = _plans.SearchSpec(
-            vector=vector,
-            limit=limit,
-            filters=filters or None,
-            operator=MEASURES[imeasure].operator,
-            halfvec=index is not None and index.halfvec,
-            include_vector=include_vector,
-            include_metadata=include_metadata,
-            settings=settings,
-            relaxed=relaxed,
-            exact_below=EXACT_SEARCH_BELOW if index is not None and filters else None,
-        )
-        target = self._target()
-        hits: list[Hit] = yield Job(lambda: _plans.search_plan(target, spec), transaction=False)
-        return hits
+        wanted = filters or None
+        return (yield Job(lambda: search_plan(target, shape, vector, wanted), transaction=False))
 
     # -- indexes ---------------------------------------------------------------------------------
     def _indexes_flow(self, refresh: bool = False) -> Flow:
@@ -267,6 +307,7 @@ class CollectionBase:
             lambda: _index_plans.indexes_plan(self.schema, self.name), transaction=False
         )
         self._indexes = (time.monotonic(), found)
+        self._shapes = {}  # search shapes depend on the indexes
         return found
 
     def _create_index_flow(

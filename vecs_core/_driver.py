@@ -7,26 +7,28 @@ line (a test checks that they stay that way).
 from __future__ import annotations
 
 import threading
-import weakref
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
 import psycopg
 from psycopg import sql
 from psycopg.copy import AsyncQueuedLibpqWriter, QueuedLibpqWriter
 from psycopg.rows import tuple_row
+from psycopg_pool import PoolTimeout
 
 from ._connect import ConnectOptions, diagnose
 from ._protocol import CopyIn, Execute, Job, Step
 from ._records import VectorParam, VectorParamDumper
 from .exc import Unreachable
 
-_SET_CONFIG = sql.SQL("SELECT set_config({}, {}, true)")
+_IDLE = psycopg.pq.TransactionStatus.IDLE
 
 
 def configure(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) -> None:
     conn.adapters.register_dumper(VectorParam, VectorParamDumper)
+    if isinstance(conn, (PooledConnection, AsyncPooledConnection)):
+        conn.vecs_state = ConnState()
 
 
 def _settings_statement(
@@ -66,6 +68,28 @@ class SyncSource(Protocol):
     def close(self) -> None: ...
 
 
+class _Lease:
+    """``with source.connection() as conn``: a connection of the pool, given back on exit (the
+    pool rolls back one left in a transaction and drops a broken one). A class rather than a
+    ``@contextmanager`` generator: it runs on every call."""
+
+    __slots__ = ("conn", "pool", "source")
+
+    def __init__(self, source: PoolSource) -> None:
+        self.source = source
+
+    def __enter__(self) -> psycopg.Connection[Any]:
+        self.pool = pool = self.source._get()
+        try:
+            self.conn = pool.getconn()
+        except PoolTimeout as exc:
+            self.source.unavailable(exc)
+        return self.conn  # type: ignore[no-any-return]
+
+    def __exit__(self, *exc: object) -> None:
+        self.pool.putconn(self.conn)
+
+
 class PoolSource:
     """A lazily opened ``psycopg_pool.ConnectionPool``; ``close()`` lets a later call reopen."""
 
@@ -85,35 +109,34 @@ class PoolSource:
 
                     conninfo = self.options.resolve()
                     diagnose(conninfo, self.options)
-                    self._pool = ConnectionPool(
+                    fresh = ConnectionPool(
                         conninfo,
                         min_size=self.options.min_size,
                         max_size=self.options.max_size,
                         kwargs=self.options.connection_kwargs(),
+                        connection_class=PooledConnection,
                         configure=configure,
                         timeout=self.options.pool_timeout,
                         open=False,
                         name="vecs_core",
                     )
-                    self._pool.open(wait=False)
+                    # wait for the first connection: a request queued before it is ready makes
+                    # the pool grow, and then its connections take turns (colder caches)
+                    try:
+                        fresh.open(wait=True, timeout=self.options.pool_timeout)
+                    except PoolTimeout as exc:
+                        fresh.close()
+                        self.unavailable(exc)
+                    self._pool = fresh
                 pool = self._pool
         return pool
 
-    @contextmanager
-    def connection(self) -> Iterator[psycopg.Connection[Any]]:
-        from psycopg_pool import PoolTimeout
+    def connection(self) -> _Lease:
+        return _Lease(self)
 
-        pool = self._get()
-        try:
-            conn = pool.getconn()
-        except PoolTimeout as exc:
-            diagnose(self.options.resolve(), self.options)
-            raise Unreachable(f"no database connection became available: {exc}") from exc
-        try:
-            yield conn
-        finally:
-            # the pool rolls back a connection left in a transaction and drops a broken one
-            pool.putconn(conn)
+    def unavailable(self, exc: Exception) -> NoReturn:
+        diagnose(self.options.resolve(), self.options)
+        raise Unreachable(f"no database connection became available: {exc}") from exc
 
     def check(self) -> None:
         if self._pool is not None:
@@ -164,10 +187,37 @@ class EngineSource:
         return None
 
 
-_SESSION_SETTINGS: weakref.WeakKeyDictionary[Any, dict[str, str]] = weakref.WeakKeyDictionary()
+class ConnState:
+    """What a connection of our own pool keeps between calls: the search settings it holds at
+    session level (``settings``) and one reusable cursor per result format (creating a psycopg
+    cursor costs more than a fast query's client-side work)."""
+
+    __slots__ = ("cursors", "settings")
+
+    def __init__(self) -> None:
+        self.settings: dict[str, str] = {}
+        self.cursors: dict[bool, Any] = {}
 
 
-def _stale_settings(conn: Any, settings: Mapping[str, str], session: bool) -> dict[str, str] | None:
+class PooledConnection(psycopg.Connection[Any]):
+    """The connections of our pool: plain psycopg connections that carry a :class:`ConnState`."""
+
+    vecs_state: ConnState
+
+
+class AsyncPooledConnection(psycopg.AsyncConnection[Any]):
+    """Async twin of :class:`PooledConnection`."""
+
+    vecs_state: ConnState
+
+
+# a reused cursor keeps its last result until the next statement: drop it after a large one
+KEEP_CURSOR_ROWS = 1000
+
+
+def _stale_settings(
+    conn: Any, state: ConnState | None, settings: Mapping[str, str], session: bool
+) -> dict[str, str] | None:
     """Settings to send at session level before the statement, or None to apply them locally.
 
     On connections of our own pool (not behind a transaction pooler) search settings are kept
@@ -176,10 +226,29 @@ def _stale_settings(conn: Any, settings: Mapping[str, str], session: bool) -> di
     depends on, so a value left by an earlier call never leaks into the next one. Elsewhere (an
     injected engine, a pooler, inside a transaction) they are local to the query's transaction.
     """
-    if not session or conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+    if state is None or not session or conn.pgconn.transaction_status != _IDLE:
         return None
-    known = _SESSION_SETTINGS.setdefault(conn, {})
+    known = state.settings
     return {k: v for k, v in settings.items() if known.get(k) != v}
+
+
+def _cursor(conn: Any, state: ConnState | None, binary: bool) -> Any:
+    """The connection's cached cursor for ``binary`` results, or a new one (cached if it can)."""
+    cur = state.cursors.get(binary) if state is not None else None
+    if cur is None:
+        cur = conn.cursor(binary=binary, row_factory=tuple_row)
+        if state is not None:
+            state.cursors[binary] = cur
+    return cur
+
+
+def _keep_cursor(state: ConnState | None, cur: Any, binary: bool) -> bool:
+    """Whether ``cur`` stays cached on its connection after a step (else the caller closes it)."""
+    if state is not None and cur.rowcount <= KEEP_CURSOR_ROWS and not cur.closed:
+        return True
+    if state is not None:
+        state.cursors.pop(binary, None)
+    return False
 
 
 def _execute(conn: psycopg.Connection[Any], step: Step, session: bool = False) -> Any:
@@ -190,12 +259,14 @@ def _execute(conn: psycopg.Connection[Any], step: Step, session: bool = False) -
                 for chunk in step.chunks:
                     copy.write(chunk)
             return cur.rowcount
-    with conn.cursor(binary=step.binary, row_factory=tuple_row) as cur:
-        stale = _stale_settings(conn, step.settings, session) if step.settings else None
-        if stale:
-            _SESSION_SETTINGS[conn].clear()  # unknown until the statement succeeds
+    state: ConnState | None = getattr(conn, "vecs_state", None)
+    cur = _cursor(conn, state, step.binary)
+    try:
+        stale = _stale_settings(conn, state, step.settings, session) if step.settings else None
+        if stale and state is not None:
+            state.settings.clear()  # unknown until the statement succeeds
             cur.execute(*_settings_statement(stale, local=False))
-            _SESSION_SETTINGS[conn].update(step.settings)
+            state.settings.update(step.settings)
         elif step.settings and stale is None:
             set_q, set_p = _settings_statement(step.settings)
             with conn.pipeline(), conn.transaction():
@@ -204,6 +275,9 @@ def _execute(conn: psycopg.Connection[Any], step: Step, session: bool = False) -
                 return _collect(cur, step)
         cur.execute(step.query, step.params or {})
         return _collect(cur, step)
+    finally:
+        if not _keep_cursor(state, cur, step.binary):
+            cur.close()
 
 
 def _collect(cur: psycopg.Cursor[Any], step: Execute) -> Any:
@@ -275,6 +349,26 @@ def run_sync(source: SyncSource, job: Job, settings: Mapping[str, str] | None = 
 # async (mirrors the sync half above)
 
 
+class _AsyncLease:
+    """Async twin of :class:`_Lease`."""
+
+    __slots__ = ("conn", "pool", "source")
+
+    def __init__(self, source: AsyncPoolSource) -> None:
+        self.source = source
+
+    async def __aenter__(self) -> psycopg.AsyncConnection[Any]:
+        self.pool = pool = await self.source._get()
+        try:
+            self.conn = await pool.getconn()
+        except PoolTimeout as exc:
+            await self.source.unavailable(exc)
+        return self.conn  # type: ignore[no-any-return]
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.pool.putconn(self.conn)
+
+
 class AsyncPoolSource:
     """A lazily opened ``AsyncConnectionPool``; ``close()`` lets a later call reopen it."""
 
@@ -298,31 +392,30 @@ class AsyncPoolSource:
                 min_size=self.options.min_size,
                 max_size=self.options.max_size,
                 kwargs=self.options.connection_kwargs(),
+                connection_class=AsyncPooledConnection,
                 configure=aconfigure,
                 timeout=self.options.pool_timeout,
                 open=False,
                 name="vecs_core_async",
             )
+            # see PoolSource._get
+            try:
+                await pool.open(wait=True, timeout=self.options.pool_timeout)
+            except PoolTimeout as exc:
+                await pool.close()
+                await self.unavailable(exc)
             if self._pool is None:
-                await pool.open(wait=False)
                 self._pool = pool
+            else:  # another task opened one meanwhile
+                await pool.close()
         return self._pool
 
-    @asynccontextmanager
-    async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
-        from psycopg_pool import PoolTimeout
+    def connection(self) -> _AsyncLease:
+        return _AsyncLease(self)
 
-        pool = await self._get()
-        try:
-            conn = await pool.getconn()
-        except PoolTimeout as exc:
-            await adiagnose(self.options.resolve(), self.options)
-            raise Unreachable(f"no database connection became available: {exc}") from exc
-        try:
-            yield conn
-        finally:
-            # the pool rolls back a connection left in a transaction and drops a broken one
-            await pool.putconn(conn)
+    async def unavailable(self, exc: Exception) -> NoReturn:
+        await adiagnose(self.options.resolve(), self.options)
+        raise Unreachable(f"no database connection became available: {exc}") from exc
 
     async def check(self) -> None:
         if self._pool is not None:
@@ -379,12 +472,14 @@ async def _aexecute(conn: psycopg.AsyncConnection[Any], step: Step, session: boo
                 for chunk in step.chunks:
                     await copy.write(chunk)
             return cur.rowcount
-    async with conn.cursor(binary=step.binary, row_factory=tuple_row) as cur:
-        stale = _stale_settings(conn, step.settings, session) if step.settings else None
-        if stale:
-            _SESSION_SETTINGS[conn].clear()  # unknown until the statement succeeds
+    state: ConnState | None = getattr(conn, "vecs_state", None)
+    cur = _cursor(conn, state, step.binary)
+    try:
+        stale = _stale_settings(conn, state, step.settings, session) if step.settings else None
+        if stale and state is not None:
+            state.settings.clear()  # unknown until the statement succeeds
             await cur.execute(*_settings_statement(stale, local=False))
-            _SESSION_SETTINGS[conn].update(step.settings)
+            state.settings.update(step.settings)
         elif step.settings and stale is None:
             set_q, set_p = _settings_statement(step.settings)
             async with conn.pipeline(), conn.transaction():
@@ -393,6 +488,9 @@ async def _aexecute(conn: psycopg.AsyncConnection[Any], step: Step, session: boo
                 return await _acollect(cur, step)
         await cur.execute(step.query, step.params or {})
         return await _acollect(cur, step)
+    finally:
+        if not _keep_cursor(state, cur, step.binary):
+            await cur.close()
 
 
 async def _acollect(cur: psycopg.AsyncCursor[Any], step: Execute) -> Any:

@@ -292,4 +292,6 @@ def compile_filter(
 
 def validate_filter(filters: Mapping[str, Any] | None) -> None:
     """Raise :class:`FilterError` if ``filters`` is malformed; compile nothing else."""
+    if filters is None:
+        return
     compile_filter(filters, sql.Identifier("metadata"), Params())

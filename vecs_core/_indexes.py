@@ -91,6 +91,8 @@ def relevance_score(measure: IndexMeasure | str, distance: float) -> float:
 
 
 def parse_measure(measure: object) -> IndexMeasure:
+    if type(measure) is IndexMeasure:
+        return measure
     try:
         return IndexMeasure(measure)
     except ValueError:

@@ -14,7 +14,7 @@ from ._filters import compile_filter
 from ._protocol import CopyIn, Execute, Plan
 from ._records import Checked, Encoder, VectorParam, vector_from_bytes
 from ._sqlparams import Params
-from ._types import Hit, Item, Record
+from ._types import Item, Record
 
 _STAGE = sql.Identifier("vecs_core_stage")
 _ID, _VEC, _META, _TEXT = (sql.Identifier(c) for c in ("id", "vec", "metadata", TEXT_COLUMN))
@@ -182,7 +182,7 @@ def get_plan(target: Target, ids: Sequence[str], include_vector: bool) -> Plan[l
     return [found[i] for i in wanted if i in found]
 
 
-def _where(filters: Mapping[str, Any] | None, params: Params) -> sql.Composable:
+def where_clause(filters: Mapping[str, Any] | None, params: Params) -> sql.Composable:
     cond = compile_filter(filters, _META, params)
     return sql.SQL("") if cond is None else sql.SQL(" WHERE ") + cond
 
@@ -217,7 +217,7 @@ def find_plan(
 
 def count_plan(target: Target, filters: Mapping[str, Any] | None) -> Plan[int]:
     params = Params()
-    where = _where(filters, params)
+    where = where_clause(filters, params)
     row = yield Execute(
         sql.SQL("SELECT count(*) FROM {}{}").format(target.table, where),
         params.values,
@@ -236,129 +236,8 @@ def delete_plan(
             return []
         where: sql.Composable = sql.SQL(" WHERE id = ANY({})").format(params.add(wanted, "text[]"))
     else:
-        where = _where(filters, params)
+        where = where_clause(filters, params)
     rows = yield Execute(
         sql.SQL("DELETE FROM {}{} RETURNING id").format(target.table, where), params.values
     )
     return [r[0] for r in rows]
-
-
-@dataclass(frozen=True)
-class SearchSpec:
-    """A validated vector search (see ``Collection.search``)."""
-
-    vector: VectorParam
-    limit: int
-    filters: Mapping[str, Any] | None
-    operator: str
-    halfvec: bool
-    include_vector: bool
-    include_metadata: bool
-    settings: Mapping[str, str]
-    relaxed: bool
-    exact_below: int | None = None  # filtered + indexed: exact search when fewer rows match
-
-
-def _search_sql(
-    target: Target, spec: SearchSpec, where: sql.Composable, exact: bool = False
-) -> sql.SQL | sql.Composed:
-    q: sql.Composable = sql.SQL("{}::vector").format(sql.Placeholder("q"))
-    expr: sql.Composable = _VEC
-    if spec.halfvec:
-        dim = sql.Literal(target.dimension)
-        expr = sql.SQL("({}::halfvec({}))").format(_VEC, dim)
-        q = sql.SQL("({}::halfvec({}))").format(q, dim)
-    distance = sql.SQL("({} {} {})").format(expr, sql.SQL(spec.operator), q)
-    cols = [
-        _ID,
-        sql.SQL("{} AS distance").format(distance),
-        _META if spec.include_metadata else sql.SQL("NULL::jsonb"),
-        target.text_col,
-    ] + ([_VEC] if spec.include_vector else [])
-    # ``0 + distance`` cannot be served by the vector index: the planner sorts exactly
-    order = sql.SQL("0 + {}").format(distance) if exact else distance
-    query: sql.Composed = sql.SQL("SELECT {} FROM {}{} ORDER BY {} LIMIT {}").format(
-        sql.SQL(", ").join(cols), target.table, where, order, sql.Placeholder("lim")
-    )
-    if spec.relaxed and not exact:
-        # iterative index scans in relaxed order may return neighbours slightly out of order
-        query = sql.SQL(
-            "WITH found AS MATERIALIZED ({}) SELECT * FROM found ORDER BY distance"
-        ).format(query)
-    return query
-
-
-_SEARCH_SQL_CACHE: dict[tuple[Any, ...], sql.SQL] = {}
-
-
-def _unfiltered_search_sql(target: Target, spec: SearchSpec) -> sql.SQL:
-    """The statement of an unfiltered search, rendered once per shape: composing it with
-    ``psycopg.sql`` on every call costs more than the network round trip of a fast query."""
-    key = (
-        target.key,
-        target.dimension,
-        target.has_text,
-        spec.operator,
-        spec.halfvec,
-        spec.include_metadata,
-        spec.include_vector,
-        spec.relaxed,
-    )
-    cached = _SEARCH_SQL_CACHE.get(key)
-    if cached is None:
-        if len(_SEARCH_SQL_CACHE) > 1024:
-            _SEARCH_SQL_CACHE.clear()
-        cached = sql.SQL(_search_sql(target, spec, sql.SQL("")).as_string(None))
-        _SEARCH_SQL_CACHE[key] = cached
-    return cached
-
-
-def _adaptive_sql(target: Target, spec: SearchSpec, params: Params) -> sql.Composed:
-    """A filtered search that picks its strategy in the database, in one statement.
-
-    A vector index walks the graph and drops rows the filter rejects; with a selective filter it
-    visits many nodes per match and recall suffers. So the statement first counts the matching
-    rows up to ``exact_below`` (through the metadata index when the filter allows): below that,
-    an exact search over the matching rows (the ``+ 0`` keeps the planner off the vector index);
-    otherwise the index search. The count is an InitPlan, and each branch is gated by a one-time
-    filter on it, so only one branch runs. (``_where`` compiles the filter anew each time: the
-    statement binds its values three times.)
-    """
-    cap = params.add(spec.exact_below)
-
-    def where(extra: sql.Composable) -> sql.Composable:
-        return _where(spec.filters, params) + sql.SQL(" AND ") + extra
-
-    n = sql.SQL("(SELECT n FROM matching)")
-    exact = _search_sql(target, spec, where(sql.SQL("{} < {}").format(n, cap)), exact=True)
-    indexed = _search_sql(target, spec, where(sql.SQL("{} >= {}").format(n, cap)))
-    return sql.SQL(
-        "WITH matching AS MATERIALIZED (SELECT count(*) AS n FROM"
-        " (SELECT 1 FROM {table}{where} LIMIT {cap}) AS m)"
-        " SELECT * FROM (({exact}) UNION ALL ({indexed})) AS u ORDER BY distance"
-    ).format(
-        table=target.table,
-        where=_where(spec.filters, params),
-        cap=cap,
-        exact=exact,
-        indexed=indexed,
-    )
-
-
-def search_plan(target: Target, spec: SearchSpec) -> Plan[list[Hit]]:
-    params = Params()
-    if spec.filters and spec.exact_below:
-        query: sql.SQL | sql.Composed = _adaptive_sql(target, spec, params)
-    elif spec.filters:
-        query = _search_sql(target, spec, _where(spec.filters, params))
-    else:
-        query = _unfiltered_search_sql(target, spec)
-    values: dict[str, Any] = params.values
-    values["q"] = spec.vector
-    values["lim"] = spec.limit
-    rows = yield Execute(query, values, binary=True, settings=spec.settings)
-    meta, with_vec = spec.include_metadata, spec.include_vector
-    return [
-        Hit(r[0], r[1], r[2] if meta else {}, r[3], vector_from_bytes(r[4]) if with_vec else None)
-        for r in rows
-    ]

@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
+import psycopg
 from psycopg.adapt import Dumper
 from psycopg.pq import Format
 
@@ -25,6 +26,7 @@ MAX_DIMENSION = 16_000
 MAX_ID_BYTES = 2048
 _VEC_HEADER = struct.Struct(">HH")
 _BE_F4 = np.dtype(">f4")
+_F4 = np.dtype(np.float32)
 
 Vector = npt.NDArray[np.float32]
 
@@ -61,6 +63,36 @@ def as_vector(value: object, dimension: int | None, *, what: str) -> Vector:
     if not np.isfinite(arr).all():
         raise error(f"{what}: vector contains NaN or infinity (or overflows float32)")
     return arr
+
+
+def query_vector(value: object, dimension: int) -> Vector:
+    """:func:`as_vector` for a query vector, with a fast path for the common case, a float32
+    array of the right shape (an embedding model's output): no numpy call at all, which matters
+    on a query's hot path. NaN and infinity are then refused by pgvector as the statement reads
+    its parameter (see :func:`nonfinite_query`), before anything runs.
+
+    Raises:
+        ArgError: as :func:`as_vector`.
+    """
+    if (
+        type(value) is np.ndarray
+        and value.dtype is _F4
+        and value.ndim == 1
+        and value.shape[0] == dimension
+    ):
+        return value
+    return as_vector(value, dimension, what="query vector")
+
+
+_NONFINITE = ("NaN not allowed in vector", "infinite value not allowed in vector")
+
+
+def nonfinite_query(exc: BaseException) -> ArgError | None:
+    """The error to raise for pgvector refusing a query vector with NaN or infinity, if ``exc``
+    is that refusal."""
+    if isinstance(exc, psycopg.errors.DataException) and any(m in str(exc) for m in _NONFINITE):
+        return ArgError("query vector: vector contains NaN or infinity")
+    return None
 
 
 def vector_bytes(arr: Vector) -> bytes:

@@ -18,7 +18,7 @@ from ._connect import ConnectOptions, options_from
 from ._driver import EngineSource, PoolSource, run_sync
 from ._index_plans import PROGRESS_INTERVAL, IndexBuildProgress, VectorIndex
 from ._indexes import IndexMeasure, IndexMethod
-from ._search import covering_index, query_shape
+from ._search import covering_index
 from ._types import Hit, Item, Record
 from .adapter import Adapter
 
@@ -168,6 +168,7 @@ class Collection(base.CollectionBase):
             ArgError: limit outside 1..1000, unknown measure, bad probes/ef_search, bad vector.
             FilterError: a malformed filter.
         """
+        included = include_value or include_vector or include_metadata
         flow = self._search_flow(
             data,
             limit,
@@ -179,9 +180,10 @@ class Collection(base.CollectionBase):
             ef_search,
             skip_adapter,
             iterative_scan,
+            form="tuples" if included else "ids",
+            include_value=include_value,
         )
-        hits = self._do(flow)
-        return query_shape(hits, include_value, include_vector, include_metadata)
+        return self._do(flow)  # type: ignore[no-any-return]
 
     def create_index(
         self,

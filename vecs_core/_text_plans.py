@@ -16,12 +16,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
 from psycopg import sql
 
 from ._catalog import TEXT_COLUMN, TableInfo, _lock, add_text_column, table_info_plan, table_sql
 from ._filters import compile_filter
 from ._protocol import Execute, Plan
-from ._records import VectorParam
+from ._records import VectorParam, nonfinite_query
 from ._sqlparams import Params
 from ._types import Hit
 from .exc import ArgError
@@ -241,7 +242,13 @@ def hybrid_plan(table: sql.Composable, spec: HybridSpec) -> Plan[list[Hit]]:
         id=_ID,
         limit=params.add(spec.limit),
     )
-    rows = yield Execute(query, params.values, binary=True, settings=spec.settings)
+    try:
+        rows = yield Execute(query, params.values, binary=True, settings=spec.settings)
+    except psycopg.Error as exc:
+        bad = nonfinite_query(exc)
+        if bad is None:
+            raise
+        raise bad from exc
     return [
         Hit(r[0], None if r[1] is None else float(r[1]), r[2], r[3], None, float(r[4]))
         for r in rows
