@@ -14,9 +14,9 @@ from typing import Any
 import psycopg
 
 from . import _collection_base as base
+from ._adriver import AsyncEngineSource, AsyncPoolSource, run_async
 from ._client_base import ClientBase, deprecated, translate
 from ._connect import ConnectOptions, options_from
-from ._driver import AsyncEngineSource, AsyncPoolSource, run_async
 from ._index_plans import PROGRESS_INTERVAL, IndexBuildProgress, VectorIndex
 from ._indexes import IndexMeasure, IndexMethod
 from ._search import covering_index

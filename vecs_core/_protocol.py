@@ -2,8 +2,8 @@
 
 Every operation of the library is a *plan*: a generator that yields :class:`Execute` and
 :class:`CopyIn` steps and receives each step's result. Plans hold all the rules (validation,
-statement building, result shaping); the sync and async drivers in ``_driver.py`` only carry the
-steps to the database, so the two APIs cannot drift apart.
+statement building, result shaping); the sync and async drivers (``_driver.py``,
+``_adriver.py``) only carry the steps to the database, so the two APIs cannot drift apart.
 """
 
 from __future__ import annotations
