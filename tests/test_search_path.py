@@ -4,6 +4,7 @@ checks that moved to the server (NaN/infinity in a float32 query vector)."""
 from __future__ import annotations
 
 import itertools
+import warnings
 
 import numpy as np
 import pytest
@@ -140,3 +141,21 @@ def test_cursor_is_reused_and_dropped_after_a_large_result(client):
     assert True not in state.cursors and first.closed
     assert [r.id for r in col.fetch(["r00004"])] == ["r00004"]
     assert state.cursors[True] is not first
+
+
+def test_search_shapes_are_bounded_and_follow_index_changes(client, quiet):
+    from vecs_core._collection_base import MAX_SHAPES
+
+    col = client.get_or_create_collection("hot", dimension=DIM)
+    rng = np.random.default_rng(6)
+    col.upsert((f"r{i}", v, {}) for i, v in enumerate(rng.normal(size=(100, DIM))))
+    q = rng.normal(size=DIM).astype(np.float32)
+    for limit in range(1, MAX_SHAPES + 50):
+        assert len(col.query(data=q, limit=limit)) == min(limit, 100)
+    assert 0 < len(col._shapes) <= MAX_SHAPES
+    assert all(unindexed for _, unindexed in col._shapes.values())
+    col.create_index(method="ivfflat", index_arguments=vecs_core.IndexArgsIVFFlat(n_lists=2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the new index is seen at once: no missing-index warning
+        assert len(col.query(data=q, limit=5, probes=2)) == 5
+    assert [unindexed for _, unindexed in col._shapes.values()] == [False]

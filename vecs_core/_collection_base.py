@@ -37,6 +37,8 @@ MAX_LIMIT = 1000
 INDEX_CACHE_SECONDS = 30.0
 # a filtered search over an indexed collection is exact when fewer rows than this match
 EXACT_SEARCH_BELOW = 2000
+# search shapes a collection keeps (one per combination of query options it has seen)
+MAX_SHAPES = 256
 
 
 def check_int(name: str, value: object, low: int, high: int | None = None) -> int:
@@ -281,6 +283,8 @@ class CollectionBase:
                 exact_below=EXACT_SEARCH_BELOW if index is not None else None,
                 filtered=filtered,
             )
+            if len(self._shapes) >= MAX_SHAPES:  # a caller cycling through many options
+                self._shapes.clear()
             cached = self._shapes[key] = (shape, index is None)
         shape, unindexed = cached
         if unindexed and warn_unindexed:
