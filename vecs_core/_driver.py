@@ -53,6 +53,20 @@ def _settings_statement(
     return sql.SQL("SELECT ") + sql.SQL(", ").join(parts), params
 
 
+def pool_arguments(options: ConnectOptions, connection_class: type, configure: Any) -> Any:
+    """The psycopg_pool arguments the sync and the async pool share (it is opened later)."""
+    return {
+        "min_size": options.min_size,
+        "max_size": options.max_size,
+        "kwargs": options.connection_kwargs(),
+        "connection_class": connection_class,
+        "configure": configure,
+        "timeout": options.pool_timeout,
+        "open": False,
+        "name": "vecs_core",
+    }
+
+
 def _is_disconnect(exc: BaseException, conn: Any) -> bool:
     return isinstance(exc, psycopg.OperationalError) and (conn.closed or conn.broken)
 
@@ -111,15 +125,7 @@ class PoolSource:
                     conninfo = self.options.resolve()
                     diagnose(conninfo, self.options)
                     fresh = ConnectionPool(
-                        conninfo,
-                        min_size=self.options.min_size,
-                        max_size=self.options.max_size,
-                        kwargs=self.options.connection_kwargs(),
-                        connection_class=PooledConnection,
-                        configure=configure,
-                        timeout=self.options.pool_timeout,
-                        open=False,
-                        name="vecs_core",
+                        conninfo, **pool_arguments(self.options, PooledConnection, configure)
                     )
                     # wait for the first connection: a request queued before it is ready makes
                     # the pool grow, and then its connections take turns (colder caches)

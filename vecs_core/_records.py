@@ -20,6 +20,7 @@ import psycopg
 from psycopg.adapt import Dumper
 from psycopg.pq import Format
 
+from ._protocol import Execute, Plan
 from .exc import ArgError, RecordError
 
 MAX_DIMENSION = 16_000
@@ -69,7 +70,7 @@ def query_vector(value: object, dimension: int) -> Vector:
     """:func:`as_vector` for a query vector, with a fast path for the common case, a float32
     array of the right shape (an embedding model's output): no numpy call at all, which matters
     on a query's hot path. NaN and infinity are then refused by pgvector as the statement reads
-    its parameter (see :func:`nonfinite_query`), before anything runs.
+    its parameter (see :func:`query_step`), before anything runs.
 
     Raises:
         ArgError: as :func:`as_vector`.
@@ -87,12 +88,15 @@ def query_vector(value: object, dimension: int) -> Vector:
 _NONFINITE = ("NaN not allowed in vector", "infinite value not allowed in vector")
 
 
-def nonfinite_query(exc: BaseException) -> ArgError | None:
-    """The error to raise for pgvector refusing a query vector with NaN or infinity, if ``exc``
-    is that refusal."""
-    if isinstance(exc, psycopg.errors.DataException) and any(m in str(exc) for m in _NONFINITE):
-        return ArgError("query vector: vector contains NaN or infinity")
-    return None
+def query_step(step: Execute) -> Plan[Any]:
+    """Run ``step``, a statement with a query vector parameter (``yield from`` in a plan), and
+    raise :class:`ArgError` when pgvector refuses that vector for NaN or infinity."""
+    try:
+        return (yield step)
+    except psycopg.errors.DataException as exc:
+        if any(m in str(exc) for m in _NONFINITE):
+            raise ArgError("query vector: vector contains NaN or infinity") from exc
+        raise
 
 
 def vector_bytes(arr: Vector) -> bytes:

@@ -13,14 +13,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-import psycopg
 from psycopg import sql
 
 from ._index_plans import VectorIndex
 from ._indexes import IndexMethod, parse_measure
 from ._plans import Target, where_clause
 from ._protocol import Execute, Plan
-from ._records import VectorParam, nonfinite_query, vector_from_bytes
+from ._records import VectorParam, query_step, vector_from_bytes
 from ._sqlparams import Params
 from ._types import Hit
 from .exc import ArgError
@@ -247,13 +246,7 @@ def search_plan(
         query = _select(target, shape, where_clause(filters, params))
     values: dict[str, Any] = params.values
     values["q"] = vector
-    try:
-        rows = yield Execute(query, values, binary=True, settings=shape.settings)
-    except psycopg.Error as exc:
-        bad = nonfinite_query(exc)
-        if bad is None:
-            raise
-        raise bad from exc
+    rows = yield from query_step(Execute(query, values, binary=True, settings=shape.settings))
     return shape_rows(shape, rows)
 
 

@@ -16,13 +16,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import psycopg
 from psycopg import sql
 
 from ._catalog import TEXT_COLUMN, TableInfo, _lock, add_text_column, table_info_plan, table_sql
 from ._filters import compile_filter
 from ._protocol import Execute, Plan
-from ._records import VectorParam, nonfinite_query
+from ._records import VectorParam, query_step
 from ._sqlparams import Params
 from ._types import Hit
 from .exc import ArgError
@@ -242,13 +241,7 @@ def hybrid_plan(table: sql.Composable, spec: HybridSpec) -> Plan[list[Hit]]:
         id=_ID,
         limit=params.add(spec.limit),
     )
-    try:
-        rows = yield Execute(query, params.values, binary=True, settings=spec.settings)
-    except psycopg.Error as exc:
-        bad = nonfinite_query(exc)
-        if bad is None:
-            raise
-        raise bad from exc
+    rows = yield from query_step(Execute(query, params.values, binary=True, settings=spec.settings))
     return [
         Hit(r[0], None if r[1] is None else float(r[1]), r[2], r[3], None, float(r[4]))
         for r in rows
