@@ -125,7 +125,7 @@ def _current_settings():
         )
         return tuple(row)
 
-    return (yield Job(plan, transaction=False))
+    return (yield Job(plan, "statements"))
 
 
 def test_search_settings_do_not_leak_between_calls(database_url, schema):

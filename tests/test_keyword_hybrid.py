@@ -9,7 +9,7 @@ import pytest
 
 import vecs_core
 from vecs_core import ArgError, FilterError
-from vecs_core._text_plans import fts_index_name
+from vecs_core._plans.text import fts_index_name
 from vecs_core.adapter import Adapter, TextEmbedding
 
 DOCS = [

@@ -93,7 +93,7 @@ def test_unfiltered_search_statement_is_served_by_the_index(client, sql_conn, sc
     built = col.create_index(method="hnsw")
     for include_value in (False, True):
         col.query(data=rng.normal(size=DIM), include_value=include_value)
-    statements = [shape.statement for shape, _ in col._shapes.values()]
+    statements = [shape.statement for shape in col._shapes.values()]
     assert len(statements) == 2
     sql_conn.execute("SET enable_seqscan = off")
     for statement in statements:
@@ -114,7 +114,7 @@ def test_prepared_search_settles_on_a_generic_plan_on_one_connection(client):
     col.create_index(method="hnsw")
     for _ in range(25):
         col.query(data=rng.normal(size=DIM).astype(np.float32), ef_search=40)
-    pool = client._source._get()
+    pool = client._source.get()
     assert pool.get_stats()["pool_size"] == 1  # opened ready: no spurious second connection
     with pool.connection() as conn:
         rows = conn.execute(
@@ -130,7 +130,7 @@ def test_cursor_is_reused_and_dropped_after_a_large_result(client):
     col = client.get_or_create_collection("hot", dimension=DIM)
     rng = np.random.default_rng(4)
     col.upsert((f"r{i:05d}", v, {}) for i, v in enumerate(rng.normal(size=(1500, DIM))))
-    pool = client._source._get()
+    pool = client._source.get()
     with pool.connection() as conn:
         state = conn.vecs_state
     col.fetch(["r00001"])
@@ -153,9 +153,9 @@ def test_search_shapes_are_bounded_and_follow_index_changes(client, quiet):
     for limit in range(1, MAX_SHAPES + 50):
         assert len(col.query(data=q, limit=limit)) == min(limit, 100)
     assert 0 < len(col._shapes) <= MAX_SHAPES
-    assert all(unindexed for _, unindexed in col._shapes.values())
+    assert all(shape.unindexed for shape in col._shapes.values())
     col.create_index(method="ivfflat", index_arguments=vecs_core.IndexArgsIVFFlat(n_lists=2))
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the new index is seen at once: no missing-index warning
         assert len(col.query(data=q, limit=5, probes=2)) == 5
-    assert [unindexed for _, unindexed in col._shapes.values()] == [False]
+    assert [shape.unindexed for shape in col._shapes.values()] == [False]

@@ -7,7 +7,6 @@
 
 from . import adapter, exc
 from ._async import AsyncClient, AsyncCollection, create_async_client
-from ._index_plans import IndexBuildProgress, VectorIndex
 from ._indexes import (
     IndexArgsHNSW,
     IndexArgsIVFFlat,
@@ -15,6 +14,7 @@ from ._indexes import (
     IndexMethod,
     relevance_score,
 )
+from ._plans.indexes import IndexBuildProgress, VectorIndex
 from ._sync import Client, Collection, create_client
 from ._types import Hit, Item, Record
 from .exc import (

@@ -1,7 +1,21 @@
-"""The async driver: the twin of the sync half of ``_driver.py``, function by function."""
+"""The async driver: connection sources and the code that runs jobs, plans and steps.
+
+This is the source of the sync driver: ``scripts/async_to_sync.py`` generates ``_driver.py``
+from it (``await`` and ``async`` removed, async names mapped to their sync twins), and CI checks
+that the generated file is current. Lines that differ are marked: ``# async-only`` lines are
+dropped, ``# sync: <code>`` comments become ``<code>``.
+
+Running a job (:func:`run_job`) takes a pooled connection and runs the job's plan
+(:func:`run_plan`), step by step (:func:`run_step`), in the way the job's mode asks.
+"""
+# sync-docstring: The sync driver: connection sources and the code that runs jobs, plans, steps.
+# sync-docstring:
+# sync-docstring: Generated from ``_adriver.py`` (the async driver, where the rules of the twins
+# sync-docstring: are documented) by ``scripts/async_to_sync.py``; do not edit by hand.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, NoReturn
@@ -10,24 +24,41 @@ import psycopg
 from psycopg.copy import AsyncQueuedLibpqWriter
 from psycopg_pool import PoolTimeout
 
-from ._connect import ConnectOptions
-from ._driver import (
+from ._conn import (
     AsyncPooledConnection,
     ConnState,
-    _cursor,
-    _is_disconnect,
-    _keep_cursor,
-    _settings_statement,
-    _stale_settings,
     configure,
+    cursor_for,
+    is_disconnect,
+    keep_cursor,
     pool_arguments,
+    settings_statement,
+    stale_settings,
 )
+from ._connect import ConnectOptions, unreachable
 from ._protocol import CopyIn, Execute, Job, Step
-from .exc import Unreachable
+from .exc import ArgError, Unreachable
+
+
+async def diagnose(conninfo: str, options: ConnectOptions) -> None:
+    """Connect once; raise :class:`Unreachable` (naming host and port, never the password)."""
+    try:
+        conn = await psycopg.AsyncConnection.connect(
+            conninfo, connect_timeout=options.connect_timeout, **options.connection_kwargs()
+        )
+    except psycopg.OperationalError as exc:
+        raise unreachable(conninfo, exc) from None
+    await conn.close()
+
+
+async def _configure(conn: psycopg.AsyncConnection[Any]) -> None:
+    configure(conn)
 
 
 class _AsyncLease:
-    """Async twin of :class:`_Lease`."""
+    """``async with source.connection() as conn``: a connection of the pool, given back on exit
+    (the pool rolls back one left in a transaction and drops a broken one). A class rather than
+    a generator-based context manager: it runs on every call."""
 
     __slots__ = ("conn", "pool", "source")
 
@@ -35,55 +66,57 @@ class _AsyncLease:
         self.source = source
 
     async def __aenter__(self) -> psycopg.AsyncConnection[Any]:
-        self.pool = pool = await self.source._get()
+        self.pool = pool = await self.source.get()
         try:
-            self.conn = await pool.getconn()
+            conn: psycopg.AsyncConnection[Any] = await pool.getconn()
         except PoolTimeout as exc:
             await self.source.unavailable(exc)
-        return self.conn  # type: ignore[no-any-return]
+        self.conn = conn
+        return conn
 
     async def __aexit__(self, *exc: object) -> None:
         await self.pool.putconn(self.conn)
 
 
 class AsyncPoolSource:
-    """A lazily opened ``AsyncConnectionPool``; ``close()`` lets a later call reopen it."""
+    """A lazily opened pool (``psycopg_pool``); ``close()`` lets a later call reopen it."""
 
     def __init__(self, options: ConnectOptions) -> None:
         self.options = options
         self._pool: Any = None
+        self._lock = asyncio.Lock()
+        # behind a transaction pooler (prepare_threshold=None) session state is not ours to keep
         self.session_settings = options.prepare_threshold is not None
 
-    async def _get(self) -> Any:
-        if self._pool is None:
-            from psycopg_pool import AsyncConnectionPool
+    async def get(self) -> Any:
+        """The open pool, opened on first use (by one caller; the others wait for it)."""
+        pool = self._pool
+        if pool is None:
+            async with self._lock:
+                if self._pool is None:
+                    from psycopg_pool import AsyncConnectionPool
 
-            conninfo = self.options.resolve()
-            await adiagnose(conninfo, self.options)
-
-            async def aconfigure(conn: psycopg.AsyncConnection[Any]) -> None:
-                configure(conn)
-
-            pool = AsyncConnectionPool(
-                conninfo, **pool_arguments(self.options, AsyncPooledConnection, aconfigure)
-            )
-            # see PoolSource._get
-            try:
-                await pool.open(wait=True, timeout=self.options.pool_timeout)
-            except PoolTimeout as exc:
-                await pool.close()
-                await self.unavailable(exc)
-            if self._pool is None:
-                self._pool = pool
-            else:  # another task opened one meanwhile
-                await pool.close()
-        return self._pool
+                    conninfo = self.options.resolve()
+                    await diagnose(conninfo, self.options)
+                    fresh = AsyncConnectionPool(
+                        conninfo, **pool_arguments(self.options, AsyncPooledConnection, _configure)
+                    )
+                    # wait for the first connection: a request queued before it is ready makes
+                    # the pool grow, and then its connections take turns (colder caches)
+                    try:
+                        await fresh.open(wait=True, timeout=self.options.pool_timeout)
+                    except PoolTimeout as exc:
+                        await fresh.close()
+                        await self.unavailable(exc)
+                    self._pool = fresh
+                pool = self._pool
+        return pool
 
     def connection(self) -> _AsyncLease:
         return _AsyncLease(self)
 
     async def unavailable(self, exc: Exception) -> NoReturn:
-        await adiagnose(self.options.resolve(), self.options)
+        await diagnose(self.options.resolve(), self.options)
         raise Unreachable(f"no database connection became available: {exc}") from exc
 
     async def check(self) -> None:
@@ -91,13 +124,14 @@ class AsyncPoolSource:
             await self._pool.check()
 
     async def close(self) -> None:
-        pool, self._pool = self._pool, None
+        async with self._lock:
+            pool, self._pool = self._pool, None
         if pool is not None:
             await pool.close()
 
 
 class AsyncEngineSource:
-    """Borrow psycopg async connections from a user's SQLAlchemy ``AsyncEngine``."""
+    """Borrow psycopg connections from a user's SQLAlchemy engine (never disposed here)."""
 
     def __init__(self, engine: Any) -> None:
         self.engine = engine
@@ -109,21 +143,21 @@ class AsyncEngineSource:
         try:
             conn = raw.driver_connection
             if not isinstance(conn, psycopg.AsyncConnection):
-                from .exc import ArgError
-
                 raise ArgError(
-                    "the SQLAlchemy async engine must use the psycopg (3) driver: "
+                    "the SQLAlchemy engine must use the psycopg (3) driver: "
                     "create it with a 'postgresql+psycopg://' URL"
                 )
             configure(conn)
             previous = conn.autocommit
             await conn.rollback()
-            await conn.set_autocommit(True)
+            await conn.set_autocommit(True)  # async-only
+            # sync: conn.autocommit = True
             try:
                 yield conn
             finally:
                 if not conn.closed:
-                    await conn.set_autocommit(previous)
+                    await conn.set_autocommit(previous)  # async-only
+                    # sync: conn.autocommit = previous
         finally:
             raw.close()
 
@@ -134,35 +168,37 @@ class AsyncEngineSource:
         return None
 
 
-async def _aexecute(conn: psycopg.AsyncConnection[Any], step: Step, session: bool = False) -> Any:
+async def run_step(conn: psycopg.AsyncConnection[Any], step: Step, session: bool = False) -> Any:
+    """Send one step. Search settings go with the statement (see ``_conn.stale_settings``)."""
     if isinstance(step, CopyIn):
         async with conn.cursor() as cur:
+            # a writer thread sends while this thread encodes the next chunk
             async with cur.copy(step.query, {}, writer=AsyncQueuedLibpqWriter(cur)) as copy:
                 for chunk in step.chunks:
                     await copy.write(chunk)
             return cur.rowcount
     state: ConnState | None = getattr(conn, "vecs_state", None)
-    cur = _cursor(conn, state, step.binary)
+    cur = cursor_for(conn, state, step.binary)
     try:
-        stale = _stale_settings(conn, state, step.settings, session) if step.settings else None
+        stale = stale_settings(conn, state, step.settings, session) if step.settings else None
         if stale and state is not None:
             state.settings.clear()  # unknown until the statement succeeds
-            await cur.execute(*_settings_statement(stale, local=False))
+            await cur.execute(*settings_statement(stale, local=False))
             state.settings.update(step.settings)
         elif step.settings and stale is None:
-            set_q, set_p = _settings_statement(step.settings)
+            set_q, set_p = settings_statement(step.settings)
             async with conn.pipeline(), conn.transaction():
                 await cur.execute(set_q, set_p)
                 await cur.execute(step.query, step.params or {})
-                return await _acollect(cur, step)
+                return await collect(cur, step)
         await cur.execute(step.query, step.params or {})
-        return await _acollect(cur, step)
+        return await collect(cur, step)
     finally:
-        if not _keep_cursor(state, cur, step.binary):
+        if not keep_cursor(state, cur, step.binary):
             await cur.close()
 
 
-async def _acollect(cur: psycopg.AsyncCursor[Any], step: Execute) -> Any:
+async def collect(cur: psycopg.AsyncCursor[Any], step: Execute) -> Any:
     if step.fetch == "all":
         return await cur.fetchall()
     if step.fetch == "one":
@@ -172,9 +208,11 @@ async def _acollect(cur: psycopg.AsyncCursor[Any], step: Execute) -> Any:
     return None
 
 
-async def _adrive(
-    conn: psycopg.AsyncConnection[Any], job: Job, progress: list[int], session: bool = False
+async def run_plan(
+    conn: psycopg.AsyncConnection[Any], job: Job[Any], sent: list[int], session: bool = False
 ) -> Any:
+    """Run ``job``'s plan on ``conn``: send each step, hand back its result (or throw its
+    database error into the plan, which may handle it). ``sent[0]`` counts the steps sent."""
     plan = job.plan()
     result: Any = None
     error: BaseException | None = None
@@ -185,50 +223,45 @@ async def _adrive(
             return stop.value
         error = None
         try:
-            result = await _aexecute(conn, step, session)
-            progress[0] += 1
+            result = await run_step(conn, step, session)
+            sent[0] += 1
         except psycopg.Error as exc:
-            if _is_disconnect(exc, conn):
+            if is_disconnect(exc, conn):
                 raise
             error, result = exc, None
 
 
-async def run_async(source: Any, job: Job, settings: Mapping[str, str] | None = None) -> Any:
-    """Async twin of :func:`run_sync`."""
+async def run_job(source: Any, job: Job[Any], settings: Mapping[str, str] | None = None) -> Any:
+    """Run ``job`` on a pooled connection; retry once if the connection was found dead before
+    any step ran (e.g. the server restarted while it sat idle in the pool).
+
+    ``settings`` (a client session's, e.g. for Row Level Security) are applied with
+    ``set_config(..., true)`` inside the job's transaction, or for a job that runs outside any
+    transaction at session level and reset afterwards, so they never leak to the next user of
+    the connection.
+    """
+    session = source.session_settings
     for attempt in (1, 2):
-        progress = [0]
+        sent = [0]
         async with source.connection() as conn:
             try:
-                if settings and job.autocommit:
+                if settings and job.mode == "outside":
                     async with conn.cursor() as cur:
-                        await cur.execute(*_settings_statement(settings, local=False))
+                        await cur.execute(*settings_statement(settings, local=False))
                         try:
-                            return await _adrive(conn, job, progress, source.session_settings)
+                            return await run_plan(conn, job, sent, session)
                         finally:
                             if not conn.broken:
-                                await cur.execute(*_settings_statement(settings, False, reset=True))
-                if job.transaction or settings:
+                                await cur.execute(*settings_statement(settings, False, reset=True))
+                if job.mode == "transaction" or (settings and job.mode == "statements"):
                     async with conn.transaction():
                         if settings:
-                            await conn.execute(*_settings_statement(settings))
-                        return await _adrive(conn, job, progress, source.session_settings)
-                return await _adrive(conn, job, progress, source.session_settings)
+                            await conn.execute(*settings_statement(settings))
+                        return await run_plan(conn, job, sent, session)
+                return await run_plan(conn, job, sent, session)
             except psycopg.OperationalError as exc:
-                if attempt == 1 and progress[0] == 0 and _is_disconnect(exc, conn):
+                if attempt == 1 and sent[0] == 0 and is_disconnect(exc, conn):
                     await source.check()
                     continue
                 raise
     raise AssertionError("unreachable")  # pragma: no cover
-
-
-async def adiagnose(conninfo: str, options: ConnectOptions) -> None:
-    """Async twin of :func:`diagnose` (connect once, raise :class:`Unreachable` on failure)."""
-    try:
-        conn = await psycopg.AsyncConnection.connect(
-            conninfo, connect_timeout=options.connect_timeout, **options.connection_kwargs()
-        )
-    except psycopg.OperationalError as exc:
-        from ._connect import unreachable
-
-        raise unreachable(conninfo, exc) from None
-    await conn.close()

@@ -1,37 +1,54 @@
-"""The asynchronous API: :class:`AsyncClient` and :class:`AsyncCollection`.
+"""The async API: :class:`AsyncClient` and :class:`AsyncCollection`.
 
-A mirror of ``_sync.py`` with ``await``: the same flows from the shared bases, run by the async
-driver on psycopg's ``AsyncConnectionPool``. No thread bridges sync to async. Properties of the
-sync API that do I/O (``vector_version``, ``index``, ``len()``) are coroutine methods here.
+This is the source of the sync API: ``scripts/async_to_sync.py`` generates ``_sync.py`` from it
+(``Client`` and ``Collection``), and CI checks that the generated file is current. Lines that
+differ are marked: ``# async-only`` lines (and ``# async-only: begin``/``end`` blocks) are
+dropped, ``# sync: <code>`` comments become ``<code>`` (and ``# sync-only: begin``/``end``
+blocks are uncommented). The sync API has properties where this one has coroutine methods
+(``vector_version``, ``index``) and adds ``len()`` and ``collection[id]``.
+
+Every public method builds a typed request from its arguments (raising before any I/O), then
+runs the flow that takes it; all rules live in the shared bases (``_collection_base.py``,
+``_client_base.py``) and the plans.
 """
+# sync-docstring: The sync API: :class:`Client` and :class:`Collection`.
+# sync-docstring:
+# sync-docstring: Generated from ``_async.py`` (the async API, where the rules of the twins are
+# sync-docstring: documented) by ``scripts/async_to_sync.py``; do not edit by hand.
 
 from __future__ import annotations
 
-import asyncio
+import asyncio  # async-only
+
+# sync: import threading
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import psycopg
 
-from . import _collection_base as base
-from ._adriver import AsyncEngineSource, AsyncPoolSource, run_async
+from ._adriver import AsyncEngineSource, AsyncPoolSource, run_job
 from ._client_base import ClientBase, deprecated, translate
+from ._collection_base import CollectionBase
 from ._connect import ConnectOptions, options_from
-from ._index_plans import PROGRESS_INTERVAL, IndexBuildProgress, VectorIndex
 from ._indexes import IndexMeasure, IndexMethod
-from ._search import covering_index
+from ._plans.indexes import PROGRESS_INTERVAL, IndexBuildProgress, VectorIndex
+from ._protocol import Flow
 from ._types import Hit, Item, Record
 from .adapter import Adapter
 
+T = TypeVar("T")
 
-async def _run(
-    source: Any, flow: base.Flow, settings: dict[str, str], collection: str | None = None
-) -> Any:
+
+async def run_flow(
+    source: Any, flow: Flow[T], settings: dict[str, str], collection: str | None = None
+) -> T:
+    """Run ``flow`` to its end: each job it yields on a pooled connection, the result sent back
+    in. Driver errors that mean something to the caller become vecs_core errors."""
     try:
         job = next(flow)
         while True:
             try:
-                result = await run_async(source, job, settings)
+                result = await run_job(source, job, settings)
             except psycopg.Error as exc:
                 mapped = translate(exc, collection)
                 if mapped is None:
@@ -39,28 +56,42 @@ async def _run(
                 raise mapped from exc
             job = flow.send(result)
     except StopIteration as stop:
-        return stop.value
+        return cast(T, stop.value)
 
 
-class AsyncCollection(base.CollectionBase):
-    """Async twin of :class:`~vecs_core.Collection`; every method is a coroutine."""
+class AsyncCollection(CollectionBase):
+    """A named set of ``(id, vector, metadata)`` records in one PostgreSQL table.
+
+    Get one from :meth:`AsyncClient.get_or_create_collection`; the constructor does no I/O.
+    """
 
     client: AsyncClient
 
-    async def _do(self, flow: base.Flow) -> Any:
-        return await _run(self.client._source, flow, self.client._settings, self.name)
+    async def _do(self, flow: Flow[T]) -> T:
+        return await run_flow(self.client._source, flow, self.client._settings, self.name)
 
     async def upsert(self, records: Iterable[Any], skip_adapter: bool = False) -> None:
-        """See :meth:`Collection.upsert`."""
-        return await self._do(self._upsert_flow(records, skip_adapter))  # type: ignore[no-any-return]
+        """Insert or update records ``(id, vector, metadata)`` or ``(id, vector, metadata, text)``.
+
+        Atomic per call (all records or none); the last record wins when an id repeats; any
+        iterable works, including generators of millions of records (streamed in bounded memory).
+        Vectors may be lists, tuples or numpy arrays (for a ``sparsevec`` collection also
+        ``{index: value}`` dicts or ``pgvector.SparseVector``). Empty input is a no-op.
+
+        Raises:
+            RecordError: a malformed id, vector (wrong dimension, NaN/inf) or metadata (not a
+                JSON object, NUL characters, non-JSON values); nothing is written.
+        """
+        request = self._upsert_request(records, skip_adapter)
+        return await self._do(self._upsert_flow(request))
 
     async def fetch(self, ids: Iterable[str]) -> list[Record]:
-        """See :meth:`Collection.fetch`."""
-        return await self._do(self._fetch_flow(ids))  # type: ignore[no-any-return]
+        """Records ``(id, vector, metadata)`` for ``ids``, in order asked; missing ids skipped."""
+        return await self._do(self._fetch_flow(ids))
 
     async def get(self, ids: Iterable[str], *, include_vector: bool = False) -> list[Item]:
-        """See :meth:`Collection.get`."""
-        return await self._do(self._get_flow(ids, include_vector))  # type: ignore[no-any-return]
+        """Records with their document text, in the order asked; missing ids skipped."""
+        return await self._do(self._get_flow(ids, include_vector))
 
     async def find(
         self,
@@ -71,23 +102,32 @@ class AsyncCollection(base.CollectionBase):
         after: str | None = None,
         include_vector: bool = False,
     ) -> list[Item]:
-        """See :meth:`Collection.find`."""
-        flow = self._find_flow(filters, limit, offset, after, include_vector)
-        return await self._do(flow)  # type: ignore[no-any-return]
+        """Records matching ``filters`` in id order. Page with ``offset`` or, faster on large
+        collections, with ``after=<last id of the previous page>``."""
+        request = self._find_request(
+            filters, limit=limit, offset=offset, after=after, include_vector=include_vector
+        )
+        return await self._do(self._find_flow(request))
 
     async def count(self, filters: Mapping[str, Any] | None = None) -> int:
-        """See :meth:`Collection.count`."""
-        return await self._do(self._count_flow(filters))  # type: ignore[no-any-return]
+        """Number of records matching ``filters`` (all records when None)."""
+        return await self._do(self._count_flow(filters))
 
     async def delete(
         self, ids: Iterable[str] | None = None, filters: Mapping[str, Any] | None = None
     ) -> list[str]:
-        """See :meth:`Collection.delete`."""
-        return await self._do(self._delete_flow(ids, filters))  # type: ignore[no-any-return]
+        """Delete by ``ids`` or by ``filters`` (exactly one) and return the deleted ids.
+
+        Raises:
+            ArgError: both or neither given, or an empty filter (use :meth:`clear`).
+            FilterError: a malformed filter.
+        """
+        request = self._delete_request(ids, filters)
+        return await self._do(self._delete_flow(request))
 
     async def clear(self) -> int:
-        """See :meth:`Collection.clear`."""
-        return await self._do(self._clear_flow())  # type: ignore[no-any-return]
+        """Delete every record; return how many were deleted."""
+        return await self._do(self._clear_flow())
 
     async def search(
         self,
@@ -103,21 +143,24 @@ class AsyncCollection(base.CollectionBase):
         iterative_scan: str | None = None,
         warn_unindexed: bool = True,
     ) -> list[Hit]:
-        """See :meth:`Collection.search`."""
-        flow = self._search_flow(
+        """Nearest records to ``data`` as :class:`Hit` tuples (id, distance, metadata, text...),
+        nearest first. Same arguments as :meth:`query`; ``warn_unindexed=False`` silences the
+        missing-index warning for this call only (for callers that search small, unindexed
+        collections on purpose)."""
+        request = self._search_request(
             data,
-            limit,
-            filters,
-            measure,
-            include_vector,
-            True,
-            probes,
-            ef_search,
-            skip_adapter,
-            iterative_scan,
-            warn_unindexed,
+            filters=filters,
+            skip_adapter=skip_adapter,
+            limit=limit,
+            measure=measure,
+            include_vector=include_vector,
+            probes=probes,
+            ef_search=ef_search,
+            iterative_scan=iterative_scan,
+            warn_unindexed=warn_unindexed,
+            form="hits",
         )
-        return await self._do(flow)  # type: ignore[no-any-return]
+        return await self._do(self._search_flow(request))
 
     async def query(
         self,
@@ -134,23 +177,36 @@ class AsyncCollection(base.CollectionBase):
         skip_adapter: bool = False,
         iterative_scan: str | None = None,
     ) -> list[Any]:
-        """See :meth:`Collection.query`."""
+        """vecs-compatible similarity search.
+
+        Returns ids (nothing included) or tuples ``(id, distance?, vector?, metadata?)``, nearest
+        first. Warns ``UserWarning`` when no index covers ``measure``.
+
+        ``ef_search`` (HNSW, raised to ``limit`` when smaller) and ``probes`` (IVFFlat, default
+        10) apply to this query only. ``iterative_scan`` (pgvector >= 0.8): None picks
+        ``relaxed_order`` when filters are given, else leaves it off; or force ``"off"``,
+        ``"strict_order"`` (HNSW) or ``"relaxed_order"``.
+
+        Raises:
+            ArgError: limit outside 1..1000, unknown measure, bad probes/ef_search, bad vector.
+            FilterError: a malformed filter.
+        """
         included = include_value or include_vector or include_metadata
-        flow = self._search_flow(
+        request = self._search_request(
             data,
-            limit,
-            filters,
-            measure,
-            include_vector,
-            include_metadata,
-            probes,
-            ef_search,
-            skip_adapter,
-            iterative_scan,
-            form="tuples" if included else "ids",
+            filters=filters,
+            skip_adapter=skip_adapter,
+            limit=limit,
+            measure=measure,
             include_value=include_value,
+            include_metadata=include_metadata,
+            include_vector=include_vector,
+            probes=probes,
+            ef_search=ef_search,
+            iterative_scan=iterative_scan,
+            form="tuples" if included else "ids",
         )
-        return await self._do(flow)  # type: ignore[no-any-return]
+        return await self._do(self._search_flow(request))
 
     async def create_index(
         self,
@@ -163,12 +219,28 @@ class AsyncCollection(base.CollectionBase):
         parallel_workers: int | None = None,
         progress: Callable[[IndexBuildProgress], None] | None = None,
     ) -> VectorIndex:
-        """See :meth:`Collection.create_index`."""
-        flow = self._create_index_flow(
-            measure, method, index_arguments, replace, maintenance_work_mem, parallel_workers
+        """Build a vector index without blocking reads or writes (``CREATE INDEX CONCURRENTLY``),
+        then drop the previous one. See the README's "Indexes" section.
+
+        ``progress`` is called about twice a second with an :class:`IndexBuildProgress` read
+        from ``pg_stat_progress_create_index`` on a second pooled connection.
+
+        Raises:
+            ArgError: bad arguments, or ``replace=False`` while an index exists.
+            IndexBuildError: the build failed; the previous index is kept.
+        """
+        request = self._index_request(
+            measure=measure,
+            method=method,
+            index_arguments=index_arguments,
+            replace=replace,
+            maintenance_work_mem=maintenance_work_mem,
+            parallel_workers=parallel_workers,
         )
+        flow = self._create_index_flow(request)
         if progress is None:
-            return await self._do(flow)  # type: ignore[no-any-return]
+            return await self._do(flow)
+        # async-only: begin
         done = asyncio.Event()
 
         async def poll() -> None:
@@ -182,40 +254,77 @@ class AsyncCollection(base.CollectionBase):
 
         poller = asyncio.ensure_future(poll())
         try:
-            return await self._do(flow)  # type: ignore[no-any-return]
+            return await self._do(flow)
         finally:
             done.set()
             await poller
+        # async-only: end
+        # sync-only: begin
+        # done = threading.Event()
+        #
+        # def poll() -> None:
+        #     while not done.wait(PROGRESS_INTERVAL):
+        #         snapshot = self._do(self._progress_flow())
+        #         if snapshot is not None and not done.is_set():
+        #             progress(snapshot)
+        #
+        # poller = threading.Thread(target=poll, name="vecs-core-index-progress", daemon=True)
+        # poller.start()
+        # try:
+        #     return self._do(flow)
+        # finally:
+        #     done.set()
+        #     poller.join()
+        # sync-only: end
 
     async def prewarm(self) -> int:
-        """See :meth:`Collection.prewarm`."""
-        return await self._do(self._prewarm_flow())  # type: ignore[no-any-return]
+        """Load the vector index and table into PostgreSQL's buffer cache (``pg_prewarm``) so
+        the first queries after a restart are fast; returns the number of blocks read.
+
+        Raises:
+            VecsError: the server has no pg_prewarm extension.
+        """
+        return await self._do(self._prewarm_flow())
 
     async def drop_index(self) -> list[str]:
-        """See :meth:`Collection.drop_index`."""
-        return await self._do(self._drop_index_flow())  # type: ignore[no-any-return]
+        """Drop the collection's vector index(es); return their names."""
+        return await self._do(self._drop_index_flow())
 
     async def list_indexes(self) -> list[VectorIndex]:
-        """See :meth:`Collection.list_indexes`."""
-        return await self._do(self._indexes_flow(refresh=True))  # type: ignore[no-any-return]
+        """Vector indexes on the collection, read from the catalog."""
+        return await self._do(self._list_indexes_flow())
 
     async def is_indexed_for_measure(self, measure: IndexMeasure | str) -> bool:
-        """See :meth:`Collection.is_indexed_for_measure`."""
-        return covering_index(await self.list_indexes(), measure) is not None
+        """True when a valid vector index serves ``measure``."""
+        return await self._do(self._is_indexed_flow(measure))
 
     async def enable_text(self) -> None:
-        """See :meth:`Collection.enable_text`."""
-        return await self._do(self._enable_text_flow())  # type: ignore[no-any-return]
+        """Add the document-text column now (it is added automatically on the first upsert of
+        a record that carries text)."""
+        return await self._do(self._enable_text_flow())
 
+    # sync: @property
     async def index(self) -> str | None:
-        """Name of the collection's vector index, or None (a property on the sync API)."""
-        found = await self.list_indexes()
-        return found[0].name if found else None
+        """Name of the collection's valid vector index, or None (a property of ``Collection``,
+        a coroutine method of ``AsyncCollection``)."""
+        return await self._do(self._index_name_flow())
+
+    # sync-only: begin
+    # def __len__(self) -> int:
+    #     return self.count()
+    #
+    # def __getitem__(self, key: str) -> Record:
+    #     return self._do(self._getitem_flow(key))
+    # sync-only: end
 
     # -- text search (keyword / hybrid) --
     async def enable_full_text(self) -> None:
-        """See :meth:`Collection.enable_full_text`."""
-        return await self._do(self._full_text_flow(force=True))  # type: ignore[no-any-return]
+        """Make the document text searchable by keyword now: add the ``text`` column, a stored
+        generated column ``fts`` (``to_tsvector('english', text)``) and a GIN index on it, where
+        missing. Idempotent. The first :meth:`keyword_search` or :meth:`hybrid_search` does this
+        automatically; call it early on a large collection, since adding ``fts`` rewrites the
+        table once."""
+        return await self._do(self._full_text_flow(force=True))
 
     async def keyword_search(
         self,
@@ -225,9 +334,19 @@ class AsyncCollection(base.CollectionBase):
         filters: Mapping[str, Any] | None = None,
         language: str = "english",
     ) -> list[Hit]:
-        """See :meth:`Collection.keyword_search`."""
-        flow = self._keyword_search_flow(text, limit, filters, language)
-        return await self._do(flow)  # type: ignore[no-any-return]
+        """Records whose document text matches ``text`` (web-search syntax: words, ``"quoted
+        phrases"``, ``or``, ``-excluded``), best first, as :class:`Hit` tuples with
+        ``distance=None`` and ``score`` = ``ts_rank_cd`` rank.
+
+        ``language`` is a PostgreSQL text search configuration; only ``'english'`` is served by
+        the index, any other is computed row by row (correct but slower).
+
+        Raises:
+            ArgError: empty text, limit outside 1..1000, unknown language.
+            FilterError: a malformed filter.
+        """
+        request = self._keyword_request(text, filters=filters, limit=limit, language=language)
+        return await self._do(self._keyword_search_flow(request))
 
     async def hybrid_search(
         self,
@@ -242,23 +361,39 @@ class AsyncCollection(base.CollectionBase):
         measure: IndexMeasure | str = IndexMeasure.cosine_distance,
         language: str = "english",
     ) -> list[Hit]:
-        """See :meth:`Collection.hybrid_search`."""
-        flow = self._hybrid_search_flow(
+        """Keyword and vector search fused with Reciprocal Rank Fusion, in one statement.
+
+        Each side ranks up to ``min(4 * limit, 1000)`` candidates; a record scores
+        ``semantic_weight / (rrf_k + semantic_rank) + full_text_weight / (rrf_k + keyword_rank)``
+        (0 for a side it is missing from). ``vector`` defaults to the collection's adapter
+        applied to ``text``. Hits carry ``score`` (fused) and ``distance`` (the vector distance
+        when the record was a semantic candidate, else None).
+
+        Raises:
+            ArgError: no vector and no adapter, bad limit/weights/rrf_k/measure/language.
+            FilterError: a malformed filter.
+        """
+        request = self._hybrid_request(
             text,
             vector,
-            limit,
-            filters,
-            full_text_weight,
-            semantic_weight,
-            rrf_k,
-            measure,
-            language,
+            filters=filters,
+            limit=limit,
+            full_text_weight=full_text_weight,
+            semantic_weight=semantic_weight,
+            rrf_k=rrf_k,
+            measure=measure,
+            language=language,
         )
-        return await self._do(flow)  # type: ignore[no-any-return]
+        return await self._do(self._hybrid_search_flow(request))
 
 
-class AsyncClient(ClientBase):
-    """Async twin of :class:`~vecs_core.Client`; create it with :func:`create_async_client`."""
+class AsyncClient(ClientBase[AsyncCollection]):
+    """Connects to PostgreSQL + pgvector and manages collections.
+
+    Create it with :func:`create_async_client`. No I/O happens until the first call; the pool is
+    opened lazily, closed by :meth:`disconnect` (or leaving a ``with`` block), reopened by the
+    next call.
+    """
 
     _collection_class = AsyncCollection
 
@@ -278,36 +413,65 @@ class AsyncClient(ClientBase):
             AsyncEngineSource(engine) if engine is not None else AsyncPoolSource(options)
         )
 
-    async def _do(self, flow: base.Flow) -> Any:
-        return await _run(self._source, flow, self._settings)
+    async def _do(self, flow: Flow[T]) -> T:
+        return await run_flow(self._source, flow, self._settings)
 
     async def get_or_create_collection(
-        self, name: str, *, dimension: int | None = None, adapter: Adapter | None = None
+        self,
+        name: str,
+        *,
+        dimension: int | None = None,
+        adapter: Adapter | None = None,
+        storage: str | None = None,
     ) -> AsyncCollection:
-        """See :meth:`Client.get_or_create_collection`."""
-        return await self._do(self._create_flow(name, dimension, adapter, exist_ok=True))  # type: ignore[no-any-return]
+        """Open collection ``name``, creating it (and the schema and pgvector extension) if needed.
+
+        ``storage`` chooses how a new collection stores vectors: ``"vector"`` (float32, the
+        default, as vecs), ``"halfvec"`` (float16: half the table and index size, indexable up
+        to 4,000 dimensions) or ``"sparsevec"`` (sparse vectors given as ``{index: value}``
+        dicts or ``pgvector.SparseVector``; HNSW indexes them up to 1,000 non-zero elements).
+        An existing collection keeps the kind it was created with (None accepts any).
+
+        Raises:
+            MismatchedDimension: ``dimension`` differs from the stored table or the adapter.
+            ArgError: a bad name, dimension or storage, a storage that differs from the stored
+                table's, or neither dimension nor adapter for a new collection.
+        """
+        flow = self._create_flow(name, dimension, adapter, storage, exist_ok=True)
+        return await self._do(flow)
 
     async def create_collection(self, name: str, dimension: int) -> AsyncCollection:
-        """Deprecated: use :meth:`get_or_create_collection`."""
+        """Deprecated: use :meth:`get_or_create_collection`.
+
+        Raises:
+            CollectionAlreadyExists: a collection with that name exists.
+        """
         deprecated(type(self).__name__, "create_collection")
-        return await self._do(self._create_flow(name, dimension, None, exist_ok=False))  # type: ignore[no-any-return]
+        flow = self._create_flow(name, dimension, None, exist_ok=False)
+        return await self._do(flow)
 
     async def get_collection(self, name: str) -> AsyncCollection:
-        """Deprecated: use :meth:`get_or_create_collection`."""
+        """Deprecated: use :meth:`get_or_create_collection`.
+
+        Raises:
+            CollectionNotFound: no collection with that name.
+        """
         deprecated(type(self).__name__, "get_collection")
-        return await self._do(self._get_flow(name))  # type: ignore[no-any-return]
+        return await self._do(self._get_flow(name))
 
     async def list_collections(self) -> list[AsyncCollection]:
-        """See :meth:`Client.list_collections`."""
-        return await self._do(self._list_flow())  # type: ignore[no-any-return]
+        """All collections in the client's schema."""
+        return await self._do(self._list_flow())
 
     async def delete_collection(self, name: str) -> None:
-        """See :meth:`Client.delete_collection`."""
-        return await self._do(self._delete_flow(name))  # type: ignore[no-any-return]
+        """Drop collection ``name`` and its data (no error if it does not exist)."""
+        return await self._do(self._delete_flow(name))
 
+    # sync: @property
     async def vector_version(self) -> str:
-        """The pgvector version string (a property on the sync API)."""
-        return await self._do(self._vector_version_flow())  # type: ignore[no-any-return]
+        """The pgvector version string, e.g. ``'0.8.0'`` (a property of ``Client``, a coroutine
+        method of ``AsyncClient``)."""
+        return await self._do(self._vector_version_flow())
 
     async def disconnect(self) -> None:
         """Close the connection pool; a later call reconnects."""
@@ -334,8 +498,24 @@ def create_async_client(
     data_dir: str | None = None,
     application_name: str = "vecs-core",
 ) -> AsyncClient:
-    """Create an :class:`AsyncClient`; arguments as :func:`vecs_core.create_client`
-    (``engine`` is a SQLAlchemy ``AsyncEngine`` using ``postgresql+psycopg``)."""
+    """Create an :class:`AsyncClient`.
+
+    Args:
+        url: ``postgresql://user:pw@host:5432/db`` (also ``postgres://`` and
+            ``postgresql+psycopg://``). Defaults to ``$VECS_DATABASE_URL``, else the embedded
+            PostgreSQL + pgvector server, started on first use with its data kept on disk.
+        schema: schema holding the collection tables (``vecs`` like Supabase vecs).
+        engine: an existing SQLAlchemy engine using the psycopg driver (``postgresql+psycopg``)
+            to borrow connections from (it is never disposed by the client).
+        pool_size: maximum pooled connections.
+        prepare_threshold: psycopg's server-side prepared statement threshold; pass ``None``
+            behind a transaction-mode pooler (PgBouncer, Supabase's pooler on port 6543).
+        statement_timeout: per-statement timeout in milliseconds.
+        connect_timeout: seconds to wait for a connection to open.
+        data_dir: data directory of the embedded server (default: ``$VECS_DATA_DIR`` or the
+            user's data directory).
+        application_name: shown in ``pg_stat_activity`` for the client's connections.
+    """
     options = options_from(
         url,
         data_dir=data_dir,

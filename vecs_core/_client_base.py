@@ -5,18 +5,19 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Generic, TypeVar
 
 import psycopg
 from typing_extensions import Self
 
-from . import _catalog
-from ._collection_base import Flow, check_int
+from ._collection_base import CollectionBase
 from ._connect import ConnectOptions, describe
 from ._indexes import parse_version
+from ._kinds import parse_kind
 from ._names import validate_name
-from ._protocol import Job
-from ._records import MAX_DIMENSION
+from ._plans import catalog
+from ._protocol import Flow, Job
+from ._requests import check_int
 from .adapter import Adapter
 from .exc import (
     ArgError,
@@ -31,10 +32,14 @@ from .exc import (
 _CUSTOM_SETTING = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)+$")
 
 
-class ClientBase:
-    """Connection options, schema, cached pgvector version and the collection-lifecycle flows."""
+C = TypeVar("C", bound=CollectionBase)
 
-    _collection_class: Any
+
+class ClientBase(Generic[C]):
+    """Connection options, schema, cached pgvector version and the collection-lifecycle flows
+    (``C`` is the shell's collection class)."""
+
+    _collection_class: type[C]
 
     def __init__(self, options: ConnectOptions, schema: str) -> None:
         self.schema = validate_name(schema, what="schema name")
@@ -79,9 +84,9 @@ class ClientBase:
         where = "embedded" if self._options.embedded else describe(self._options.url or "")
         return f"{type(self).__name__}({where}, schema={self.schema!r})"
 
-    def _version_flow(self) -> Flow:
+    def _version_flow(self) -> Flow[tuple[int, ...]]:
         if self._version is None:
-            found = yield Job(_catalog.vector_version_plan, transaction=False)
+            found = yield Job(catalog.vector_version_plan, "statements")
             if found is None:
                 raise VecsError(
                     "the pgvector extension is not available on this PostgreSQL server; "
@@ -91,56 +96,72 @@ class ClientBase:
             self._version = parse_version(self._version_string)
         return self._version
 
-    def _vector_version_flow(self) -> Flow:
+    def _vector_version_flow(self) -> Flow[str]:
         yield from self._version_flow()
-        return self._version_string
+        return str(self._version_string)
 
     def _create_flow(
         self,
         name: str,
         dimension: int | None,
         adapter: Adapter | None,
+        storage: str | None = None,
         *,
         exist_ok: bool,
-    ) -> Flow:
+    ) -> Flow[C]:
         validate_name(name)
+        kind = None if storage is None else parse_kind(storage)
         if adapter is not None and not isinstance(adapter, Adapter):
             raise ArgError(f"adapter must be a vecs_core.adapter.Adapter, got {adapter!r}")
         adapter_dim = adapter.exported_dimension if adapter is not None else None
         if dimension is not None:
-            check_int("dimension", dimension, 1, MAX_DIMENSION)
+            limit = (kind or parse_kind("vector")).max_dimension
+            check_int("dimension", dimension, 1, limit)
         if dimension is not None and adapter_dim is not None and dimension != adapter_dim:
             raise MismatchedDimension(
                 f"dimension={dimension} does not match the adapter's dimension {adapter_dim}"
             )
         dim = dimension if dimension is not None else adapter_dim
         if dim is None:
-            info = yield Job(lambda: _catalog.table_info_plan(self.schema, name), transaction=False)
+            info = yield Job(lambda: catalog.table_info_plan(self.schema, name), "statements")
             if info is None:
                 raise ArgError(
                     f"collection {name!r} does not exist; give dimension= (or an adapter "
                     "that exports one) to create it"
                 )
+            if kind is not None and kind.name != info.kind.name:
+                raise ArgError(
+                    f"collection {name!r} stores {info.kind.name} vectors, but storage="
+                    f"{kind.name!r} was requested"
+                )
         else:
+            if kind is not None and kind.min_version > (0,):
+                version = yield from self._version_flow()
+                if version < kind.min_version:
+                    raise ArgError(
+                        f"storage={kind.name!r} needs pgvector >= "
+                        f"{'.'.join(map(str, kind.min_version))} (installed: "
+                        f"{self._version_string})"
+                    )
             info = yield Job(
-                lambda: _catalog.create_plan(self.schema, name, dim, exist_ok=exist_ok)
+                lambda: catalog.create_plan(self.schema, name, dim, kind, exist_ok=exist_ok)
             )
         return self._collection_class(self, name, info, adapter)
 
-    def _get_flow(self, name: str) -> Flow:
+    def _get_flow(self, name: str) -> Flow[C]:
         validate_name(name)
-        info = yield Job(lambda: _catalog.table_info_plan(self.schema, name), transaction=False)
+        info = yield Job(lambda: catalog.table_info_plan(self.schema, name), "statements")
         if info is None:
             raise CollectionNotFound(f"no collection named {name!r} in schema {self.schema!r}")
         return self._collection_class(self, name, info, None)
 
-    def _list_flow(self) -> Flow:
-        infos = yield Job(lambda: _catalog.list_plan(self.schema), transaction=False)
+    def _list_flow(self) -> Flow[list[C]]:
+        infos = yield Job(lambda: catalog.list_plan(self.schema), "statements")
         return [self._collection_class(self, i.name, i, None) for i in infos]
 
-    def _delete_flow(self, name: str) -> Flow:
+    def _delete_flow(self, name: str) -> Flow[None]:
         validate_name(name)
-        yield Job(lambda: _catalog.drop_plan(self.schema, name))
+        yield Job(lambda: catalog.drop_plan(self.schema, name))
 
 
 def deprecated(owner: str, name: str) -> None:

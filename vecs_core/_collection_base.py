@@ -1,56 +1,51 @@
-"""Everything a collection does, as I/O-free *flows* shared by the sync and async shells.
+"""Everything a collection does, without I/O: request builders and flows shared by the shells.
 
-A flow is a generator that yields :class:`~vecs_core._protocol.Job` objects and receives their
-results; the shells (``Collection``, ``AsyncCollection``) run it with a driver. All validation
-happens in the flow before its first job, so bad input never reaches the database.
+A public method of ``Collection``/``AsyncCollection`` is two steps: build a typed request (the
+``_*_request`` methods here validate every argument, check the query vector and compile the
+filter, raising before anything is sent), then run the flow that takes it (the ``_*_flow``
+methods, generators of :class:`~vecs_core._protocol.Job`). Streamed upserts are the exception to
+"validated up front": their records are checked as they stream, inside the upsert's transaction,
+so a bad record aborts the whole call and nothing of it is written.
 """
 
 from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Generator, Iterable, Mapping
-from itertools import chain, islice
+from collections.abc import Iterable, Mapping
+from itertools import islice
 from typing import Any
 
-from . import _catalog, _index_plans, _plans, _text_plans
-from ._filters import validate_filter
-from ._index_plans import VectorIndex
-from ._indexes import MEASURES, IndexMeasure, IndexMethod, parse_measure, plan_index
-from ._protocol import Job
-from ._records import Encoder, VectorParam, query_vector
-from ._search import (
-    Form,
+from ._filters import CompiledFilter, compile_request_filter
+from ._indexes import MEASURES, plan_index
+from ._plans import catalog, indexes, records, text
+from ._plans.indexes import IndexBuildProgress, IndexTarget, VectorIndex
+from ._plans.search import (
     SearchShape,
-    _search_settings,
-    check_iterative_scan,
     covering_index,
+    distance_sql,
     search_plan,
+    search_settings,
     search_shape,
 )
-from ._types import Hit, Record
+from ._protocol import Flow, Job, Mode
+from ._records import Encoder, VectorParam, query_vector
+from ._requests import (
+    DeleteRequest,
+    FindRequest,
+    HybridRequest,
+    IndexRequest,
+    KeywordRequest,
+    SearchRequest,
+    UpsertRequest,
+)
+from ._types import Hit, Item, Record
 from .adapter import Adapter, AdapterContext, NoOp
 from .exc import ArgError
 
-Flow = Generator[Job, Any, Any]
-MAX_LIMIT = 1000
 INDEX_CACHE_SECONDS = 30.0
-# a filtered search over an indexed collection is exact when fewer rows than this match
-EXACT_SEARCH_BELOW = 2000
-# search shapes a collection keeps (one per combination of query options it has seen)
 MAX_SHAPES = 256
-
-
-def check_int(name: str, value: object, low: int, high: int | None = None) -> int:
-    """Return ``value`` if it is an int in ``[low, high]``; else raise :class:`ArgError`."""
-    if type(value) is int and low <= value and (high is None or value <= high):
-        return value
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ArgError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-    if value < low or (high is not None and value > high):
-        bound = f"between {low} and {high}" if high is not None else f">= {low}"
-        raise ArgError(f"{name} must be {bound}, got {value}")
-    return value
+"""Search shapes a collection keeps (one per combination of query options it has seen)."""
 
 
 def check_ids(ids: object, what: str = "ids") -> list[str]:
@@ -67,24 +62,35 @@ def check_ids(ids: object, what: str = "ids") -> list[str]:
 
 
 class CollectionBase:
-    """State and flows of a collection; see ``Collection`` for the documented API."""
+    """State, request builders and flows of a collection; see ``Collection`` for the API."""
 
     def __init__(
-        self, client: Any, name: str, info: _catalog.TableInfo, adapter: Adapter | None = None
+        self, client: Any, name: str, info: catalog.TableInfo, adapter: Adapter | None = None
     ) -> None:
         self.client = client
         self.name = name
-        self.dimension = info.dimension
-        self._info = info
         self._adapter = adapter
         self._indexes: tuple[float, list[VectorIndex]] | None = None
-        # search shapes by options, valid as long as ``_indexes`` (see ``_search_flow``)
-        self._shapes: dict[tuple[Any, ...], tuple[SearchShape, bool]] = {}
-        self._target_cache: tuple[tuple[str, bool], _plans.Target] | None = None
+        self._ts_languages: frozenset[str] | None = None
+        self._set_info(info)
+
+    def _set_info(self, info: catalog.TableInfo) -> None:
+        """Take the catalog's description of the table; what was derived from it is reset."""
+        self._info = info
+        self.dimension = info.dimension
+        table = catalog.table_sql(self.schema, self.name)
+        self._target = records.Target(table, info.dimension, info.has_text, info.kind)
+        # search shapes by request key, valid as long as the indexes and this description
+        self._shapes: dict[tuple[Any, ...], SearchShape] = {}
 
     @property
     def schema(self) -> str:
         return str(self.client.schema)
+
+    @property
+    def storage(self) -> str:
+        """How the collection stores vectors: ``'vector'``, ``'halfvec'`` or ``'sparsevec'``."""
+        return self._info.kind.name
 
     @property
     def adapter(self) -> Adapter:
@@ -94,115 +100,10 @@ class CollectionBase:
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, dimension={self.dimension})"
 
-    def _target(self) -> _plans.Target:
-        key = (self.schema, self._info.has_text)
-        cached = self._target_cache
-        if cached is None or cached[0] != key:
-            table = _catalog.table_sql(self.schema, self.name)
-            target = _plans.Target(table, self.dimension, self._info.has_text)
-            cached = self._target_cache = (key, target)
-        return cached[1]
+    # -- request builders: validate a call, raise before any I/O ---------------------------------
+    def _where(self, filters: Mapping[str, Any] | None) -> CompiledFilter | None:
+        return compile_request_filter(filters)
 
-    # -- writes ----------------------------------------------------------------------------------
-    def _upsert_flow(self, records: Iterable[Any], skip_adapter: bool) -> Flow:
-        if isinstance(records, (str, bytes, Mapping)):
-            raise ArgError("records must be an iterable of (id, vector, metadata) tuples")
-        if self._adapter is not None and not skip_adapter:
-            records = self._adapter(records, AdapterContext.upsert)
-        rest = iter(records)
-        head = list(islice(rest, _plans.SMALL_BATCH + 1))
-        if not head:
-            return None
-        target = self._target()
-        if len(head) <= _plans.SMALL_BATCH:
-            encoder = Encoder(self.dimension)
-            checked = [encoder.validate(i, r) for i, r in enumerate(head)]
-            needs_column = encoder.has_text and not target.has_text
-            result = yield Job(
-                lambda: _plans.small_upsert_plan(target, checked), transaction=needs_column
-            )
-        else:
-            # a fresh chain per attempt: a retry on a dead pooled connection (before any step
-            # ran) must see the buffered records again
-            result = yield Job(lambda: _plans.upsert_plan(target, chain(head, rest)))
-        if result.added_text_column:
-            self._info = _catalog.TableInfo(
-                self._info.name, self._info.dimension, self._info.columns | {_catalog.TEXT_COLUMN}
-            )
-        return None
-
-    def _enable_text_flow(self) -> Flow:
-        yield Job(lambda: _catalog.add_text_column_plan(self.schema, self.name))
-        info = yield Job(lambda: _catalog.table_info_plan(self.schema, self.name))
-        if info is not None:
-            self._info = info
-
-    def _delete_flow(self, ids: Iterable[str] | None, filters: Mapping[str, Any] | None) -> Flow:
-        if (ids is None) == (filters is None):
-            raise ArgError("give exactly one of ids or filters to delete")
-        if filters is not None:
-            if not isinstance(filters, Mapping) or not filters:
-                raise ArgError(
-                    "delete(filters=...) needs a non-empty filter dict; an empty filter would "
-                    "delete every record: use clear() for that"
-                )
-            validate_filter(filters)
-        wanted = None if ids is None else check_ids(ids)
-        target = self._target()
-        deleted = yield Job(lambda: _plans.delete_plan(target, wanted, filters))
-        return deleted
-
-    def _clear_flow(self) -> Flow:
-        target = self._target()
-        count = yield Job(lambda: _clear(target), transaction=True)
-        return count
-
-    # -- reads -----------------------------------------------------------------------------------
-    def _fetch_flow(self, ids: Iterable[str]) -> Flow:
-        wanted = check_ids(ids)
-        target = self._target()
-        return (yield Job(lambda: _plans.fetch_plan(target, wanted), transaction=False))
-
-    def _getitem_flow(self, key: object) -> Flow:
-        if not isinstance(key, str):
-            raise ArgError(f"collection[...] takes a string id, got {type(key).__name__}")
-        found: list[Record] = yield from self._fetch_flow([key])
-        if not found:
-            raise KeyError(key)
-        return found[0]
-
-    def _get_flow(self, ids: Iterable[str], include_vector: bool) -> Flow:
-        wanted = check_ids(ids)
-        target = self._target()
-        job = Job(lambda: _plans.get_plan(target, wanted, include_vector), transaction=False)
-        return (yield job)
-
-    def _find_flow(
-        self,
-        filters: Mapping[str, Any] | None,
-        limit: int,
-        offset: int,
-        after: str | None,
-        include_vector: bool,
-    ) -> Flow:
-        validate_filter(filters)
-        check_int("limit", limit, 1, 100_000)
-        check_int("offset", offset, 0)
-        if after is not None and not isinstance(after, str):
-            raise ArgError(f"after must be an id (str) or None, got {after!r}")
-        target = self._target()
-        job = Job(
-            lambda: _plans.find_plan(target, filters, limit, offset, after, include_vector),
-            transaction=False,
-        )
-        return (yield job)
-
-    def _count_flow(self, filters: Mapping[str, Any] | None) -> Flow:
-        validate_filter(filters)
-        target = self._target()
-        return (yield Job(lambda: _plans.count_plan(target, filters), transaction=False))
-
-    # -- search ----------------------------------------------------------------------------------
     def _query_vector(self, data: Any, skip_adapter: bool) -> VectorParam:
         if data is None:
             raise ArgError("query data must be a vector (or, with an adapter, its input), not None")
@@ -213,88 +114,177 @@ class CollectionBase:
                     f"the adapter produced {len(adapted)} query vectors; exactly one is needed"
                 )
             data = adapted[0][1]
-        return VectorParam(query_vector(data, self.dimension))
+        kind = self._info.kind
+        return VectorParam(query_vector(data, kind, self.dimension), kind)
 
-    def _search_flow(
-        self,
-        data: Any,
-        limit: int,
-        filters: Mapping[str, Any] | None,
-        measure: IndexMeasure | str,
-        include_vector: bool,
-        include_metadata: bool,
-        probes: int | None,
-        ef_search: int | None,
-        skip_adapter: bool,
-        iterative_scan: str | None = None,
-        warn_unindexed: bool = True,
-        form: Form = "hits",
-        include_value: bool = False,
-    ) -> Flow:
-        check_int("limit", limit, 1, MAX_LIMIT)
-        check_iterative_scan(iterative_scan)
-        imeasure = parse_measure(measure)
-        if probes is not None:
-            check_int("probes", probes, 1, 32768)
-        if ef_search is not None:
-            check_int("ef_search", ef_search, 1, 1000)
-        validate_filter(filters)
+    def _search_request(
+        self, data: Any, *, filters: Mapping[str, Any] | None, skip_adapter: bool, **options: Any
+    ) -> SearchRequest:
         vector = self._query_vector(data, skip_adapter)
+        return SearchRequest.build(vector=vector, where=self._where(filters), **options)
+
+    def _keyword_request(
+        self, text: str, *, filters: Mapping[str, Any] | None, **options: Any
+    ) -> KeywordRequest:
+        return KeywordRequest.build(text=text, where=self._where(filters), **options)
+
+    def _hybrid_request(
+        self, text: str, vector: Any, *, filters: Mapping[str, Any] | None, **options: Any
+    ) -> HybridRequest:
+        if vector is None and self._adapter is None:
+            raise ArgError(
+                "hybrid_search needs a query vector: pass vector=..., or give the collection "
+                "an adapter (e.g. TextEmbedding) that embeds the text"
+            )
+        where = self._where(filters)
+        if not isinstance(text, str):  # checked again by the request; the adapter needs a str
+            raise ArgError(f"the search text must be a non-empty string, got {text!r:.80}")
+        qvec = self._query_vector(text if vector is None else vector, vector is not None)
+        request = HybridRequest.build(text=text, vector=qvec, where=where, **options)
+        if request.full_text_weight == 0 and request.semantic_weight == 0:
+            raise ArgError("full_text_weight and semantic_weight cannot both be 0")
+        return request
+
+    def _index_request(self, **options: Any) -> IndexRequest:
+        return IndexRequest.build(**options)
+
+    def _upsert_request(self, items: Iterable[Any], skip_adapter: bool) -> UpsertRequest:
+        if isinstance(items, (str, bytes, Mapping)):
+            raise ArgError("records must be an iterable of (id, vector, metadata) tuples")
+        if self._adapter is not None and not skip_adapter:
+            items = self._adapter(items, AdapterContext.upsert)
+        rest = iter(items)
+        head = tuple(islice(rest, records.SMALL_BATCH + 1))
+        if len(head) <= records.SMALL_BATCH:
+            encoder = Encoder(self._info.kind, self.dimension)
+            checked = tuple(encoder.validate(i, r) for i, r in enumerate(head))
+            return UpsertRequest(small=checked, head=(), rest=iter(()))
+        return UpsertRequest(small=None, head=head, rest=rest)
+
+    def _find_request(self, filters: Mapping[str, Any] | None, **options: Any) -> FindRequest:
+        after = options.get("after")
+        if after is not None and not isinstance(after, str):
+            raise ArgError(f"after must be an id (str) or None, got {after!r}")
+        return FindRequest.build(where=self._where(filters), **options)
+
+    def _delete_request(
+        self, ids: Iterable[str] | None, filters: Mapping[str, Any] | None
+    ) -> DeleteRequest:
+        if (ids is None) == (filters is None):
+            raise ArgError("give exactly one of ids or filters to delete")
+        if ids is not None:
+            return DeleteRequest(ids=tuple(check_ids(ids)), where=None)
+        where = self._where(filters)
+        if where is None:
+            raise ArgError(
+                "delete(filters=...) needs a non-empty filter dict; an empty filter would "
+                "delete every record: use clear() for that"
+            )
+        return DeleteRequest(ids=None, where=where)
+
+    # -- writes ----------------------------------------------------------------------------------
+    def _upsert_flow(self, request: UpsertRequest) -> Flow[None]:
+        target = self._target
+        small = request.small
+        if small is not None:
+            if not small:
+                return None
+            needs_column = any(c.text_bytes is not None for c in small) and not target.has_text
+            # one statement is atomic by itself; adding the text column first needs a transaction
+            mode: Mode = "transaction" if needs_column else "statements"
+            result = yield Job(lambda: records.small_upsert_plan(target, small), mode)
+        else:
+            # a fresh iterator per attempt: a retry on a dead pooled connection (before any
+            # step ran) must see the buffered records again
+            result = yield Job(lambda: records.upsert_plan(target, request.records()))
+        if result.added_text_column:
+            columns = self._info.columns | {catalog.TEXT_COLUMN}
+            self._set_info(catalog.TableInfo(self.name, self.dimension, columns, self._info.kind))
+        return None
+
+    def _enable_text_flow(self) -> Flow[None]:
+        yield Job(lambda: catalog.add_text_column_plan(self.schema, self.name))
+        yield from self._refresh_info_flow()
+
+    def _refresh_info_flow(self) -> Flow[None]:
+        info = yield Job(lambda: catalog.table_info_plan(self.schema, self.name), "statements")
+        if info is not None:
+            self._set_info(info)
+
+    def _delete_flow(self, request: DeleteRequest) -> Flow[list[str]]:
+        target = self._target
+        ids = request.ids
+        deleted = yield Job(lambda: records.delete_plan(target, ids, request.where))
+        return list(deleted)
+
+    def _clear_flow(self) -> Flow[int]:
+        target = self._target
+        return int((yield Job(lambda: records.clear_plan(target))))
+
+    # -- reads -----------------------------------------------------------------------------------
+    def _fetch_flow(self, ids: Iterable[str]) -> Flow[list[Record]]:
+        wanted = check_ids(ids)
+        target = self._target
+        found: list[Record] = yield Job(lambda: records.fetch_plan(target, wanted), "statements")
+        return found
+
+    def _getitem_flow(self, key: object) -> Flow[Record]:
+        if not isinstance(key, str):
+            raise ArgError(f"collection[...] takes a string id, got {type(key).__name__}")
+        found = yield from self._fetch_flow([key])
+        if not found:
+            raise KeyError(key)
+        return found[0]
+
+    def _get_flow(self, ids: Iterable[str], include_vector: bool) -> Flow[list[Item]]:
+        wanted = check_ids(ids)
+        target = self._target
+        job = Job(lambda: records.get_plan(target, wanted, include_vector), "statements")
+        found: list[Item] = yield job
+        return found
+
+    def _find_flow(self, request: FindRequest) -> Flow[list[Item]]:
+        target, r = self._target, request
+        job = Job(
+            lambda: records.find_plan(
+                target, r.where, r.limit, r.offset, r.after, r.include_vector
+            ),
+            "statements",
+        )
+        found: list[Item] = yield job
+        return found
+
+    def _count_flow(self, filters: Mapping[str, Any] | None) -> Flow[int]:
+        where = self._where(filters)
+        target = self._target
+        return int((yield Job(lambda: records.count_plan(target, where), "statements")))
+
+    # -- search ----------------------------------------------------------------------------------
+    def _search_flow(self, request: SearchRequest) -> Flow[list[Any]]:
         indexes = self._fresh_indexes()  # without a generator for the common case (hot path)
         if indexes is None:
             indexes = yield from self._indexes_flow(refresh=True)
-        target = self._target()
-        filtered = bool(filters)
-        # every part of the key is checked above (ints, an enum, a mode) or made a bool
-        key = (
-            target.key,
-            target.has_text,
-            limit,
-            imeasure,
-            probes,
-            ef_search,
-            iterative_scan,
-            filtered,
-            form,
-            bool(include_value),
-            bool(include_vector),
-            bool(include_metadata),
-        )
-        cached = self._shapes.get(key)
-        if cached is None:
-            index = covering_index(indexes, imeasure)
+        key = request.cache_key()
+        shape = self._shapes.get(key)
+        if shape is None:
             version = yield from self.client._version_flow()
-            settings, relaxed = _search_settings(
-                index, limit, probes, ef_search, filtered, version, iterative_scan
-            )
-            shape = search_shape(
-                target,
-                limit=limit,
-                operator=MEASURES[imeasure].operator,
-                halfvec=index is not None and index.halfvec,
-                form=form,
-                include_value=bool(include_value),
-                include_vector=bool(include_vector),
-                include_metadata=bool(include_metadata),
-                settings=settings,
-                relaxed=relaxed,
-                exact_below=EXACT_SEARCH_BELOW if index is not None else None,
-                filtered=filtered,
-            )
+            index = covering_index(indexes, request.measure)
+            operator = MEASURES[request.measure].operator
+            shape = search_shape(self._target, request, index, operator, version)
             if len(self._shapes) >= MAX_SHAPES:  # a caller cycling through many options
                 self._shapes.clear()
-            cached = self._shapes[key] = (shape, index is None)
-        shape, unindexed = cached
-        if unindexed and warn_unindexed:
+            self._shapes[key] = shape
+        if shape.unindexed and request.warn_unindexed:
             warnings.warn(
                 UserWarning(
-                    f"Query does not have a covering index for {imeasure.value}. "
+                    f"Query does not have a covering index for {request.measure.value}. "
                     "See Collection.create_index"
                 ),
-                stacklevel=5,  # the caller of Collection.query/search (through _do, _run)
+                stacklevel=5,  # the caller of Collection.query/search (through _do, run_flow)
             )
-        wanted = filters or None
-        return (yield Job(lambda: search_plan(target, shape, vector, wanted), transaction=False))
+        target = self._target
+        found: list[Any] = yield Job(lambda: search_plan(target, shape, request), "statements")
+        return found
 
     # -- indexes ---------------------------------------------------------------------------------
     def _fresh_indexes(self) -> list[VectorIndex] | None:
@@ -304,176 +294,108 @@ class CollectionBase:
             return cached[1]
         return None
 
-    def _indexes_flow(self, refresh: bool = False) -> Flow:
+    def _indexes_flow(self, refresh: bool = False) -> Flow[list[VectorIndex]]:
         fresh = None if refresh else self._fresh_indexes()
         if fresh is not None:
             return fresh
-        found = yield Job(
-            lambda: _index_plans.indexes_plan(self.schema, self.name), transaction=False
+        found: list[VectorIndex] = yield Job(
+            lambda: indexes.indexes_plan(self.schema, self.name), "statements"
         )
         self._indexes = (time.monotonic(), found)
         self._shapes = {}  # search shapes depend on the indexes
         return found
 
-    def _create_index_flow(
-        self,
-        measure: IndexMeasure | str,
-        method: IndexMethod | str,
-        index_arguments: Any,
-        replace: bool,
-        maintenance_work_mem: str | None,
-        parallel_workers: int | None,
-    ) -> Flow:
-        settings: dict[str, str] = {}
-        if maintenance_work_mem is not None:
-            if not isinstance(maintenance_work_mem, str) or not maintenance_work_mem.strip():
-                raise ArgError(
-                    f"maintenance_work_mem must be a size string like '1GB', got "
-                    f"{maintenance_work_mem!r}"
-                )
-            settings["maintenance_work_mem"] = maintenance_work_mem
-        if parallel_workers is not None:
-            check_int("parallel_workers", parallel_workers, 0, 64)
-            settings["max_parallel_maintenance_workers"] = str(parallel_workers)
+    def _index_target(self) -> IndexTarget:
+        return IndexTarget(self.schema, self.name, self._target.table, self.dimension)
+
+    def _create_index_flow(self, request: IndexRequest) -> Flow[VectorIndex]:
         version = yield from self.client._version_flow()
         plan = plan_index(
-            method=method,
-            measure=measure,
-            index_arguments=index_arguments,
+            method=request.method,
+            measure=request.measure,
+            index_arguments=request.index_arguments,
             dimension=self.dimension,
             version=version,
+            table=self._info.kind,
         )
-        table = _catalog.table_sql(self.schema, self.name)
+        target, settings = self._index_target(), request.build_settings
         try:
-            built = yield Job(
-                lambda: _index_plans.create_index_plan(
-                    self.schema, self.name, table, plan, self.dimension, replace, settings
-                ),
-                transaction=False,
-                autocommit=True,
+            built: VectorIndex = yield Job(
+                lambda: indexes.create_index_plan(target, plan, request.replace, settings),
+                "outside",
             )
         finally:
             self._indexes = None
         return built
 
-    def _progress_flow(self) -> Flow:
-        job = Job(lambda: _index_plans.progress_plan(self.schema, self.name), transaction=False)
-        return (yield job)
+    def _progress_flow(self) -> Flow[IndexBuildProgress | None]:
+        job = Job(lambda: indexes.progress_plan(self.schema, self.name), "statements")
+        snapshot: IndexBuildProgress | None = yield job
+        return snapshot
 
-    def _prewarm_flow(self) -> Flow:
-        job = Job(lambda: _index_plans.prewarm_plan(self.schema, self.name))
-        return (yield job)
+    def _prewarm_flow(self) -> Flow[int]:
+        return int((yield Job(lambda: indexes.prewarm_plan(self.schema, self.name))))
 
-    def _drop_index_flow(self) -> Flow:
+    def _drop_index_flow(self) -> Flow[list[str]]:
         try:
-            dropped = yield Job(
-                lambda: _index_plans.drop_index_plan(self.schema, self.name),
-                transaction=False,
-                autocommit=True,
+            dropped: list[str] = yield Job(
+                lambda: indexes.drop_index_plan(self.schema, self.name), "outside"
             )
         finally:
             self._indexes = None
         return dropped
 
+    def _list_indexes_flow(self) -> Flow[list[VectorIndex]]:
+        return (yield from self._indexes_flow(refresh=True))
+
+    def _index_name_flow(self) -> Flow[str | None]:
+        found = yield from self._indexes_flow(refresh=True)
+        return next((ix.name for ix in found if ix.valid), None)
+
+    def _is_indexed_flow(self, measure: object) -> Flow[bool]:
+        found = yield from self._indexes_flow(refresh=True)
+        return covering_index(found, measure) is not None
+
     # -- text search (keyword / hybrid) --
     # The ``text`` column is made searchable by ``_full_text_flow``: explicitly through
     # ``enable_full_text()``, else automatically by the first keyword or hybrid search.
-    _ts_languages: frozenset[str] | None = None
-
-    def _full_text_flow(self, force: bool = False) -> Flow:
-        if not force and _text_plans.FTS_COLUMN in self._info.columns:
+    def _full_text_flow(self, force: bool = False) -> Flow[None]:
+        if not force and text.FTS_COLUMN in self._info.columns:
             return None
-        info = yield Job(lambda: _text_plans.enable_full_text_plan(self.schema, self.name))
+        info = yield Job(lambda: text.enable_full_text_plan(self.schema, self.name))
         if info is not None:
-            self._info = info
+            self._set_info(info)
         return None
 
-    def _language_flow(self, language: str) -> Flow:
-        if language == _text_plans.FTS_LANGUAGE:
+    def _language_flow(self, language: str) -> Flow[None]:
+        if language == text.FTS_LANGUAGE:
             return None
         known = self._ts_languages
         if known is None or language not in known:  # configurations can be created at any time
-            known = yield Job(_text_plans.languages_plan, transaction=False)
+            known = yield Job(text.languages_plan, "statements")
             self._ts_languages = known
         if language not in known:
-            raise _text_plans.unknown_language(language, known)
+            raise text.unknown_language(language, known)
         return None
 
-    def _keyword_search_flow(
-        self, text: str, limit: int, filters: Mapping[str, Any] | None, language: str
-    ) -> Flow:
-        query = _text_plans.check_query_text(text)
-        check_int("limit", limit, 1, MAX_LIMIT)
-        validate_filter(filters)
-        lang = _text_plans.check_language(language)
-        yield from self._language_flow(lang)
+    def _keyword_search_flow(self, request: KeywordRequest) -> Flow[list[Hit]]:
+        yield from self._language_flow(request.language)
         yield from self._full_text_flow()
-        spec = _text_plans.KeywordSpec(query, lang, limit, filters or None)
-        table = _catalog.table_sql(self.schema, self.name)
-        hits: list[Hit] = yield Job(
-            lambda: _text_plans.keyword_plan(table, spec), transaction=False
-        )
+        table = self._target.table
+        hits: list[Hit] = yield Job(lambda: text.keyword_plan(table, request), "statements")
         return hits
 
-    def _hybrid_search_flow(
-        self,
-        text: str,
-        vector: Any,
-        limit: int,
-        filters: Mapping[str, Any] | None,
-        full_text_weight: float,
-        semantic_weight: float,
-        rrf_k: int,
-        measure: IndexMeasure | str,
-        language: str,
-    ) -> Flow:
-        query = _text_plans.check_query_text(text)
-        check_int("limit", limit, 1, MAX_LIMIT)
-        validate_filter(filters)
-        kw = _text_plans.check_weight("full_text_weight", full_text_weight)
-        sw = _text_plans.check_weight("semantic_weight", semantic_weight)
-        if kw == 0 and sw == 0:
-            raise ArgError("full_text_weight and semantic_weight cannot both be 0")
-        check_int("rrf_k", rrf_k, 1)
-        imeasure = parse_measure(measure)
-        lang = _text_plans.check_language(language)
-        if vector is None and self._adapter is None:
-            raise ArgError(
-                "hybrid_search needs a query vector: pass vector=..., or give the collection "
-                "an adapter (e.g. TextEmbedding) that embeds the text"
-            )
-        qvec = self._query_vector(text if vector is None else vector, vector is not None)
-        candidates = min(limit * 4, MAX_LIMIT)
-        yield from self._language_flow(lang)
+    def _hybrid_search_flow(self, request: HybridRequest) -> Flow[list[Hit]]:
+        yield from self._language_flow(request.language)
         yield from self._full_text_flow()
-        indexes = yield from self._indexes_flow()
-        index = covering_index(indexes, imeasure)
+        found = yield from self._indexes_flow()
+        index = covering_index(found, request.measure)
         version = yield from self.client._version_flow()
-        settings, _ = _search_settings(index, candidates, None, None, bool(filters), version)
-        spec = _text_plans.HybridSpec(
-            text=query,
-            language=lang,
-            vector=qvec,
-            limit=limit,
-            candidates=candidates,
-            filters=filters or None,
-            operator=MEASURES[imeasure].operator,
-            halfvec=index is not None and index.halfvec,
-            dimension=self.dimension,
-            full_text_weight=kw,
-            semantic_weight=sw,
-            rrf_k=rrf_k,
-            settings=settings,
+        filtered = request.where is not None
+        settings, _ = search_settings(index, request.candidates, None, None, filtered, version)
+        distance = distance_sql(self._target, index, MEASURES[request.measure].operator)
+        table = self._target.table
+        hits: list[Hit] = yield Job(
+            lambda: text.hybrid_plan(table, request, distance, settings), "statements"
         )
-        table = _catalog.table_sql(self.schema, self.name)
-        hits: list[Hit] = yield Job(lambda: _text_plans.hybrid_plan(table, spec), transaction=False)
         return hits
-
-
-def _clear(target: _plans.Target) -> Any:
-    from psycopg import sql
-
-    from ._protocol import Execute
-
-    count = yield Execute(sql.SQL("DELETE FROM {}").format(target.table), fetch="rowcount")
-    return count

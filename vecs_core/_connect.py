@@ -56,17 +56,6 @@ def unreachable(conninfo: str, exc: BaseException) -> Unreachable:
     )
 
 
-def diagnose(conninfo: str, options: ConnectOptions) -> None:
-    """Connect once; raise :class:`Unreachable` (naming host and port, never the password)."""
-    try:
-        conn = psycopg.connect(
-            conninfo, connect_timeout=options.connect_timeout, **options.connection_kwargs()
-        )
-    except psycopg.OperationalError as exc:
-        raise unreachable(conninfo, exc) from None
-    conn.close()
-
-
 # -- embedded server ----------------------------------------------------------------------------
 
 _embedded_lock = threading.Lock()

@@ -1,8 +1,9 @@
-"""Carry plans to the database: what both drivers share, and the sync sources and driver.
+# WARNING: this file is generated from _adriver.py by scripts/async_to_sync.py; edit the
+# source and run that script (CI runs it with --check).
+"""The sync driver: connection sources and the code that runs jobs, plans, steps.
 
-``_adriver.py`` is the async driver. The two drivers are the only place where sync and async
-differ; they mirror each other function by function (``tests/test_client.py`` checks that every
-async function and class has a sync twin with the same parameters).
+Generated from ``_adriver.py`` (the async driver, where the rules of the twins
+are documented) by ``scripts/async_to_sync.py``; do not edit by hand.
 """
 
 from __future__ import annotations
@@ -10,83 +11,47 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, NoReturn, Protocol
+from typing import Any, NoReturn
 
 import psycopg
-from psycopg import sql
 from psycopg.copy import QueuedLibpqWriter
-from psycopg.rows import tuple_row
 from psycopg_pool import PoolTimeout
 
-from ._connect import ConnectOptions, diagnose
+from ._conn import (
+    ConnState,
+    PooledConnection,
+    configure,
+    cursor_for,
+    is_disconnect,
+    keep_cursor,
+    pool_arguments,
+    settings_statement,
+    stale_settings,
+)
+from ._connect import ConnectOptions, unreachable
 from ._protocol import CopyIn, Execute, Job, Step
-from ._records import VectorParam, VectorParamDumper
-from .exc import Unreachable
-
-_IDLE = psycopg.pq.TransactionStatus.IDLE
+from .exc import ArgError, Unreachable
 
 
-def configure(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) -> None:
-    conn.adapters.register_dumper(VectorParam, VectorParamDumper)
-    if isinstance(conn, (PooledConnection, AsyncPooledConnection)):
-        conn.vecs_state = ConnState()
+def diagnose(conninfo: str, options: ConnectOptions) -> None:
+    """Connect once; raise :class:`Unreachable` (naming host and port, never the password)."""
+    try:
+        conn = psycopg.Connection.connect(
+            conninfo, connect_timeout=options.connect_timeout, **options.connection_kwargs()
+        )
+    except psycopg.OperationalError as exc:
+        raise unreachable(conninfo, exc) from None
+    conn.close()
 
 
-def _settings_statement(
-    settings: Any, local: bool = True, reset: bool = False
-) -> tuple[sql.Composed, dict[str, Any]]:
-    """``SELECT set_config(name, value, local), ...`` with names and values bound.
-
-    ``reset`` restores each setting to its session default instead (``pg_settings.reset_val``).
-    """
-    parts = []
-    params: dict[str, Any] = {"local": local}
-    for i, (name, value) in enumerate(settings.items()):
-        params[f"n{i}"], params[f"v{i}"] = name, value
-        n = sql.Placeholder(f"n{i}")
-        v: sql.Composable = sql.Placeholder(f"v{i}")
-        if reset:
-            v = sql.SQL("coalesce((SELECT reset_val FROM pg_settings WHERE name = {}), '')").format(
-                n
-            )
-        parts.append(sql.SQL("set_config({}, {}, {})").format(n, v, sql.Placeholder("local")))
-    return sql.SQL("SELECT ") + sql.SQL(", ").join(parts), params
-
-
-def pool_arguments(options: ConnectOptions, connection_class: type, configure: Any) -> Any:
-    """The psycopg_pool arguments the sync and the async pool share (it is opened later)."""
-    return {
-        "min_size": options.min_size,
-        "max_size": options.max_size,
-        "kwargs": options.connection_kwargs(),
-        "connection_class": connection_class,
-        "configure": configure,
-        "timeout": options.pool_timeout,
-        "open": False,
-        "name": "vecs_core",
-    }
-
-
-def _is_disconnect(exc: BaseException, conn: Any) -> bool:
-    return isinstance(exc, psycopg.OperationalError) and (conn.closed or conn.broken)
-
-
-# ----------------------------------------------------------------------------------------------
-# sync
-
-
-class SyncSource(Protocol):
-    session_settings: bool
-
-    def connection(self) -> Any: ...
-    def check(self) -> None: ...
-    def close(self) -> None: ...
+def _configure(conn: psycopg.Connection[Any]) -> None:
+    configure(conn)
 
 
 class _Lease:
-    """``with source.connection() as conn``: a connection of the pool, given back on exit (the
-    pool rolls back one left in a transaction and drops a broken one). A class rather than a
-    ``@contextmanager`` generator: it runs on every call."""
+    """``with source.connection() as conn``: a connection of the pool, given back on exit
+    (the pool rolls back one left in a transaction and drops a broken one). A class rather than
+    a generator-based context manager: it runs on every call."""
 
     __slots__ = ("conn", "pool", "source")
 
@@ -94,19 +59,20 @@ class _Lease:
         self.source = source
 
     def __enter__(self) -> psycopg.Connection[Any]:
-        self.pool = pool = self.source._get()
+        self.pool = pool = self.source.get()
         try:
-            self.conn = pool.getconn()
+            conn: psycopg.Connection[Any] = pool.getconn()
         except PoolTimeout as exc:
             self.source.unavailable(exc)
-        return self.conn  # type: ignore[no-any-return]
+        self.conn = conn
+        return conn
 
     def __exit__(self, *exc: object) -> None:
         self.pool.putconn(self.conn)
 
 
 class PoolSource:
-    """A lazily opened ``psycopg_pool.ConnectionPool``; ``close()`` lets a later call reopen."""
+    """A lazily opened pool (``psycopg_pool``); ``close()`` lets a later call reopen it."""
 
     def __init__(self, options: ConnectOptions) -> None:
         self.options = options
@@ -115,7 +81,8 @@ class PoolSource:
         # behind a transaction pooler (prepare_threshold=None) session state is not ours to keep
         self.session_settings = options.prepare_threshold is not None
 
-    def _get(self) -> Any:
+    def get(self) -> Any:
+        """The open pool, opened on first use (by one caller; the others wait for it)."""
         pool = self._pool
         if pool is None:
             with self._lock:
@@ -125,7 +92,7 @@ class PoolSource:
                     conninfo = self.options.resolve()
                     diagnose(conninfo, self.options)
                     fresh = ConnectionPool(
-                        conninfo, **pool_arguments(self.options, PooledConnection, configure)
+                        conninfo, **pool_arguments(self.options, PooledConnection, _configure)
                     )
                     # wait for the first connection: a request queued before it is ready makes
                     # the pool grow, and then its connections take turns (colder caches)
@@ -157,7 +124,7 @@ class PoolSource:
 
 
 class EngineSource:
-    """Borrow psycopg connections from a user's SQLAlchemy ``Engine`` (never disposed here)."""
+    """Borrow psycopg connections from a user's SQLAlchemy engine (never disposed here)."""
 
     def __init__(self, engine: Any) -> None:
         self.engine = engine
@@ -169,8 +136,6 @@ class EngineSource:
         try:
             conn = raw.driver_connection
             if not isinstance(conn, psycopg.Connection):
-                from .exc import ArgError
-
                 raise ArgError(
                     "the SQLAlchemy engine must use the psycopg (3) driver: "
                     "create it with a 'postgresql+psycopg://' URL"
@@ -194,71 +159,8 @@ class EngineSource:
         return None
 
 
-class ConnState:
-    """What a connection of our own pool keeps between calls: the search settings it holds at
-    session level (``settings``) and one reusable cursor per result format (creating a psycopg
-    cursor costs more than a fast query's client-side work)."""
-
-    __slots__ = ("cursors", "settings")
-
-    def __init__(self) -> None:
-        self.settings: dict[str, str] = {}
-        self.cursors: dict[bool, Any] = {}
-
-
-class PooledConnection(psycopg.Connection[Any]):
-    """The connections of our pool: plain psycopg connections that carry a :class:`ConnState`."""
-
-    vecs_state: ConnState
-
-
-class AsyncPooledConnection(psycopg.AsyncConnection[Any]):
-    """Async twin of :class:`PooledConnection`."""
-
-    vecs_state: ConnState
-
-
-# a reused cursor keeps its last result until the next statement: drop it after a large one
-KEEP_CURSOR_ROWS = 1000
-
-
-def _stale_settings(
-    conn: Any, state: ConnState | None, settings: Mapping[str, str], session: bool
-) -> dict[str, str] | None:
-    """Settings to send at session level before the statement, or None to apply them locally.
-
-    On connections of our own pool (not behind a transaction pooler) search settings are kept
-    per connection with ``set_config(..., false)`` and only changed values are sent, so a search
-    is one statement, as fast as a bare prepared query. Every search states all the settings it
-    depends on, so a value left by an earlier call never leaks into the next one. Elsewhere (an
-    injected engine, a pooler, inside a transaction) they are local to the query's transaction.
-    """
-    if state is None or not session or conn.pgconn.transaction_status != _IDLE:
-        return None
-    known = state.settings
-    return {k: v for k, v in settings.items() if known.get(k) != v}
-
-
-def _cursor(conn: Any, state: ConnState | None, binary: bool) -> Any:
-    """The connection's cached cursor for ``binary`` results, or a new one (cached if it can)."""
-    cur = state.cursors.get(binary) if state is not None else None
-    if cur is None:
-        cur = conn.cursor(binary=binary, row_factory=tuple_row)
-        if state is not None:
-            state.cursors[binary] = cur
-    return cur
-
-
-def _keep_cursor(state: ConnState | None, cur: Any, binary: bool) -> bool:
-    """Whether ``cur`` stays cached on its connection after a step (else the caller closes it)."""
-    if state is not None and cur.rowcount <= KEEP_CURSOR_ROWS and not cur.closed:
-        return True
-    if state is not None:
-        state.cursors.pop(binary, None)
-    return False
-
-
-def _execute(conn: psycopg.Connection[Any], step: Step, session: bool = False) -> Any:
+def run_step(conn: psycopg.Connection[Any], step: Step, session: bool = False) -> Any:
+    """Send one step. Search settings go with the statement (see ``_conn.stale_settings``)."""
     if isinstance(step, CopyIn):
         with conn.cursor() as cur:
             # a writer thread sends while this thread encodes the next chunk
@@ -267,27 +169,27 @@ def _execute(conn: psycopg.Connection[Any], step: Step, session: bool = False) -
                     copy.write(chunk)
             return cur.rowcount
     state: ConnState | None = getattr(conn, "vecs_state", None)
-    cur = _cursor(conn, state, step.binary)
+    cur = cursor_for(conn, state, step.binary)
     try:
-        stale = _stale_settings(conn, state, step.settings, session) if step.settings else None
+        stale = stale_settings(conn, state, step.settings, session) if step.settings else None
         if stale and state is not None:
             state.settings.clear()  # unknown until the statement succeeds
-            cur.execute(*_settings_statement(stale, local=False))
+            cur.execute(*settings_statement(stale, local=False))
             state.settings.update(step.settings)
         elif step.settings and stale is None:
-            set_q, set_p = _settings_statement(step.settings)
+            set_q, set_p = settings_statement(step.settings)
             with conn.pipeline(), conn.transaction():
                 cur.execute(set_q, set_p)
                 cur.execute(step.query, step.params or {})
-                return _collect(cur, step)
+                return collect(cur, step)
         cur.execute(step.query, step.params or {})
-        return _collect(cur, step)
+        return collect(cur, step)
     finally:
-        if not _keep_cursor(state, cur, step.binary):
+        if not keep_cursor(state, cur, step.binary):
             cur.close()
 
 
-def _collect(cur: psycopg.Cursor[Any], step: Execute) -> Any:
+def collect(cur: psycopg.Cursor[Any], step: Execute) -> Any:
     if step.fetch == "all":
         return cur.fetchall()
     if step.fetch == "one":
@@ -297,9 +199,11 @@ def _collect(cur: psycopg.Cursor[Any], step: Execute) -> Any:
     return None
 
 
-def _drive(
-    conn: psycopg.Connection[Any], job: Job, progress: list[int], session: bool = False
+def run_plan(
+    conn: psycopg.Connection[Any], job: Job[Any], sent: list[int], session: bool = False
 ) -> Any:
+    """Run ``job``'s plan on ``conn``: send each step, hand back its result (or throw its
+    database error into the plan, which may handle it). ``sent[0]`` counts the steps sent."""
     plan = job.plan()
     result: Any = None
     error: BaseException | None = None
@@ -310,42 +214,44 @@ def _drive(
             return stop.value
         error = None
         try:
-            result = _execute(conn, step, session)
-            progress[0] += 1
+            result = run_step(conn, step, session)
+            sent[0] += 1
         except psycopg.Error as exc:
-            if _is_disconnect(exc, conn):
+            if is_disconnect(exc, conn):
                 raise
             error, result = exc, None
 
 
-def run_sync(source: SyncSource, job: Job, settings: Mapping[str, str] | None = None) -> Any:
+def run_job(source: Any, job: Job[Any], settings: Mapping[str, str] | None = None) -> Any:
     """Run ``job`` on a pooled connection; retry once if the connection was found dead before
     any step ran (e.g. the server restarted while it sat idle in the pool).
 
     ``settings`` (a client session's, e.g. for Row Level Security) are applied with
-    ``set_config(..., true)`` inside the job's transaction, or for an autocommit job at session
-    level and reset afterwards, so they never leak to the next user of the connection.
+    ``set_config(..., true)`` inside the job's transaction, or for a job that runs outside any
+    transaction at session level and reset afterwards, so they never leak to the next user of
+    the connection.
     """
+    session = source.session_settings
     for attempt in (1, 2):
-        progress = [0]
+        sent = [0]
         with source.connection() as conn:
             try:
-                if settings and job.autocommit:
+                if settings and job.mode == "outside":
                     with conn.cursor() as cur:
-                        cur.execute(*_settings_statement(settings, local=False))
+                        cur.execute(*settings_statement(settings, local=False))
                         try:
-                            return _drive(conn, job, progress, source.session_settings)
+                            return run_plan(conn, job, sent, session)
                         finally:
                             if not conn.broken:
-                                cur.execute(*_settings_statement(settings, False, reset=True))
-                if job.transaction or settings:
+                                cur.execute(*settings_statement(settings, False, reset=True))
+                if job.mode == "transaction" or (settings and job.mode == "statements"):
                     with conn.transaction():
                         if settings:
-                            conn.execute(*_settings_statement(settings))
-                        return _drive(conn, job, progress, source.session_settings)
-                return _drive(conn, job, progress, source.session_settings)
+                            conn.execute(*settings_statement(settings))
+                        return run_plan(conn, job, sent, session)
+                return run_plan(conn, job, sent, session)
             except psycopg.OperationalError as exc:
-                if attempt == 1 and progress[0] == 0 and _is_disconnect(exc, conn):
+                if attempt == 1 and sent[0] == 0 and is_disconnect(exc, conn):
                     source.check()
                     continue
                 raise

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -295,3 +296,30 @@ def validate_filter(filters: Mapping[str, Any] | None) -> None:
     if filters is None:
         return
     compile_filter(filters, sql.Identifier("metadata"), Params())
+
+
+_METADATA = sql.Identifier("metadata")
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledFilter:
+    """A filter compiled once, when a call is validated: a boolean SQL expression over the
+    (unqualified) ``metadata`` column, and its bound values, named ``f0``, ``f1`` ... so they
+    never collide with a plan's own parameters. A statement may splice ``condition`` in more
+    than once: psycopg binds a repeated named parameter once."""
+
+    condition: sql.Composable
+    params: Mapping[str, Any]
+
+
+def compile_request_filter(filters: Mapping[str, Any] | None) -> CompiledFilter | None:
+    """Compile a call's ``filters`` (None and ``{}`` mean no filter).
+
+    Raises:
+        FilterError: the filter is malformed (see :func:`compile_filter`).
+    """
+    if filters is None:
+        return None
+    params = Params("f")
+    condition = compile_filter(filters, _METADATA, params)
+    return None if condition is None else CompiledFilter(condition, params.values)

@@ -1,4 +1,8 @@
-"""Distance measures, index methods and index DDL: one table of truth. Pure: no I/O."""
+"""Distance measures, index methods and index DDL: one table of truth. Pure: no I/O.
+
+Which vector kinds an index can cover (and at what dimension) is data in ``_kinds.KINDS``;
+this module combines a kind with a measure and a method into an :class:`IndexPlan` and its DDL.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +14,8 @@ from enum import Enum
 
 from psycopg import sql
 
+from ._kinds import KINDS, VectorKind, column_expression, index_kind
 from .exc import ArgError
-
-MAX_VECTOR_INDEX_DIMS = 2000
-MAX_HALFVEC_INDEX_DIMS = 4000
 
 
 class IndexMeasure(str, Enum):
@@ -112,12 +114,13 @@ def parse_method(method: object) -> IndexMethod:
         ) from None
 
 
-def measure_from_opclass(opclass: str) -> IndexMeasure | None:
-    """``vector_cosine_ops`` / ``halfvec_cosine_ops`` -> cosine_distance, else None."""
+def measure_from_opclass(opclass: str) -> tuple[VectorKind, IndexMeasure] | None:
+    """``halfvec_cosine_ops`` -> (the halfvec kind, cosine_distance); None for other opclasses."""
     kind, _, suffix = opclass.partition("_")
-    if kind not in ("vector", "halfvec"):
+    measure = _BY_SUFFIX.get(suffix)
+    if kind not in KINDS or measure is None:
         return None
-    return _BY_SUFFIX.get(suffix)
+    return KINDS[kind], measure
 
 
 def parse_version(version: str) -> tuple[int, ...]:
@@ -140,9 +143,13 @@ def default_n_lists(n_records: int) -> int:
 
 @dataclass(frozen=True)
 class IndexPlan:
+    """A validated index: method, measure, the kind of the indexed column (``table``) and the
+    kind the index is built over (``kind``: the column's own, or a cast of it), and arguments."""
+
     method: IndexMethod
     measure: IndexMeasure
-    halfvec: bool
+    table: VectorKind
+    kind: VectorKind
     args: IndexArgsHNSW | IndexArgsIVFFlat
 
 
@@ -153,12 +160,14 @@ def plan_index(
     index_arguments: object,
     dimension: int,
     version: tuple[int, ...],
+    table: VectorKind,
 ) -> IndexPlan:
     """Validate ``create_index`` arguments the way vecs does and choose method and storage.
 
     Raises:
         ArgError: bad method/measure, arguments that do not fit the method, HNSW on pgvector
-            < 0.5, a measure the method cannot index, or too many dimensions.
+            < 0.5, a measure the method cannot index, a method the collection's vector kind
+            does not support, or too many dimensions.
     """
     imethod = parse_method(method)
     imeasure = parse_measure(measure)
@@ -182,6 +191,11 @@ def plan_index(
     supports_hnsw = version >= (0, 5, 0)
     if imethod == IndexMethod.auto:
         imethod = IndexMethod.hnsw if supports_hnsw else IndexMethod.ivfflat
+    if imethod.value not in table.methods:
+        raise ArgError(
+            f"{imethod.value} indexes cannot serve {table.name} collections; use "
+            f"{' or '.join(table.methods)}"
+        )
     if imethod == IndexMethod.hnsw and not supports_hnsw:
         raise ArgError(
             "HNSW is unavailable: pgvector >= 0.5.0 is required "
@@ -191,19 +205,19 @@ def plan_index(
         raise ArgError(f"{imethod.value} indexes cannot serve {imeasure.value}; use hnsw")
     if imeasure == IndexMeasure.l1_distance and version < (0, 7, 0):
         raise ArgError("indexing l1_distance requires pgvector >= 0.7.0")
-    halfvec = False
-    if dimension > MAX_VECTOR_INDEX_DIMS:
-        if version < (0, 7, 0):
-            raise ArgError(
-                f"cannot index {dimension} dimensions: pgvector indexes up to "
-                f"{MAX_VECTOR_INDEX_DIMS}, and half-precision indexes need pgvector >= 0.7.0"
-            )
-        if dimension > MAX_HALFVEC_INDEX_DIMS:
-            raise ArgError(
-                f"cannot index {dimension} dimensions: pgvector indexes up to "
-                f"{MAX_HALFVEC_INDEX_DIMS} dimensions at half precision; reduce the dimension"
-            )
-        halfvec = True
+    kind = index_kind(table, dimension)
+    if kind is None:
+        widest = max(k.max_index_dimension or 0 for k in KINDS.values())
+        raise ArgError(
+            f"cannot index {dimension} dimensions: pgvector indexes up to {widest} dimensions "
+            "(at half precision); reduce the dimension"
+        )
+    if kind.min_version > version:
+        raise ArgError(
+            f"cannot index {dimension} dimensions: pgvector indexes {table.name} columns up to "
+            f"{table.max_index_dimension}, and {kind.name} indexes need pgvector >= "
+            f"{'.'.join(map(str, kind.min_version))}"
+        )
     args = index_arguments
     if args is None:
         args = IndexArgsHNSW() if imethod == IndexMethod.hnsw else IndexArgsIVFFlat()
@@ -229,32 +243,23 @@ def plan_index(
         raise ArgError(
             f"IndexArgsIVFFlat.n_lists must be an int in [1, 32768], got {args.n_lists!r}"
         )
-    return IndexPlan(imethod, imeasure, halfvec, args)
+    return IndexPlan(imethod, imeasure, table, kind, args)
 
 
 def index_name(plan: IndexPlan, n_lists: int | None) -> str:
     """vecs-style names (``ix_vector_cosine_ops_hnsw_m16_efc64_ab12cd3``), so vecs sees them too.
     vecs_core itself finds indexes through the catalog, never by name."""
-    kind = "halfvec" if plan.halfvec else "vector"
-    ops = f"{kind}_{MEASURES[plan.measure].suffix}"
+    ops = plan.kind.opclass(MEASURES[plan.measure].suffix)
     unique = uuid.uuid4().hex[:7]
     if isinstance(plan.args, IndexArgsHNSW):
         return f"ix_{ops}_hnsw_m{plan.args.m}_efc{plan.args.ef_construction}_{unique}"
     return f"ix_{ops}_ivfflat_nl{n_lists}_{unique}"
 
 
-def vector_expression(halfvec: bool, dimension: int) -> sql.Composable:
-    """The indexed expression: the ``vec`` column, or its half-precision cast above 2,000 dims."""
-    if halfvec:
-        return sql.SQL("({}::halfvec({}))").format(sql.Identifier("vec"), sql.Literal(dimension))
-    return sql.Identifier("vec")
-
-
 def create_index_sql(
     table: sql.Composable, name: str, plan: IndexPlan, dimension: int, n_lists: int | None
 ) -> sql.Composed:
-    kind = "halfvec" if plan.halfvec else "vector"
-    opclass = sql.Identifier(f"{kind}_{MEASURES[plan.measure].suffix}")
+    opclass = sql.Identifier(plan.kind.opclass(MEASURES[plan.measure].suffix))
     if isinstance(plan.args, IndexArgsHNSW):
         with_ = sql.SQL("m = {}, ef_construction = {}").format(
             sql.Literal(plan.args.m), sql.Literal(plan.args.ef_construction)
@@ -265,7 +270,7 @@ def create_index_sql(
         sql.Identifier(name),
         table,
         sql.SQL(plan.method.value),
-        vector_expression(plan.halfvec, dimension),
+        column_expression(plan.table, plan.kind, dimension),
         opclass,
         with_,
     )

@@ -1,16 +1,26 @@
 """The sans-I/O protocol shared by the sync and async shells.
 
-Every operation of the library is a *plan*: a generator that yields :class:`Execute` and
-:class:`CopyIn` steps and receives each step's result. Plans hold all the rules (validation,
-statement building, result shaping); the sync and async drivers (``_driver.py``,
-``_adriver.py``) only carry the steps to the database, so the two APIs cannot drift apart.
+Four layers, each named for what it runs:
+
+- a **flow** (``Flow[T]``, a method of ``CollectionBase``/``ClientBase``) is a generator that
+  yields :class:`Job` objects, receives each job's result and finally returns the call's result.
+  It holds the per-call logic that needs earlier results (caches, the pgvector version).
+- a **job** (:class:`Job`) says how to run one plan: in one transaction, statement by statement,
+  or outside any transaction.
+- a **plan** (``Plan[T]``, in ``_plans/``) is a generator that yields :class:`Execute` and
+  :class:`CopyIn` steps, receives each step's result, and returns the job's result. It builds
+  the SQL and shapes the rows.
+- a **step** is one statement (or one ``COPY``) that the driver sends.
+
+The drivers (``_adriver.py``, and ``_driver.py`` generated from it) are the only code that does
+I/O; the shells (``_async.py``, and ``_sync.py`` generated from it) run flows with them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from psycopg import sql
 
@@ -18,11 +28,22 @@ T = TypeVar("T")
 
 Fetch = Literal["all", "one", "none", "rowcount"]
 
+Mode = Literal["transaction", "statements", "outside"]
+"""How a job runs its plan.
+
+- ``"transaction"``: every step in one transaction (all or nothing).
+- ``"statements"``: each step on its own (single reads); the driver still wraps the plan in a
+  transaction when a client session's settings (RLS) must apply to it.
+- ``"outside"``: never inside a transaction (``CREATE INDEX CONCURRENTLY``); a session's settings
+  are set on the connection for the job and reset afterwards.
+"""
+
 
 @dataclass(frozen=True, slots=True)
 class Execute:
-    """Run one statement. ``settings`` are applied with ``set_config(name, value, true)`` in the
-    same transaction, pipelined with the statement (no extra round trip)."""
+    """Run one statement. ``settings`` are the planner settings the statement depends on; the
+    driver applies them at session level on connections it owns (sending only what changed), or
+    with ``set_config(name, value, true)`` in the statement's transaction elsewhere."""
 
     query: sql.SQL | sql.Composed
     params: Mapping[str, Any] | None = None
@@ -44,10 +65,12 @@ Plan = Generator[Step, Any, T]
 
 
 @dataclass(frozen=True, slots=True)
-class Job:
-    """A plan factory plus how to run it: in one transaction, or statement by statement
-    (autocommit: single reads, and DDL such as ``CREATE INDEX CONCURRENTLY``)."""
+class Job(Generic[T]):
+    """A plan factory plus how to run it (see :data:`Mode`). The factory is called once per
+    attempt, so a retry on a dead pooled connection starts the plan afresh."""
 
-    plan: Callable[[], Plan[Any]]
-    transaction: bool = True
-    autocommit: bool = False  # must run outside any transaction (CREATE INDEX CONCURRENTLY)
+    plan: Callable[[], Plan[T]]
+    mode: Mode = "transaction"
+
+
+Flow = Generator[Job[Any], Any, T]

@@ -1,8 +1,9 @@
-"""Validation and binary encoding of records and vectors. Pure: no I/O.
+"""Validation and binary encoding of records and query vectors. Pure: no I/O.
 
-Vectors travel in pgvector's binary format (``uint16 dim, uint16 0, float32[dim]`` big-endian),
-both as query parameters (through :class:`VectorParam`) and inside binary ``COPY`` streams, so the
-hot paths never format or parse text.
+Vectors travel in pgvector's binary formats (see ``_kinds``), both as query parameters (through
+:class:`VectorParam`) and inside binary ``COPY`` streams, so the hot paths never format or parse
+text. Records are checked on the client before anything is sent; a query vector given as a
+float32 array is left to pgvector to check (see :func:`query_vector`).
 """
 
 from __future__ import annotations
@@ -15,77 +16,38 @@ from itertools import islice
 from typing import Any, NamedTuple
 
 import numpy as np
-import numpy.typing as npt
 import psycopg
 from psycopg.adapt import Dumper
 from psycopg.pq import Format
 
+from ._kinds import Prepared, VectorKind
 from ._protocol import Execute, Plan
 from .exc import ArgError, RecordError
 
-MAX_DIMENSION = 16_000
 MAX_ID_BYTES = 2048
-_VEC_HEADER = struct.Struct(">HH")
-_BE_F4 = np.dtype(">f4")
+_LEN = struct.Struct(">i")
 _F4 = np.dtype(np.float32)
 
-Vector = npt.NDArray[np.float32]
 
-
-def as_vector(value: object, dimension: int | None, *, what: str) -> Vector:
-    """Convert a list/tuple/ndarray of numbers to a finite 1-D float32 array of ``dimension``.
-
-    Raises:
-        ArgError: (a :class:`RecordError` when ``what`` names a record) on a non-numeric value,
-            a wrong shape or dimension, or NaN/infinity.
-    """
-    error = RecordError if what.startswith("record") else ArgError
-    if isinstance(value, (str, bytes, Mapping)) or value is None:
-        raise error(f"{what}: vector must be a sequence of numbers, got {type(value).__name__}")
-    try:
-        raw = np.asarray(value)
-        if raw.dtype.kind not in "fiub":  # refuse strings ("1.5"), objects, complex
-            raise error(
-                f"{what}: vector must contain only numbers, got elements of type {raw.dtype}"
-            )
-        arr = raw.astype(np.float32, copy=False)
-    except (TypeError, ValueError) as exc:
-        if isinstance(exc, ArgError):
-            raise
-        raise error(f"{what}: vector must contain only numbers ({exc})") from None
-    except RuntimeWarning:  # float32 overflow, when warnings are errors; else inf, refused below
-        raise error(f"{what}: vector contains NaN or infinity (or overflows float32)") from None
-    if arr.ndim != 1:
-        raise error(f"{what}: vector must be one-dimensional, got shape {arr.shape}")
-    if dimension is not None and arr.shape[0] != dimension:
-        raise error(f"{what}: expected a vector of dimension {dimension}, got {arr.shape[0]}")
-    if arr.shape[0] == 0:
-        raise error(f"{what}: vector is empty")
-    if not np.isfinite(arr).all():
-        raise error(f"{what}: vector contains NaN or infinity (or overflows float32)")
-    return arr
-
-
-def query_vector(value: object, dimension: int) -> Vector:
-    """:func:`as_vector` for a query vector, with a fast path for the common case, a float32
-    array of the right shape (an embedding model's output): no numpy call at all, which matters
-    on a query's hot path. NaN and infinity are then refused by pgvector as the statement reads
-    its parameter (see :func:`query_step`), before anything runs.
+def query_vector(value: object, kind: VectorKind, dimension: int) -> Prepared:
+    """Check a query vector for a collection of ``kind``, with a fast path for the common case,
+    a float32 array of the right shape (an embedding model's output) searching a ``vector``
+    collection: no numpy call at all, which matters on a query's hot path. NaN and infinity are
+    then refused by pgvector as the statement reads its parameter (see :func:`query_step`),
+    before anything runs.
 
     Raises:
-        ArgError: as :func:`as_vector`.
+        ArgError: as :func:`~vecs_core._kinds.as_dense` (or the kind's own check).
     """
     if (
         type(value) is np.ndarray
+        and kind.name == "vector"
         and value.dtype is _F4
         and value.ndim == 1
         and value.shape[0] == dimension
     ):
         return value
-    return as_vector(value, dimension, what="query vector")
-
-
-_NONFINITE = ("NaN not allowed in vector", "infinite value not allowed in vector")
+    return kind.prepare(value, dimension, what="query vector", error=ArgError)
 
 
 def query_step(step: Execute) -> Plan[Any]:
@@ -94,35 +56,30 @@ def query_step(step: Execute) -> Plan[Any]:
     try:
         return (yield step)
     except psycopg.errors.DataException as exc:
-        if any(m in str(exc) for m in _NONFINITE):
+        message = str(exc)
+        if message.startswith(("NaN not allowed in", "infinite value not allowed in")):
             raise ArgError("query vector: vector contains NaN or infinity") from exc
         raise
 
 
-def vector_bytes(arr: Vector) -> bytes:
-    return _VEC_HEADER.pack(arr.shape[0], 0) + arr.astype(_BE_F4).tobytes()
-
-
-def vector_from_bytes(data: bytes) -> Vector:
-    dim, _ = _VEC_HEADER.unpack_from(data)
-    return np.frombuffer(data, dtype=_BE_F4, count=dim, offset=4).astype(np.float32)
-
-
 class VectorParam:
-    """A query vector sent as a binary parameter of unknown type (the server infers ``vector``)."""
+    """A query vector sent as a binary parameter of unknown type; the statement casts it to the
+    column's type (``%(q)s::vector``), so the server reads it in that type's binary format."""
 
-    __slots__ = ("array",)
+    __slots__ = ("encode", "value")
 
-    def __init__(self, array: Vector) -> None:
-        self.array = array
+    def __init__(self, value: Prepared, kind: VectorKind) -> None:
+        self.value = value
+        self.encode = kind.encode
 
 
 class VectorParamDumper(Dumper):
     format = Format.BINARY
-    oid = 0  # unknown: the server infers the type from context (``vec <=> $1``)
+    oid = 0  # unknown: the server takes the type from the cast in the statement
 
     def dump(self, obj: Any) -> bytes:
-        return vector_bytes(obj.array)
+        encoded: bytes = obj.encode(obj.value)
+        return encoded
 
 
 # -- metadata ------------------------------------------------------------------------------------
@@ -236,16 +193,15 @@ def check_text(text: object, *, what: str) -> bytes | None:
 COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
 COPY_TRAILER = struct.pack(">h", -1)
 _ROW_HEAD = struct.Struct(">hiqi")  # 5 fields, len(ord)=8, ord, len(id)
-_LEN = struct.Struct(">i")
 _NULL = _LEN.pack(-1)
 
 
 class Checked(NamedTuple):
-    """A validated record: id, float32 vector, metadata as JSON bytes, optional text bytes."""
+    """A validated record: id, vector, metadata as JSON bytes, optional text bytes."""
 
     id: str
     id_bytes: bytes
-    vector: Vector
+    vector: Prepared
     metadata_json: bytes
     text_bytes: bytes | None
 
@@ -257,7 +213,8 @@ class Encoder:
     bounded memory. ``has_text`` tells afterwards whether any record carried document text.
     """
 
-    def __init__(self, dimension: int, chunk_rows: int = 2000) -> None:
+    def __init__(self, kind: VectorKind, dimension: int, chunk_rows: int = 2000) -> None:
+        self.kind = kind
         self.dimension = dimension
         self.chunk_rows = chunk_rows
         self.count = 0
@@ -287,38 +244,46 @@ class Encoder:
             self.has_text = True
         return rid, what, meta, text
 
+    def _vector(self, value: object, what: str) -> Prepared:
+        return self.kind.prepare(value, self.dimension, what=what, error=RecordError)
+
     def validate(self, index: int, record: object) -> Checked:
         """Check one record; return its parts ready to send. Raises :class:`RecordError`."""
         shaped = self._shape(index, record)
         rid, what, meta, text = self._parts(index, shaped)
-        vec = as_vector(shaped[1], self.dimension, what=what)
-        return Checked(shaped[0], rid, vec, meta, text)
+        return Checked(shaped[0], rid, self._vector(shaped[1], what), meta, text)
 
     def _batch_vectors(self, batch: list[tuple[int, tuple[Any, ...]]]) -> bytes | None:
-        """All vectors of ``batch`` as one big-endian float32 buffer, or None when any vector is
-        not a clean finite number sequence of the right dimension (then each record is checked
-        alone, so the error names it)."""
+        """All vectors of ``batch`` as one buffer of big-endian elements, or None when the kind
+        is not dense or any vector is not a clean finite number sequence of the right dimension
+        (then each record is checked alone, so the error names it)."""
+        dtype = self.kind.wire_dtype
+        if dtype is None:
+            return None
         try:
             raw = np.asarray([record[1] for _, record in batch])
             if raw.dtype.kind not in "fiub" or raw.shape != (len(batch), self.dimension):
                 return None
-            big_endian = raw.astype(_BE_F4)
+            if self.kind.name == "halfvec" and raw.size and np.abs(raw).max() > 65504.0:
+                return None  # out of half-precision range: the per-record check names it
+            wire = raw.astype(dtype)
         except (TypeError, ValueError, RuntimeWarning):
             return None
-        if not np.isfinite(big_endian).all():
+        if not np.isfinite(wire).all():
             return None
-        return big_endian.tobytes()
+        return wire.tobytes()
 
     def _rows(self, batch: list[tuple[int, object]]) -> list[bytes]:
         shaped = [(index, self._shape(index, record)) for index, record in batch]
         vectors = self._batch_vectors(shaped)
-        width = 4 * self.dimension
-        vec_len = _LEN.pack(4 + width) + _VEC_HEADER.pack(self.dimension, 0)
+        width = self.kind.element_bytes() * self.dimension
+        vec_len = _LEN.pack(4 + width) + struct.pack(">HH", self.dimension, 0)
+        encode = self.kind.encode
         rows = []
         for j, (index, record) in enumerate(shaped):
             rid, what, meta, text = self._parts(index, record)
             if vectors is None:
-                vec = vector_bytes(as_vector(record[1], self.dimension, what=what))
+                vec = encode(self._vector(record[1], what))
                 vec_field = _LEN.pack(len(vec)) + vec
             else:
                 vec_field = vec_len + vectors[j * width : (j + 1) * width]
@@ -336,7 +301,8 @@ class Encoder:
 
     def chunks(self, records: Iterator[tuple[int, object]]) -> Iterable[bytes]:
         """Yield the COPY stream in chunks of ``chunk_rows`` records: the header, the rows, the
-        trailer. Vectors are converted a chunk at a time (one numpy call), the rest per record."""
+        trailer. Dense vectors are converted a chunk at a time (one numpy call), the rest per
+        record."""
         head = COPY_HEADER
         while batch := list(islice(records, self.chunk_rows)):
             self.count += len(batch)

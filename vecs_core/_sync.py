@@ -1,36 +1,42 @@
-"""The synchronous API: :class:`Client` and :class:`Collection`.
+# WARNING: this file is generated from _async.py by scripts/async_to_sync.py; edit the
+# source and run that script (CI runs it with --check).
+"""The sync API: :class:`Client` and :class:`Collection`.
 
-Method bodies only run flows from the shared bases; ``_async.py`` mirrors this file with
-``await`` (a test checks that the two expose the same methods and signatures).
+Generated from ``_async.py`` (the async API, where the rules of the twins are
+documented) by ``scripts/async_to_sync.py``; do not edit by hand.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import psycopg
 
-from . import _collection_base as base
 from ._client_base import ClientBase, deprecated, translate
+from ._collection_base import CollectionBase
 from ._connect import ConnectOptions, options_from
-from ._driver import EngineSource, PoolSource, run_sync
-from ._index_plans import PROGRESS_INTERVAL, IndexBuildProgress, VectorIndex
+from ._driver import EngineSource, PoolSource, run_job
 from ._indexes import IndexMeasure, IndexMethod
-from ._search import covering_index
+from ._plans.indexes import PROGRESS_INTERVAL, IndexBuildProgress, VectorIndex
+from ._protocol import Flow
 from ._types import Hit, Item, Record
 from .adapter import Adapter
 
+T = TypeVar("T")
 
-def _run(
-    source: Any, flow: base.Flow, settings: dict[str, str], collection: str | None = None
-) -> Any:
+
+def run_flow(
+    source: Any, flow: Flow[T], settings: dict[str, str], collection: str | None = None
+) -> T:
+    """Run ``flow`` to its end: each job it yields on a pooled connection, the result sent back
+    in. Driver errors that mean something to the caller become vecs_core errors."""
     try:
         job = next(flow)
         while True:
             try:
-                result = run_sync(source, job, settings)
+                result = run_job(source, job, settings)
             except psycopg.Error as exc:
                 mapped = translate(exc, collection)
                 if mapped is None:
@@ -38,10 +44,10 @@ def _run(
                 raise mapped from exc
             job = flow.send(result)
     except StopIteration as stop:
-        return stop.value
+        return cast(T, stop.value)
 
 
-class Collection(base.CollectionBase):
+class Collection(CollectionBase):
     """A named set of ``(id, vector, metadata)`` records in one PostgreSQL table.
 
     Get one from :meth:`Client.get_or_create_collection`; the constructor does no I/O.
@@ -49,29 +55,31 @@ class Collection(base.CollectionBase):
 
     client: Client
 
-    def _do(self, flow: base.Flow) -> Any:
-        return _run(self.client._source, flow, self.client._settings, self.name)
+    def _do(self, flow: Flow[T]) -> T:
+        return run_flow(self.client._source, flow, self.client._settings, self.name)
 
     def upsert(self, records: Iterable[Any], skip_adapter: bool = False) -> None:
         """Insert or update records ``(id, vector, metadata)`` or ``(id, vector, metadata, text)``.
 
         Atomic per call (all records or none); the last record wins when an id repeats; any
         iterable works, including generators of millions of records (streamed in bounded memory).
-        Vectors may be lists, tuples or numpy arrays. Empty input is a no-op.
+        Vectors may be lists, tuples or numpy arrays (for a ``sparsevec`` collection also
+        ``{index: value}`` dicts or ``pgvector.SparseVector``). Empty input is a no-op.
 
         Raises:
             RecordError: a malformed id, vector (wrong dimension, NaN/inf) or metadata (not a
                 JSON object, NUL characters, non-JSON values); nothing is written.
         """
-        return self._do(self._upsert_flow(records, skip_adapter))  # type: ignore[no-any-return]
+        request = self._upsert_request(records, skip_adapter)
+        return self._do(self._upsert_flow(request))
 
     def fetch(self, ids: Iterable[str]) -> list[Record]:
         """Records ``(id, vector, metadata)`` for ``ids``, in order asked; missing ids skipped."""
-        return self._do(self._fetch_flow(ids))  # type: ignore[no-any-return]
+        return self._do(self._fetch_flow(ids))
 
     def get(self, ids: Iterable[str], *, include_vector: bool = False) -> list[Item]:
         """Records with their document text, in the order asked; missing ids skipped."""
-        return self._do(self._get_flow(ids, include_vector))  # type: ignore[no-any-return]
+        return self._do(self._get_flow(ids, include_vector))
 
     def find(
         self,
@@ -84,12 +92,14 @@ class Collection(base.CollectionBase):
     ) -> list[Item]:
         """Records matching ``filters`` in id order. Page with ``offset`` or, faster on large
         collections, with ``after=<last id of the previous page>``."""
-        flow = self._find_flow(filters, limit, offset, after, include_vector)
-        return self._do(flow)  # type: ignore[no-any-return]
+        request = self._find_request(
+            filters, limit=limit, offset=offset, after=after, include_vector=include_vector
+        )
+        return self._do(self._find_flow(request))
 
     def count(self, filters: Mapping[str, Any] | None = None) -> int:
         """Number of records matching ``filters`` (all records when None)."""
-        return self._do(self._count_flow(filters))  # type: ignore[no-any-return]
+        return self._do(self._count_flow(filters))
 
     def delete(
         self, ids: Iterable[str] | None = None, filters: Mapping[str, Any] | None = None
@@ -100,11 +110,12 @@ class Collection(base.CollectionBase):
             ArgError: both or neither given, or an empty filter (use :meth:`clear`).
             FilterError: a malformed filter.
         """
-        return self._do(self._delete_flow(ids, filters))  # type: ignore[no-any-return]
+        request = self._delete_request(ids, filters)
+        return self._do(self._delete_flow(request))
 
     def clear(self) -> int:
         """Delete every record; return how many were deleted."""
-        return self._do(self._clear_flow())  # type: ignore[no-any-return]
+        return self._do(self._clear_flow())
 
     def search(
         self,
@@ -124,20 +135,20 @@ class Collection(base.CollectionBase):
         nearest first. Same arguments as :meth:`query`; ``warn_unindexed=False`` silences the
         missing-index warning for this call only (for callers that search small, unindexed
         collections on purpose)."""
-        flow = self._search_flow(
+        request = self._search_request(
             data,
-            limit,
-            filters,
-            measure,
-            include_vector,
-            True,
-            probes,
-            ef_search,
-            skip_adapter,
-            iterative_scan,
-            warn_unindexed,
+            filters=filters,
+            skip_adapter=skip_adapter,
+            limit=limit,
+            measure=measure,
+            include_vector=include_vector,
+            probes=probes,
+            ef_search=ef_search,
+            iterative_scan=iterative_scan,
+            warn_unindexed=warn_unindexed,
+            form="hits",
         )
-        return self._do(flow)  # type: ignore[no-any-return]
+        return self._do(self._search_flow(request))
 
     def query(
         self,
@@ -169,21 +180,21 @@ class Collection(base.CollectionBase):
             FilterError: a malformed filter.
         """
         included = include_value or include_vector or include_metadata
-        flow = self._search_flow(
+        request = self._search_request(
             data,
-            limit,
-            filters,
-            measure,
-            include_vector,
-            include_metadata,
-            probes,
-            ef_search,
-            skip_adapter,
-            iterative_scan,
-            form="tuples" if included else "ids",
+            filters=filters,
+            skip_adapter=skip_adapter,
+            limit=limit,
+            measure=measure,
             include_value=include_value,
+            include_metadata=include_metadata,
+            include_vector=include_vector,
+            probes=probes,
+            ef_search=ef_search,
+            iterative_scan=iterative_scan,
+            form="tuples" if included else "ids",
         )
-        return self._do(flow)  # type: ignore[no-any-return]
+        return self._do(self._search_flow(request))
 
     def create_index(
         self,
@@ -206,11 +217,17 @@ class Collection(base.CollectionBase):
             ArgError: bad arguments, or ``replace=False`` while an index exists.
             IndexBuildError: the build failed; the previous index is kept.
         """
-        flow = self._create_index_flow(
-            measure, method, index_arguments, replace, maintenance_work_mem, parallel_workers
+        request = self._index_request(
+            measure=measure,
+            method=method,
+            index_arguments=index_arguments,
+            replace=replace,
+            maintenance_work_mem=maintenance_work_mem,
+            parallel_workers=parallel_workers,
         )
+        flow = self._create_index_flow(request)
         if progress is None:
-            return self._do(flow)  # type: ignore[no-any-return]
+            return self._do(flow)
         done = threading.Event()
 
         def poll() -> None:
@@ -222,7 +239,7 @@ class Collection(base.CollectionBase):
         poller = threading.Thread(target=poll, name="vecs-core-index-progress", daemon=True)
         poller.start()
         try:
-            return self._do(flow)  # type: ignore[no-any-return]
+            return self._do(flow)
         finally:
             done.set()
             poller.join()
@@ -234,36 +251,36 @@ class Collection(base.CollectionBase):
         Raises:
             VecsError: the server has no pg_prewarm extension.
         """
-        return self._do(self._prewarm_flow())  # type: ignore[no-any-return]
+        return self._do(self._prewarm_flow())
 
     def drop_index(self) -> list[str]:
         """Drop the collection's vector index(es); return their names."""
-        return self._do(self._drop_index_flow())  # type: ignore[no-any-return]
+        return self._do(self._drop_index_flow())
 
     def list_indexes(self) -> list[VectorIndex]:
         """Vector indexes on the collection, read from the catalog."""
-        return self._do(self._indexes_flow(refresh=True))  # type: ignore[no-any-return]
+        return self._do(self._list_indexes_flow())
 
     def is_indexed_for_measure(self, measure: IndexMeasure | str) -> bool:
         """True when a valid vector index serves ``measure``."""
-        return covering_index(self.list_indexes(), measure) is not None
+        return self._do(self._is_indexed_flow(measure))
 
     def enable_text(self) -> None:
         """Add the document-text column now (it is added automatically on the first upsert of
         a record that carries text)."""
-        return self._do(self._enable_text_flow())  # type: ignore[no-any-return]
+        return self._do(self._enable_text_flow())
 
     @property
     def index(self) -> str | None:
-        """Name of the collection's vector index, or None."""
-        found = self.list_indexes()
-        return found[0].name if found else None
+        """Name of the collection's valid vector index, or None (a property of ``Collection``,
+        a coroutine method of ``Collection``)."""
+        return self._do(self._index_name_flow())
 
     def __len__(self) -> int:
         return self.count()
 
     def __getitem__(self, key: str) -> Record:
-        return self._do(self._getitem_flow(key))  # type: ignore[no-any-return]
+        return self._do(self._getitem_flow(key))
 
     # -- text search (keyword / hybrid) --
     def enable_full_text(self) -> None:
@@ -272,7 +289,7 @@ class Collection(base.CollectionBase):
         missing. Idempotent. The first :meth:`keyword_search` or :meth:`hybrid_search` does this
         automatically; call it early on a large collection, since adding ``fts`` rewrites the
         table once."""
-        return self._do(self._full_text_flow(force=True))  # type: ignore[no-any-return]
+        return self._do(self._full_text_flow(force=True))
 
     def keyword_search(
         self,
@@ -293,8 +310,8 @@ class Collection(base.CollectionBase):
             ArgError: empty text, limit outside 1..1000, unknown language.
             FilterError: a malformed filter.
         """
-        flow = self._keyword_search_flow(text, limit, filters, language)
-        return self._do(flow)  # type: ignore[no-any-return]
+        request = self._keyword_request(text, filters=filters, limit=limit, language=language)
+        return self._do(self._keyword_search_flow(request))
 
     def hybrid_search(
         self,
@@ -321,25 +338,26 @@ class Collection(base.CollectionBase):
             ArgError: no vector and no adapter, bad limit/weights/rrf_k/measure/language.
             FilterError: a malformed filter.
         """
-        flow = self._hybrid_search_flow(
+        request = self._hybrid_request(
             text,
             vector,
-            limit,
-            filters,
-            full_text_weight,
-            semantic_weight,
-            rrf_k,
-            measure,
-            language,
+            filters=filters,
+            limit=limit,
+            full_text_weight=full_text_weight,
+            semantic_weight=semantic_weight,
+            rrf_k=rrf_k,
+            measure=measure,
+            language=language,
         )
-        return self._do(flow)  # type: ignore[no-any-return]
+        return self._do(self._hybrid_search_flow(request))
 
 
-class Client(ClientBase):
+class Client(ClientBase[Collection]):
     """Connects to PostgreSQL + pgvector and manages collections.
 
-    Create it with :func:`create_client`. No I/O happens until the first call; the pool is opened
-    lazily, closed by :meth:`disconnect` (or leaving a ``with`` block), reopened by the next call.
+    Create it with :func:`create_client`. No I/O happens until the first call; the pool is
+    opened lazily, closed by :meth:`disconnect` (or leaving a ``with`` block), reopened by the
+    next call.
     """
 
     _collection_class = Collection
@@ -358,19 +376,32 @@ class Client(ClientBase):
         super().__init__(options, schema)
         self._source: Any = EngineSource(engine) if engine is not None else PoolSource(options)
 
-    def _do(self, flow: base.Flow) -> Any:
-        return _run(self._source, flow, self._settings)
+    def _do(self, flow: Flow[T]) -> T:
+        return run_flow(self._source, flow, self._settings)
 
     def get_or_create_collection(
-        self, name: str, *, dimension: int | None = None, adapter: Adapter | None = None
+        self,
+        name: str,
+        *,
+        dimension: int | None = None,
+        adapter: Adapter | None = None,
+        storage: str | None = None,
     ) -> Collection:
         """Open collection ``name``, creating it (and the schema and pgvector extension) if needed.
 
+        ``storage`` chooses how a new collection stores vectors: ``"vector"`` (float32, the
+        default, as vecs), ``"halfvec"`` (float16: half the table and index size, indexable up
+        to 4,000 dimensions) or ``"sparsevec"`` (sparse vectors given as ``{index: value}``
+        dicts or ``pgvector.SparseVector``; HNSW indexes them up to 1,000 non-zero elements).
+        An existing collection keeps the kind it was created with (None accepts any).
+
         Raises:
             MismatchedDimension: ``dimension`` differs from the stored table or the adapter.
-            ArgError: a bad name or dimension, or neither dimension nor adapter for a new one.
+            ArgError: a bad name, dimension or storage, a storage that differs from the stored
+                table's, or neither dimension nor adapter for a new collection.
         """
-        return self._do(self._create_flow(name, dimension, adapter, exist_ok=True))  # type: ignore[no-any-return]
+        flow = self._create_flow(name, dimension, adapter, storage, exist_ok=True)
+        return self._do(flow)
 
     def create_collection(self, name: str, dimension: int) -> Collection:
         """Deprecated: use :meth:`get_or_create_collection`.
@@ -379,7 +410,8 @@ class Client(ClientBase):
             CollectionAlreadyExists: a collection with that name exists.
         """
         deprecated(type(self).__name__, "create_collection")
-        return self._do(self._create_flow(name, dimension, None, exist_ok=False))  # type: ignore[no-any-return]
+        flow = self._create_flow(name, dimension, None, exist_ok=False)
+        return self._do(flow)
 
     def get_collection(self, name: str) -> Collection:
         """Deprecated: use :meth:`get_or_create_collection`.
@@ -388,20 +420,21 @@ class Client(ClientBase):
             CollectionNotFound: no collection with that name.
         """
         deprecated(type(self).__name__, "get_collection")
-        return self._do(self._get_flow(name))  # type: ignore[no-any-return]
+        return self._do(self._get_flow(name))
 
     def list_collections(self) -> list[Collection]:
         """All collections in the client's schema."""
-        return self._do(self._list_flow())  # type: ignore[no-any-return]
+        return self._do(self._list_flow())
 
     def delete_collection(self, name: str) -> None:
         """Drop collection ``name`` and its data (no error if it does not exist)."""
-        return self._do(self._delete_flow(name))  # type: ignore[no-any-return]
+        return self._do(self._delete_flow(name))
 
     @property
     def vector_version(self) -> str:
-        """The pgvector version string, e.g. ``'0.8.0'``."""
-        return self._do(self._vector_version_flow())  # type: ignore[no-any-return]
+        """The pgvector version string, e.g. ``'0.8.0'`` (a property of ``Client``, a coroutine
+        method of ``Client``)."""
+        return self._do(self._vector_version_flow())
 
     def disconnect(self) -> None:
         """Close the connection pool; a later call reconnects."""
@@ -428,15 +461,15 @@ def create_client(
     data_dir: str | None = None,
     application_name: str = "vecs-core",
 ) -> Client:
-    """Create a :class:`Client`.
+    """Create an :class:`Client`.
 
     Args:
         url: ``postgresql://user:pw@host:5432/db`` (also ``postgres://`` and
             ``postgresql+psycopg://``). Defaults to ``$VECS_DATABASE_URL``, else the embedded
             PostgreSQL + pgvector server, started on first use with its data kept on disk.
         schema: schema holding the collection tables (``vecs`` like Supabase vecs).
-        engine: an existing SQLAlchemy ``Engine`` using the psycopg driver to borrow
-            connections from (it is never disposed by the client).
+        engine: an existing SQLAlchemy engine using the psycopg driver (``postgresql+psycopg``)
+            to borrow connections from (it is never disposed by the client).
         pool_size: maximum pooled connections.
         prepare_threshold: psycopg's server-side prepared statement threshold; pass ``None``
             behind a transaction-mode pooler (PgBouncer, Supabase's pooler on port 6543).

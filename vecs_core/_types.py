@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, Union
 
 import numpy as np
 import numpy.typing as npt
 
+if TYPE_CHECKING:
+    from pgvector import SparseVector
+
 Metadata = dict[str, Any]
+Vector = Union[npt.NDArray[np.float32], "SparseVector"]
+"""A stored vector as returned: a float32 array (``vector`` and ``halfvec`` collections) or a
+``pgvector.SparseVector`` (``sparsevec`` collections)."""
 
 
 class Record(NamedTuple):
     """A stored record as returned by ``fetch`` and ``col[id]`` (vecs-compatible 3-tuple)."""
 
     id: str
-    vector: npt.NDArray[np.float32]
+    vector: Vector
     metadata: Metadata
 
 
@@ -27,7 +33,7 @@ class Item(NamedTuple):
     id: str
     metadata: Metadata
     text: str | None
-    vector: npt.NDArray[np.float32] | None
+    vector: Vector | None
 
 
 class Hit(NamedTuple):
@@ -42,5 +48,5 @@ class Hit(NamedTuple):
     distance: float | None
     metadata: Metadata
     text: str | None
-    vector: npt.NDArray[np.float32] | None = None
+    vector: Vector | None = None
     score: float | None = None

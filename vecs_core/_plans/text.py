@@ -11,55 +11,23 @@ ranking with Reciprocal Rank Fusion in one statement.
 from __future__ import annotations
 
 import hashlib
-import math
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
 
 from psycopg import sql
 
-from ._catalog import TEXT_COLUMN, TableInfo, _lock, add_text_column, table_info_plan, table_sql
-from ._filters import compile_filter
-from ._protocol import Execute, Plan
-from ._records import VectorParam, query_step
-from ._sqlparams import Params
-from ._types import Hit
-from .exc import ArgError
+from .._filters import CompiledFilter
+from .._protocol import Execute, Plan
+from .._records import query_step
+from .._requests import HybridRequest, KeywordRequest
+from .._sqlparams import Params
+from .._types import Hit
+from ..exc import ArgError
+from .catalog import TEXT_COLUMN, TableInfo, _lock, add_text_column, table_info_plan, table_sql
 
 FTS_COLUMN = "fts"
 FTS_LANGUAGE = "english"
 """The text search configuration of the stored ``fts`` column (the one the GIN index serves)."""
 
-_ID, _META, _TEXT, _FTS, _VEC = (
-    sql.Identifier(c) for c in ("id", "metadata", TEXT_COLUMN, FTS_COLUMN, "vec")
-)
-
-
-def check_query_text(text: object) -> str:
-    if not isinstance(text, str) or not text.strip():
-        raise ArgError(f"the search text must be a non-empty string, got {text!r:.80}")
-    if "\x00" in text:
-        raise ArgError(f"the search text contains a NUL character: {text!r:.80}")
-    return text
-
-
-def check_language(language: object) -> str:
-    """Shape check only; the name is checked against ``pg_ts_config`` by the flow."""
-    if not isinstance(language, str) or not language.strip() or "\x00" in language:
-        raise ArgError(
-            f"language must be the name of a text search configuration such as 'english', "
-            f"got {language!r}"
-        )
-    return language
-
-
-def check_weight(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ArgError(f"{name} must be a number >= 0, got {type(value).__name__} {value!r}")
-    weight = float(value)
-    if not math.isfinite(weight) or weight < 0:
-        raise ArgError(f"{name} must be a finite number >= 0, got {value!r}")
-    return weight
+_ID, _META, _TEXT, _FTS = (sql.Identifier(c) for c in ("id", "metadata", TEXT_COLUMN, FTS_COLUMN))
 
 
 def unknown_language(language: str, known: frozenset[str]) -> ArgError:
@@ -127,26 +95,18 @@ def _document(language: str, params: Params) -> sql.Composable:
     )
 
 
-def _and_filter(filters: Mapping[str, Any] | None, params: Params) -> sql.Composable:
-    cond = compile_filter(filters, sql.SQL("t.{}").format(_META), params)
-    return sql.SQL("") if cond is None else sql.SQL(" AND ") + cond
-
-
-@dataclass(frozen=True)
-class KeywordSpec:
-    """A validated keyword search (see ``Collection.keyword_search``)."""
-
-    text: str
-    language: str
-    limit: int
-    filters: Mapping[str, Any] | None
+def _and_filter(where: CompiledFilter | None, params: Params) -> sql.Composable:
+    if where is None:
+        return sql.SQL("")
+    params.values.update(where.params)
+    return sql.SQL(" AND ") + where.condition
 
 
 def _keyword_ranked(
     table: sql.Composable,
     text: str,
     language: str,
-    filters: Mapping[str, Any] | None,
+    where: CompiledFilter | None,
     limit: sql.Composable,
     params: Params,
     extra: sql.Composable,
@@ -165,59 +125,48 @@ def _keyword_ranked(
         extra=extra,
         table=table,
         query=query,
-        filt=_and_filter(filters, params),
+        filt=_and_filter(where, params),
         limit=limit,
     )
 
 
-def keyword_plan(table: sql.Composable, spec: KeywordSpec) -> Plan[list[Hit]]:
+def keyword_plan(table: sql.Composable, request: KeywordRequest) -> Plan[list[Hit]]:
     params = Params()
     extra = sql.SQL(", t.{}, t.{}").format(_META, _TEXT)
     query = _keyword_ranked(
-        table, spec.text, spec.language, spec.filters, params.add(spec.limit), params, extra
+        table,
+        request.text,
+        request.language,
+        request.where,
+        params.add(request.limit),
+        params,
+        extra,
     )
     rows = yield Execute(query, params.values)
     return [Hit(r[0], None, r[2], r[3], None, float(r[1])) for r in rows]
 
 
-@dataclass(frozen=True)
-class HybridSpec:
-    """A validated hybrid search (see ``Collection.hybrid_search``)."""
-
-    text: str
-    language: str
-    vector: VectorParam
-    limit: int
-    candidates: int
-    filters: Mapping[str, Any] | None
-    operator: str
-    halfvec: bool
-    dimension: int
-    full_text_weight: float
-    semantic_weight: float
-    rrf_k: int
-    settings: Mapping[str, str]
-
-
-def hybrid_plan(table: sql.Composable, spec: HybridSpec) -> Plan[list[Hit]]:
+def hybrid_plan(
+    table: sql.Composable,
+    request: HybridRequest,
+    distance: sql.Composable,
+    settings: dict[str, str],
+) -> Plan[list[Hit]]:
     """One statement: the ``candidates`` nearest rows and the ``candidates`` best keyword
     matches, each numbered by rank, full-outer-joined on id and ordered by the fused score
     ``semantic_weight / (rrf_k + semantic_rank) + full_text_weight / (rrf_k + keyword_rank)``
-    (a side a row is missing from adds 0)."""
+    (a side a row is missing from adds 0). ``distance`` is the search's distance expression
+    over the bare ``vec`` column and the ``q`` parameter (see ``search.distance_sql``)."""
     params = Params()
-    vec = params.add(spec.vector, "vector")
-    expr: sql.Composable = sql.SQL("t.{}").format(_VEC)
-    if spec.halfvec:  # match the index expression so the planner can use it
-        dim = sql.Literal(spec.dimension)
-        expr = sql.SQL("({}::halfvec({}))").format(expr, dim)
-        vec = sql.SQL("({}::halfvec({}))").format(vec, dim)
-    distance = sql.SQL("({} {} {})").format(expr, sql.SQL(spec.operator), vec)
-    n = params.add(spec.candidates)
+    params.values["q"] = request.vector
+    n = params.add(request.candidates)
     semantic = sql.SQL(
         "SELECT t.{id}, {distance} AS distance FROM {table} t WHERE true{filt}"
         " ORDER BY {distance} LIMIT {n}"
-    ).format(id=_ID, distance=distance, table=table, filt=_and_filter(spec.filters, params), n=n)
-    keyword = _keyword_ranked(table, spec.text, spec.language, spec.filters, n, params, sql.SQL(""))
+    ).format(id=_ID, distance=distance, table=table, filt=_and_filter(request.where, params), n=n)
+    keyword = _keyword_ranked(
+        table, request.text, request.language, request.where, n, params, sql.SQL("")
+    )
     query = sql.SQL(
         "WITH semantic AS (SELECT id, distance,"
         " row_number() OVER (ORDER BY distance, id) AS rank FROM ({semantic}) s),"
@@ -232,16 +181,16 @@ def hybrid_plan(table: sql.Composable, spec: HybridSpec) -> Plan[list[Hit]]:
     ).format(
         semantic=semantic,
         keyword=keyword,
-        sw=params.add(spec.semantic_weight, "float8"),
-        kw=params.add(spec.full_text_weight, "float8"),
-        rrf_k=params.add(spec.rrf_k, "int"),
+        sw=params.add(request.semantic_weight, "float8"),
+        kw=params.add(request.full_text_weight, "float8"),
+        rrf_k=params.add(request.rrf_k, "int"),
         meta=_META,
         text=_TEXT,
         table=table,
         id=_ID,
-        limit=params.add(spec.limit),
+        limit=params.add(request.limit),
     )
-    rows = yield from query_step(Execute(query, params.values, binary=True, settings=spec.settings))
+    rows = yield from query_step(Execute(query, params.values, binary=True, settings=settings))
     return [
         Hit(r[0], None if r[1] is None else float(r[1]), r[2], r[3], None, float(r[4]))
         for r in rows

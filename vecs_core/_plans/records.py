@@ -1,20 +1,23 @@
-"""Plans for a collection's data: upsert, fetch, get, find, count, delete, search. Pure: no I/O."""
+"""Plans for a collection's records: upsert, fetch, get, find, count, delete. Pure: no I/O."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from itertools import chain
 from typing import Any
 
+import psycopg
 from psycopg import sql
 
-from ._catalog import TEXT_COLUMN, add_text_column
-from ._filters import compile_filter
-from ._protocol import CopyIn, Execute, Plan
-from ._records import Checked, Encoder, VectorParam, vector_from_bytes
-from ._sqlparams import Params
-from ._types import Item, Record
+from .._filters import CompiledFilter
+from .._kinds import VectorKind
+from .._protocol import CopyIn, Execute, Plan
+from .._records import Checked, Encoder, VectorParam
+from .._sqlparams import Params
+from .._types import Item, Record
+from ..exc import RecordError
+from .catalog import TEXT_COLUMN, add_text_column
 
 _STAGE = sql.Identifier("vecs_core_stage")
 _ID, _VEC, _META, _TEXT = (sql.Identifier(c) for c in ("id", "vec", "metadata", TEXT_COLUMN))
@@ -28,10 +31,7 @@ class Target:
     table: sql.Composable
     dimension: int
     has_text: bool
-    key: str = field(init=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "key", self.table.as_string(None))
+    kind: VectorKind
 
     @property
     def text_col(self) -> sql.Composable:
@@ -53,7 +53,7 @@ def upsert_plan(target: Target, records: Iterable[Any]) -> Plan[UpsertResult]:
     record aborts the transaction: nothing of the call is written. When records carry document
     text and the table has no text column yet, the column is added in the same transaction.
     """
-    encoder = Encoder(target.dimension)
+    encoder = Encoder(target.kind, target.dimension)
     numbered = enumerate(records)
     first = next(numbered, None)
     if first is None:
@@ -61,9 +61,9 @@ def upsert_plan(target: Target, records: Iterable[Any]) -> Plan[UpsertResult]:
     encoder.validate(*first)  # refuse a bad first record before any statement runs
     yield Execute(
         sql.SQL(
-            "CREATE TEMP TABLE {} (ord bigint, id text, vec vector, metadata jsonb, {} text)"
+            "CREATE TEMP TABLE {} (ord bigint, id text, vec {}, metadata jsonb, {} text)"
             " ON COMMIT DROP"
-        ).format(_STAGE, _TEXT),
+        ).format(_STAGE, sql.SQL(target.kind.name), _TEXT),
         fetch="none",
     )
     yield CopyIn(
@@ -79,23 +79,37 @@ def upsert_plan(target: Target, records: Iterable[Any]) -> Plan[UpsertResult]:
     updates = [sql.SQL("{} = EXCLUDED.{}").format(c, c) for c in cols[1:]]
     # Sort only narrow keys (id, ord, ctid), then fetch each winning row by its ctid: a nested
     # loop keeps the id order (deadlock-free locking) without sorting the wide vector rows.
-    yield Execute(
-        sql.SQL(
-            "INSERT INTO {table} ({cols}) SELECT {s_cols}"
-            " FROM (SELECT DISTINCT ON (id) id, ctid AS tid FROM {stage}"
-            " ORDER BY id, ord DESC) AS k"
-            " JOIN LATERAL (SELECT {cols} FROM {stage} WHERE ctid = k.tid) AS s ON true"
-            " ORDER BY k.id ON CONFLICT (id) DO UPDATE SET {updates}"
-        ).format(
-            table=target.table,
-            cols=sql.SQL(", ").join(cols),
-            s_cols=sql.SQL(", ").join(sql.SQL("s.{}").format(c) for c in cols),
-            stage=_STAGE,
-            updates=sql.SQL(", ").join(updates),
-        ),
-        fetch="none",
+    yield from _merge_step(
+        Execute(
+            sql.SQL(
+                "INSERT INTO {table} ({cols}) SELECT {s_cols}"
+                " FROM (SELECT DISTINCT ON (id) id, ctid AS tid FROM {stage}"
+                " ORDER BY id, ord DESC) AS k"
+                " JOIN LATERAL (SELECT {cols} FROM {stage} WHERE ctid = k.tid) AS s ON true"
+                " ORDER BY k.id ON CONFLICT (id) DO UPDATE SET {updates}"
+            ).format(
+                table=target.table,
+                cols=sql.SQL(", ").join(cols),
+                s_cols=sql.SQL(", ").join(sql.SQL("s.{}").format(c) for c in cols),
+                stage=_STAGE,
+                updates=sql.SQL(", ").join(updates),
+            ),
+            fetch="none",
+        )
     )
     return UpsertResult(encoder.count, added)
+
+
+def _merge_step(step: Execute) -> Plan[None]:
+    """Run the statement that writes the records, naming the index limit a sparse vector can
+    break (HNSW indexes at most 1,000 non-zero elements) as a :class:`RecordError`."""
+    try:
+        yield step
+    except psycopg.errors.ProgramLimitExceeded as exc:
+        raise RecordError(
+            f"{str(exc).strip().splitlines()[0]}: the collection's HNSW index accepts sparse "
+            "vectors with at most 1,000 non-zero elements; nothing was written"
+        ) from exc
 
 
 SMALL_BATCH = 256
@@ -112,7 +126,7 @@ def small_upsert_plan(target: Target, checked: Sequence[Checked]) -> Plan[Upsert
         sql.SQL("({}, {}, {}, {}, {})").format(
             params.add(i, "bigint"),
             params.add(c.id, "text"),
-            params.add(VectorParam(c.vector), "vector"),
+            params.add(VectorParam(c.vector, target.kind), target.kind.name),
             params.add(c.metadata_json.decode("utf-8"), "jsonb"),
             params.add(None if c.text_bytes is None else c.text_bytes.decode("utf-8"), "text"),
         )
@@ -120,7 +134,7 @@ def small_upsert_plan(target: Target, checked: Sequence[Checked]) -> Plan[Upsert
     ]
     cols = [_ID, _VEC, _META] + ([_TEXT] if target.has_text or added else [])
     updates = [sql.SQL("{} = EXCLUDED.{}").format(c, c) for c in cols[1:]]
-    yield Execute(
+    statement = Execute(
         sql.SQL(
             "INSERT INTO {table} ({cols}) SELECT DISTINCT ON (id) {cols}"
             " FROM (VALUES {rows}) AS s (ord, id, vec, metadata, {text})"
@@ -135,6 +149,7 @@ def small_upsert_plan(target: Target, checked: Sequence[Checked]) -> Plan[Upsert
         params.values,
         fetch="none",
     )
+    yield from _merge_step(statement)
     return UpsertResult(len(checked), added)
 
 
@@ -154,7 +169,8 @@ def fetch_plan(target: Target, ids: Sequence[str]) -> Plan[list[Record]]:
         {"ids": wanted},
         binary=True,
     )
-    found = {r[0]: Record(r[0], vector_from_bytes(r[1]), r[2]) for r in rows}
+    decode = target.kind.decode
+    found = {r[0]: Record(r[0], decode(r[1]), r[2]) for r in rows}
     return [found[i] for i in wanted if i in found]
 
 
@@ -163,8 +179,8 @@ def _item_columns(target: Target, include_vector: bool) -> sql.Composable:
     return sql.SQL(", ").join(cols)
 
 
-def _item(row: Sequence[Any], include_vector: bool) -> Item:
-    return Item(row[0], row[1], row[2], vector_from_bytes(row[3]) if include_vector else None)
+def _item(target: Target, row: Sequence[Any], include_vector: bool) -> Item:
+    return Item(row[0], row[1], row[2], target.kind.decode(row[3]) if include_vector else None)
 
 
 def get_plan(target: Target, ids: Sequence[str], include_vector: bool) -> Plan[list[Item]]:
@@ -178,48 +194,52 @@ def get_plan(target: Target, ids: Sequence[str], include_vector: bool) -> Plan[l
         {"ids": wanted},
         binary=True,
     )
-    found = {r[0]: _item(r, include_vector) for r in rows}
+    found = {r[0]: _item(target, r, include_vector) for r in rows}
     return [found[i] for i in wanted if i in found]
 
 
-def where_clause(filters: Mapping[str, Any] | None, params: Params) -> sql.Composable:
-    cond = compile_filter(filters, _META, params)
-    return sql.SQL("") if cond is None else sql.SQL(" WHERE ") + cond
+def with_filter(params: Params, where: CompiledFilter | None) -> sql.Composable:
+    """`` WHERE <filter>`` (its values added to ``params``), or nothing."""
+    if where is None:
+        return sql.SQL("")
+    params.values.update(where.params)
+    return sql.SQL(" WHERE ") + where.condition
 
 
 def find_plan(
     target: Target,
-    filters: Mapping[str, Any] | None,
+    where: CompiledFilter | None,
     limit: int,
     offset: int,
     after: str | None,
     include_vector: bool,
 ) -> Plan[list[Item]]:
     params = Params()
-    cond = compile_filter(filters, _META, params)
-    conds = [] if cond is None else [cond]
+    conds: list[sql.Composable] = []
+    if where is not None:
+        params.values.update(where.params)
+        conds.append(where.condition)
     if after is not None:
         conds.append(sql.SQL("id > {}").format(params.add(after, "text")))
-    where = sql.SQL(" WHERE ") + sql.SQL(" AND ").join(conds) if conds else sql.SQL("")
+    cond = sql.SQL(" WHERE ") + sql.SQL(" AND ").join(conds) if conds else sql.SQL("")
     rows = yield Execute(
         sql.SQL("SELECT {} FROM {}{} ORDER BY id LIMIT {} OFFSET {}").format(
             _item_columns(target, include_vector),
             target.table,
-            where,
+            cond,
             params.add(limit),
             params.add(offset),
         ),
         params.values,
         binary=True,
     )
-    return [_item(r, include_vector) for r in rows]
+    return [_item(target, r, include_vector) for r in rows]
 
 
-def count_plan(target: Target, filters: Mapping[str, Any] | None) -> Plan[int]:
+def count_plan(target: Target, where: CompiledFilter | None) -> Plan[int]:
     params = Params()
-    where = where_clause(filters, params)
     row = yield Execute(
-        sql.SQL("SELECT count(*) FROM {}{}").format(target.table, where),
+        sql.SQL("SELECT count(*) FROM {}{}").format(target.table, with_filter(params, where)),
         params.values,
         fetch="one",
     )
@@ -227,17 +247,22 @@ def count_plan(target: Target, filters: Mapping[str, Any] | None) -> Plan[int]:
 
 
 def delete_plan(
-    target: Target, ids: Sequence[str] | None, filters: Mapping[str, Any] | None
+    target: Target, ids: Sequence[str] | None, where: CompiledFilter | None
 ) -> Plan[list[str]]:
     params = Params()
     if ids is not None:
         wanted = _ids(ids)
         if not wanted:
             return []
-        where: sql.Composable = sql.SQL(" WHERE id = ANY({})").format(params.add(wanted, "text[]"))
+        cond: sql.Composable = sql.SQL(" WHERE id = ANY({})").format(params.add(wanted, "text[]"))
     else:
-        where = where_clause(filters, params)
+        cond = with_filter(params, where)
     rows = yield Execute(
-        sql.SQL("DELETE FROM {}{} RETURNING id").format(target.table, where), params.values
+        sql.SQL("DELETE FROM {}{} RETURNING id").format(target.table, cond), params.values
     )
     return [r[0] for r in rows]
+
+
+def clear_plan(target: Target) -> Plan[int]:
+    count = yield Execute(sql.SQL("DELETE FROM {}").format(target.table), fetch="rowcount")
+    return int(count)

@@ -9,7 +9,7 @@ from typing import NamedTuple
 import psycopg
 from psycopg import sql
 
-from ._indexes import (
+from .._indexes import (
     IndexArgsIVFFlat,
     IndexMeasure,
     IndexMethod,
@@ -19,20 +19,30 @@ from ._indexes import (
     index_name,
     measure_from_opclass,
 )
-from ._names import ident
-from ._protocol import Execute, Plan, T
-from .exc import IndexBuildError
+from .._names import ident
+from .._protocol import Execute, Plan, T
+from ..exc import ArgError, IndexBuildError
 
 
 @dataclass(frozen=True)
 class VectorIndex:
-    """A vector index found in the catalog (``pg_index``/``pg_am``/``pg_opclass``)."""
+    """A vector index found in the catalog (``pg_index``/``pg_am``/``pg_opclass``).
+
+    ``kind`` is the vector type the index is built over: the collection's own (``vector``,
+    ``halfvec``, ``sparsevec``), or ``halfvec`` for a ``vector`` collection of more than 2,000
+    dimensions (an index over the column's half-precision cast).
+    """
 
     name: str
     method: IndexMethod
     measure: IndexMeasure
-    halfvec: bool
+    kind: str
     valid: bool
+
+    @property
+    def halfvec(self) -> bool:
+        """Whether the index is built over half-precision vectors."""
+        return self.kind == "halfvec"
 
 
 _INDEXES = sql.SQL(
@@ -54,18 +64,10 @@ def indexes_plan(schema: str, name: str) -> Plan[list[VectorIndex]]:
     )
     found = []
     for index_name_, method, opclass, valid in rows:
-        measure = measure_from_opclass(opclass)
-        if measure is None:
-            continue
-        found.append(
-            VectorIndex(
-                index_name_,
-                IndexMethod(method),
-                measure,
-                opclass.startswith("halfvec_"),
-                bool(valid),
-            )
-        )
+        served = measure_from_opclass(opclass)
+        if served is not None:
+            kind, measure = served
+            found.append(VectorIndex(index_name_, IndexMethod(method), measure, kind.name, valid))
     return found
 
 
@@ -93,39 +95,31 @@ def _locked(schema: str, name: str, inner: Plan[T]) -> Plan[T]:
         yield _index_lock(schema, name, "pg_advisory_unlock")
 
 
+@dataclass(frozen=True)
+class IndexTarget:
+    """The collection an index plan works on."""
+
+    schema: str
+    name: str
+    table: sql.Composable
+    dimension: int
+
+
 def create_index_plan(
-    schema: str,
-    name: str,
-    table: sql.Composable,
-    plan: IndexPlan,
-    dimension: int,
-    replace: bool,
-    build_settings: Mapping[str, str],
+    target: IndexTarget, plan: IndexPlan, replace: bool, build_settings: Mapping[str, str]
 ) -> Plan[VectorIndex]:
-    """Build the new index with ``CREATE INDEX CONCURRENTLY`` (run in autocommit), then drop the
-    old vector index(es) concurrently. Reads and writes continue during the build. A failed build
-    leaves no invalid index behind and keeps the old index.
+    """Build the new index with ``CREATE INDEX CONCURRENTLY`` (run outside a transaction), then
+    drop the old vector index(es) concurrently. Reads and writes continue during the build. A
+    build that fails with a database error leaves no invalid index behind and keeps the old one.
     """
-    return (
-        yield from _locked(
-            schema,
-            name,
-            _create_index(schema, name, table, plan, dimension, replace, build_settings),
-        )
-    )
+    inner = _create_index(target, plan, replace, build_settings)
+    return (yield from _locked(target.schema, target.name, inner))
 
 
 def _create_index(
-    schema: str,
-    name: str,
-    table: sql.Composable,
-    plan: IndexPlan,
-    dimension: int,
-    replace: bool,
-    build_settings: Mapping[str, str],
+    target: IndexTarget, plan: IndexPlan, replace: bool, build_settings: Mapping[str, str]
 ) -> Plan[VectorIndex]:
-    from .exc import ArgError
-
+    schema, name, table = target.schema, target.name, target.table
     existing = yield from indexes_plan(schema, name)
     if existing and not replace:
         raise ArgError(
@@ -148,7 +142,8 @@ def _create_index(
             fetch="none",
         )
     try:
-        yield Execute(create_index_sql(table, new_name, plan, dimension, n_lists), fetch="none")
+        statement = create_index_sql(table, new_name, plan, target.dimension, n_lists)
+        yield Execute(statement, fetch="none")
     except psycopg.Error as exc:
         yield from _drop(schema, new_name)
         raise IndexBuildError(
@@ -167,7 +162,7 @@ def _create_index(
             )
     for old in existing:
         yield from _drop(schema, old.name)
-    return VectorIndex(new_name, plan.method, plan.measure, plan.halfvec, True)
+    return VectorIndex(new_name, plan.method, plan.measure, plan.kind.name, True)
 
 
 def _drop(schema: str, index: str) -> Plan[None]:
@@ -197,7 +192,7 @@ def prewarm_plan(schema: str, name: str) -> Plan[int]:
         VecsError: pg_prewarm is not installed on the server (it ships with PostgreSQL's
             contrib package; the embedded server does not include it).
     """
-    from .exc import VecsError
+    from ..exc import VecsError
 
     row = yield Execute(
         sql.SQL(

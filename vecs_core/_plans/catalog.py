@@ -8,9 +8,10 @@ from typing import Any
 
 from psycopg import sql
 
-from ._names import ident
-from ._protocol import Execute, Plan
-from .exc import CollectionAlreadyExists, MismatchedDimension
+from .._kinds import VectorKind, kind_of_type
+from .._names import ident
+from .._protocol import Execute, Plan
+from ..exc import ArgError, CollectionAlreadyExists, MismatchedDimension
 
 TEXT_COLUMN = "text"
 
@@ -22,6 +23,7 @@ class TableInfo:
     name: str
     dimension: int
     columns: frozenset[str]
+    kind: VectorKind
 
     @property
     def has_text(self) -> bool:
@@ -31,11 +33,14 @@ class TableInfo:
 _TABLES = sql.SQL(
     """SELECT c.relname::text, a.atttypmod,
   ARRAY(SELECT x.attname::text FROM pg_attribute x
-        WHERE x.attrelid = c.oid AND x.attnum > 0 AND NOT x.attisdropped)
+        WHERE x.attrelid = c.oid AND x.attnum > 0 AND NOT x.attisdropped),
+  t.typname::text
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'vec' AND NOT a.attisdropped
-WHERE n.nspname = {schema} AND c.relkind IN ('r', 'p') AND NOT starts_with(c.relname, '_')"""
+JOIN pg_type t ON t.oid = a.atttypid
+WHERE t.typname IN ('vector', 'halfvec', 'sparsevec') AND n.nspname = {schema}
+  AND c.relkind IN ('r', 'p') AND NOT starts_with(c.relname, '_')"""
 )
 
 
@@ -50,7 +55,9 @@ def _lock(key: str) -> Execute:
 
 
 def _info(row: Any) -> TableInfo:
-    return TableInfo(name=row[0], dimension=int(row[1]), columns=frozenset(row[2]))
+    kind = kind_of_type(row[3])
+    assert kind is not None  # the query selects the known kinds only
+    return TableInfo(name=row[0], dimension=int(row[1]), columns=frozenset(row[2]), kind=kind)
 
 
 def table_info_plan(schema: str, name: str) -> Plan[TableInfo | None]:
@@ -102,13 +109,14 @@ def table_sql(schema: str, name: str) -> sql.Composable:
 
 
 def create_plan(
-    schema: str, name: str, dimension: int | None, *, exist_ok: bool
+    schema: str, name: str, dimension: int | None, kind: VectorKind | None, *, exist_ok: bool
 ) -> Plan[TableInfo]:
     """Get or create a collection's table in one transaction, serialised per name.
 
     The table is laid out exactly as vecs lays it out (``id`` varchar primary key, ``vec
     vector(d) NOT NULL``, ``metadata jsonb NOT NULL DEFAULT '{}'``) plus a GIN ``jsonb_path_ops``
-    index on metadata.
+    index on metadata; ``kind`` may store ``halfvec(d)`` or ``sparsevec(d)`` instead. An
+    existing table keeps its kind: asking for another one raises.
     """
     yield from _setup_steps(schema)
     yield _lock(f"vecs_core:{schema}.{name}")
@@ -124,14 +132,22 @@ def create_plan(
                 f"collection {name!r} stores vectors of dimension {info.dimension}, "
                 f"but dimension {dimension} was requested"
             )
+        if kind is not None and kind.name != info.kind.name:
+            raise ArgError(
+                f"collection {name!r} stores {info.kind.name} vectors, but storage="
+                f"{kind.name!r} was requested; open it without storage= (or with "
+                f"storage={info.kind.name!r})"
+            )
         return info
     assert dimension is not None
+    kind = kind or kind_of_type("vector")
+    assert kind is not None
     table = table_sql(schema, name)
     yield Execute(
         sql.SQL(
             "CREATE TABLE {} (id character varying NOT NULL PRIMARY KEY,"
-            " vec vector({}) NOT NULL, metadata jsonb NOT NULL DEFAULT '{{}}'::jsonb)"
-        ).format(table, sql.Literal(dimension)),
+            " vec {}({}) NOT NULL, metadata jsonb NOT NULL DEFAULT '{{}}'::jsonb)"
+        ).format(table, sql.SQL(kind.name), sql.Literal(dimension)),
         fetch="none",
     )
     yield Execute(
@@ -140,7 +156,8 @@ def create_plan(
         ),
         fetch="none",
     )
-    return TableInfo(name=name, dimension=dimension, columns=frozenset({"id", "vec", "metadata"}))
+    columns = frozenset({"id", "vec", "metadata"})
+    return TableInfo(name=name, dimension=dimension, columns=columns, kind=kind)
 
 
 def drop_plan(schema: str, name: str) -> Plan[None]:

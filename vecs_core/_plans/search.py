@@ -1,0 +1,268 @@
+"""Vector search, pure (no I/O): planner settings, the statement, and the result shapes.
+
+A search is split in two. Its :class:`SearchShape` (planner settings, selected columns, the
+distance expression, and for an unfiltered search the rendered statement) depends only on the
+request's cache key and the collection's indexes, so a collection builds it once and reuses it;
+each call adds only its query vector and filter. The statement puts ``LIMIT`` in as a literal
+(a checked int): with a bound limit PostgreSQL re-plans a prepared search on every execution.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from psycopg import sql
+
+from .._indexes import IndexMethod, parse_measure
+from .._kinds import KINDS, column_expression, param_expression
+from .._protocol import Execute, Plan
+from .._records import query_step
+from .._requests import SearchRequest
+from .._sqlparams import Params
+from .._types import Hit
+from ..exc import ArgError
+from .indexes import VectorIndex
+from .records import Target
+
+EXACT_SEARCH_BELOW = 2000
+"""A filtered search over an indexed collection is exact when fewer rows than this match."""
+
+_ID, _META, _DISTANCE = (sql.Identifier(c) for c in ("id", "metadata", "distance"))
+_Q = sql.Placeholder("q")
+
+
+def search_settings(
+    index: VectorIndex | None,
+    limit: int,
+    probes: int | None,
+    ef_search: int | None,
+    filtered: bool,
+    version: tuple[int, ...],
+    iterative_scan: str | None = None,
+) -> tuple[dict[str, str], bool]:
+    """The complete planner settings a search needs for ``index``, and whether the index scan
+    runs in relaxed order: HNSW ``ef_search`` (default 40, raised to ``limit`` so an index scan
+    can return ``limit`` rows), IVFFlat ``probes`` (vecs' default 10), and on pgvector >= 0.8
+    the iterative scan mode (by default ``relaxed_order`` for filtered queries, so a selective
+    filter still returns ``limit`` rows; ``iterative_scan`` overrides it). Every value is given,
+    defaults included, so the driver can keep them on a pooled connection and send only what
+    changed.
+
+    Raises:
+        ArgError: an iterative scan on pgvector < 0.8, or ``strict_order`` with IVFFlat.
+    """
+    settings: dict[str, str] = {}
+    if iterative_scan is not None and iterative_scan != "off" and version < (0, 8, 0):
+        raise ArgError(
+            f"iterative_scan={iterative_scan!r} needs pgvector >= 0.8.0 "
+            f"(installed: {'.'.join(map(str, version))})"
+        )
+    if index is None:
+        return settings, False
+    if index.method == IndexMethod.hnsw:
+        settings["hnsw.ef_search"] = str(max(ef_search or 40, limit))
+    else:
+        settings["ivfflat.probes"] = str(probes or 10)
+    mode = iterative_scan
+    if mode is None:
+        mode = "relaxed_order" if filtered and version >= (0, 8, 0) else "off"
+    if mode == "strict_order" and index.method == IndexMethod.ivfflat:
+        raise ArgError("IVFFlat supports iterative_scan 'relaxed_order' or 'off', not strict")
+    if version < (0, 8, 0):
+        return settings, False
+    settings[f"{index.method.value}.iterative_scan"] = mode
+    return settings, mode == "relaxed_order"
+
+
+def covering_index(indexes: Sequence[VectorIndex], measure: object) -> VectorIndex | None:
+    """The valid vector index that serves ``measure``, if any.
+
+    Raises:
+        ArgError: an unknown measure.
+    """
+    wanted = parse_measure(measure)
+    return next((ix for ix in indexes if ix.measure == wanted and ix.valid), None)
+
+
+def distance_sql(target: Target, index: VectorIndex | None, operator: str) -> sql.Composable:
+    """``(vec <op> %(q)s::kind)``, with both sides cast like the index's expression when it is
+    over a cast of the column, so the planner can use the index."""
+    kind = KINDS[index.kind] if index is not None else target.kind
+    return sql.SQL("({} {} {})").format(
+        column_expression(target.kind, kind, target.dimension),
+        sql.SQL(operator),
+        param_expression(_Q, target.kind, kind, target.dimension),
+    )
+
+
+@dataclass(frozen=True)
+class SearchShape:
+    """A validated search minus its query vector and filter (see ``Collection.search``).
+
+    ``columns`` are the selected columns in order: ``id``, then ``distance`` when the result or
+    the statement's outer ``ORDER BY`` needs it, ``vec``, ``metadata``, ``text`` as asked.
+    ``statement`` is the rendered unfiltered statement (None for a filtered search).
+    ``unindexed`` tells that no index covers the measure (the search is exact).
+    """
+
+    limit: int
+    distance: sql.Composable
+    settings: dict[str, str]
+    relaxed: bool
+    exact_below: int | None  # filtered + indexed: exact search when fewer rows match
+    columns: tuple[str, ...]
+    statement: sql.SQL | None
+    unindexed: bool
+
+
+def search_shape(
+    target: Target,
+    request: SearchRequest,
+    index: VectorIndex | None,
+    operator: str,
+    version: tuple[int, ...],
+) -> SearchShape:
+    filtered = request.where is not None
+    settings, relaxed = search_settings(
+        index,
+        request.limit,
+        request.probes,
+        request.ef_search,
+        filtered,
+        version,
+        request.iterative_scan,
+    )
+    exact_below = EXACT_SEARCH_BELOW if index is not None and filtered else None
+    ordered_outside = relaxed or exact_below is not None
+    form = request.form
+    if form == "hits":
+        cols = ("id", "distance") + ("vec",) * request.include_vector + ("metadata", "text")
+    else:
+        with_distance = ordered_outside or (form == "tuples" and request.include_value)
+        tuples = form == "tuples"
+        cols = (
+            ("id",)
+            + ("distance",) * with_distance
+            + ("vec",) * (tuples and request.include_vector)
+            + ("metadata",) * (tuples and request.include_metadata)
+        )
+    shape = SearchShape(
+        limit=request.limit,
+        distance=distance_sql(target, index, operator),
+        settings=settings,
+        relaxed=relaxed,
+        exact_below=exact_below,
+        columns=cols,
+        statement=None,
+        unindexed=index is None,
+    )
+    if filtered:
+        return shape
+    # composing with psycopg.sql on every call would cost more than a fast query's round trip
+    rendered = sql.SQL(_select(target, shape, sql.SQL("")).as_string(None))
+    return replace(shape, statement=rendered)
+
+
+def _select(
+    target: Target, shape: SearchShape, where: sql.Composable, exact: bool = False
+) -> sql.Composed:
+    pick = {
+        "id": _ID,
+        "distance": sql.SQL("{} AS {}").format(shape.distance, _DISTANCE),
+        "vec": sql.Identifier("vec"),
+        "metadata": _META,
+        "text": target.text_col,
+    }
+    # ``0 + distance`` cannot be served by the vector index: the planner sorts exactly; the
+    # alias ``distance`` (one vector parameter, not two) can
+    if exact:
+        order: sql.Composable = sql.SQL("0 + {}").format(shape.distance)
+    else:
+        order = _DISTANCE if "distance" in shape.columns else shape.distance
+    query = sql.SQL("SELECT {} FROM {}{} ORDER BY {} LIMIT {}").format(
+        sql.SQL(", ").join(pick[c] for c in shape.columns),
+        target.table,
+        where,
+        order,
+        sql.Literal(shape.limit),
+    )
+    if shape.relaxed and not exact:
+        # iterative index scans in relaxed order may return neighbours slightly out of order
+        query = sql.SQL("WITH found AS MATERIALIZED ({}) SELECT * FROM found ORDER BY {}").format(
+            query, _DISTANCE
+        )
+    return query
+
+
+def _adaptive_sql(
+    target: Target, shape: SearchShape, where: sql.Composable, params: Params
+) -> sql.Composed:
+    """A filtered search that picks its strategy in the database, in one statement.
+
+    A vector index walks the graph and drops rows the filter rejects; with a selective filter it
+    visits many nodes per match and recall suffers. So the statement first counts the matching
+    rows up to ``exact_below`` (through the metadata index when the filter allows): below that,
+    an exact search over the matching rows (the ``0 +`` keeps the planner off the vector index);
+    otherwise the index search. The count is an InitPlan, and each branch is gated by a one-time
+    filter on it, so only one branch runs. The filter is spliced in three times; its values are
+    bound once.
+    """
+    cap = params.add(shape.exact_below)
+    n = sql.SQL("(SELECT n FROM matching)")
+    exact = _select(target, shape, where + sql.SQL(" AND {} < {}").format(n, cap), exact=True)
+    indexed = _select(target, shape, where + sql.SQL(" AND {} >= {}").format(n, cap))
+    return sql.SQL(
+        "WITH matching AS MATERIALIZED (SELECT count(*) AS n FROM"
+        " (SELECT 1 FROM {table}{where} LIMIT {cap}) AS m)"
+        " SELECT * FROM (({exact}) UNION ALL ({indexed})) AS u ORDER BY {distance}"
+    ).format(
+        table=target.table,
+        where=where,
+        cap=cap,
+        exact=exact,
+        indexed=indexed,
+        distance=_DISTANCE,
+    )
+
+
+def search_plan(target: Target, shape: SearchShape, request: SearchRequest) -> Plan[list[Any]]:
+    params = Params()
+    values: dict[str, Any] = params.values
+    if shape.statement is not None:
+        query: sql.SQL | sql.Composed = shape.statement
+    else:
+        where = request.where
+        assert where is not None  # only filtered shapes have no rendered statement
+        values.update(where.params)
+        cond = sql.SQL(" WHERE ") + where.condition
+        if shape.exact_below:
+            query = _adaptive_sql(target, shape, cond, params)
+        else:
+            query = _select(target, shape, cond)
+    values["q"] = request.vector
+    rows = yield from query_step(Execute(query, values, binary=True, settings=shape.settings))
+    return shape_rows(target, shape, request, rows)
+
+
+def shape_rows(
+    target: Target, shape: SearchShape, request: SearchRequest, rows: list[tuple[Any, ...]]
+) -> list[Any]:
+    """Rows in ``shape.columns`` order to what the search returns."""
+    form = request.form
+    if form == "ids":
+        return [r[0] for r in rows]
+    decode = target.kind.decode
+    if form == "hits":
+        if request.include_vector:  # id, distance, vec, metadata, text
+            return [Hit(r[0], r[1], r[3], r[4], decode(r[2])) for r in rows]
+        return [Hit(r[0], r[1], r[2], r[3]) for r in rows]
+    # vecs' tuples: (id, distance?, vector?, metadata?)
+    wanted = ("id",) + ("distance",) * request.include_value + ("vec",) * request.include_vector
+    wanted += ("metadata",) * request.include_metadata
+    if wanted == shape.columns and not request.include_vector:
+        return rows
+    picks = [shape.columns.index(c) for c in wanted]
+    vec = shape.columns.index("vec") if request.include_vector else -1
+    return [tuple(decode(r[i]) if i == vec else r[i] for i in picks) for r in rows]
