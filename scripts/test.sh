@@ -14,4 +14,5 @@ export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 .venv/bin/python -m ruff check .
 .venv/bin/python -m ruff format --check .
 .venv/bin/python -m mypy
+.venv/bin/python scripts/async_to_sync.py --check
 .venv/bin/python -m pytest "$@"

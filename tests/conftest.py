@@ -13,6 +13,7 @@ import warnings
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import psycopg
 import pytest
 
@@ -93,6 +94,68 @@ def vx(request: pytest.FixtureRequest, database_url: str, schema: str) -> Iterat
     aclient = vecs_core.create_async_client(database_url, schema=schema, pool_size=4)
     try:
         yield AsyncShell(aclient, loop)
+    finally:
+        loop.run_until_complete(aclient.aclose())
+        loop.close()
+
+
+KINDS = ("vector", "halfvec", "sparsevec")
+
+
+class KindClient:
+    """A client (either shell) whose new collections store ``kind`` vectors unless told
+    otherwise: the behaviour suites run unchanged on every vector kind."""
+
+    def __init__(self, client: Any, kind: str) -> None:
+        self._client = client
+        self.kind = kind
+
+    def get_or_create_collection(self, name: str, **kwargs: Any) -> Any:
+        kwargs.setdefault("storage", self.kind)
+        return self._client.get_or_create_collection(name, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+def dense(vector: Any) -> np.ndarray:
+    """A stored vector of any kind as a float32 array (a SparseVector is expanded)."""
+    return np.asarray(vector.to_numpy() if hasattr(vector, "to_numpy") else vector, np.float32)
+
+
+def stored(kind: str, vector: Any) -> np.ndarray:
+    """``vector`` as a collection of ``kind`` stores it (float16 rounding for halfvec)."""
+    arr = np.asarray(vector, dtype=np.float32)
+    return arr.astype(np.float16).astype(np.float32) if kind == "halfvec" else arr
+
+
+def same_vector(kind: str, got: Any, expected: Any) -> bool:
+    """Whether a stored vector is ``expected`` up to the kind's precision (float16: ~3 digits)."""
+    want = np.asarray(expected, dtype=np.float32)
+    if kind == "halfvec":
+        return bool(np.allclose(dense(got), want, rtol=1e-3, atol=1e-4))
+    return bool(np.array_equal(dense(got), want))
+
+
+@pytest.fixture(
+    params=[(shell, kind) for kind in KINDS for shell in ("sync", "async")],
+    ids=lambda p: f"{p[0]}-{p[1]}",
+)
+def kvx(request: pytest.FixtureRequest, database_url: str, schema: str) -> Iterator[Any]:
+    """Like ``vx``, on every vector kind: the same test body runs 6 times."""
+    shell, kind = request.param
+    if shell == "sync":
+        with vecs_core.create_client(database_url, schema=schema, pool_size=4) as c:
+            yield KindClient(c, kind)
+        return
+    import asyncio
+
+    from shells import AsyncShell
+
+    loop = asyncio.new_event_loop()
+    aclient = vecs_core.create_async_client(database_url, schema=schema, pool_size=4)
+    try:
+        yield KindClient(AsyncShell(aclient, loop), kind)
     finally:
         loop.run_until_complete(aclient.aclose())
         loop.close()

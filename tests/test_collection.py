@@ -1,4 +1,5 @@
-"""Behaviour of collections, run through both the sync and the async shell (fixture ``vx``)."""
+"""Behaviour of collections, run through both the sync and the async shell on every vector kind
+(fixture ``kvx``: vector, halfvec, sparsevec)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import dense, same_vector, stored
 
 import vecs_core
 from vecs_core import ArgError, FilterError, RecordError
@@ -23,8 +25,8 @@ def rows(n: int, dim: int = 3, seed: int = 0) -> list[tuple[str, list[float], di
     ]
 
 
-def test_upsert_fetch_roundtrip_vector_forms(vx):
-    col = vx.get_or_create_collection("docs", dimension=3)
+def test_upsert_fetch_roundtrip_vector_forms(kvx):
+    col = kvx.get_or_create_collection("docs", dimension=3)
     col.upsert(
         [
             ("list", [0.1, 0.2, 0.3], {"year": 1973}),
@@ -36,16 +38,16 @@ def test_upsert_fetch_roundtrip_vector_forms(vx):
     got = {r.id: r for r in col.fetch(["list", "tuple", "f16", "f64", "missing"])}
     assert set(got) == {"list", "tuple", "f16", "f64"}
     assert got["list"].metadata == {"year": 1973}
-    assert np.allclose(got["list"].vector, [0.1, 0.2, 0.3])
-    assert got["list"].vector.dtype == np.float32
+    assert same_vector(kvx.kind, got["list"].vector, [0.1, 0.2, 0.3])
+    assert dense(got["list"].vector).dtype == np.float32
     assert got["tuple"].metadata == {"nested": {"a": [1, "x", None, True]}}
     assert got["f64"].metadata == {}
-    assert np.array_equal(got["f64"].vector, [0.5, -1.5, 2.25])
+    assert same_vector(kvx.kind, got["f64"].vector, [0.5, -1.5, 2.25])
     assert len(col) == 4
 
 
-def test_fetch_keeps_requested_order_and_skips_missing(vx):
-    col = vx.get_or_create_collection("docs", dimension=3)
+def test_fetch_keeps_requested_order_and_skips_missing(kvx):
+    col = kvx.get_or_create_collection("docs", dimension=3)
     col.upsert(rows(5))
     assert [r.id for r in col.fetch(["r00003", "nope", "r00001", "r00003"])] == [
         "r00003",
@@ -56,18 +58,18 @@ def test_fetch_keeps_requested_order_and_skips_missing(vx):
         col.fetch("r00001")
 
 
-def test_upsert_last_wins_and_updates(vx):
-    col = vx.get_or_create_collection("docs", dimension=3)
+def test_upsert_last_wins_and_updates(kvx):
+    col = kvx.get_or_create_collection("docs", dimension=3)
     col.upsert([("a", [1, 0, 0], {"v": 1}), ("a", [0, 1, 0], {"v": 2}), ("b", [0, 0, 1], {})])
     assert col.fetch(["a"])[0].metadata == {"v": 2}
     col.upsert([("a", [0, 0, 1], {"v": 3})])
     (rec,) = col.fetch(["a"])
-    assert rec.metadata == {"v": 3} and np.array_equal(rec.vector, [0, 0, 1])
+    assert rec.metadata == {"v": 3} and same_vector(kvx.kind, rec.vector, [0, 0, 1])
     assert len(col) == 2
 
 
-def test_last_wins_on_the_copy_path(vx):
-    col = vx.get_or_create_collection("docs", dimension=3)
+def test_last_wins_on_the_copy_path(kvx):
+    col = kvx.get_or_create_collection("docs", dimension=3)
     col.upsert([(f"k{i}", [1, 0, 0], {"v": "old"}) for i in range(50)])
     # 3,000 records over 100 ids: each id repeats 30 times; the last occurrence must win
     records = [(f"k{i % 100}", [1, 2, float(n)], {"n": n}) for n, i in enumerate(range(3000))]
@@ -75,19 +77,19 @@ def test_last_wins_on_the_copy_path(vx):
     assert len(col) == 100
     for rec in col.fetch([f"k{i}" for i in range(100)]):
         last = max(n for n, i in enumerate(range(3000)) if f"k{i % 100}" == rec.id)
-        assert rec.metadata == {"n": last} and rec.vector[2] == float(last)
+        assert rec.metadata == {"n": last} and same_vector(kvx.kind, rec.vector, [1, 2, last])
 
 
-def test_upsert_streams_a_generator(vx):
-    col = vx.get_or_create_collection("docs", dimension=8)
+def test_upsert_streams_a_generator(kvx):
+    col = kvx.get_or_create_collection("docs", dimension=8)
     gen = ((f"g{i}", np.full(8, i % 7 + 1, dtype=np.float32), {"i": i}) for i in range(25_000))
     col.upsert(gen)
     assert len(col) == 25_000
     assert col.fetch(["g24999"])[0].metadata == {"i": 24999}
 
 
-def test_empty_upsert_is_a_noop(vx):
-    col = vx.get_or_create_collection("docs", dimension=3)
+def test_empty_upsert_is_a_noop(kvx):
+    col = kvx.get_or_create_collection("docs", dimension=3)
     col.upsert([])
     col.upsert(iter(()))
     assert len(col) == 0
@@ -120,8 +122,8 @@ def test_empty_upsert_is_a_noop(vx):
     ],
 )
 @pytest.mark.parametrize("batch", [3, 3000], ids=["one-statement", "copy"])
-def test_bad_records_are_refused_and_nothing_is_written(vx, record, message, batch):
-    col = vx.get_or_create_collection("docs", dimension=3)
+def test_bad_records_are_refused_and_nothing_is_written(kvx, record, message, batch):
+    col = kvx.get_or_create_collection("docs", dimension=3)
     col.upsert([("keep", [1, 1, 1], {"v": "original"})])
     good = [(f"new{i}", [1, 2, 3], {}) for i in range(batch)]
     with pytest.raises(RecordError, match=message):
@@ -130,23 +132,23 @@ def test_bad_records_are_refused_and_nothing_is_written(vx, record, message, bat
     assert col.fetch(["keep"])[0].metadata == {"v": "original"}
 
 
-def test_bad_record_message_names_id_expected_and_actual(vx):
-    col = vx.get_or_create_collection("docs", dimension=3)
+def test_bad_record_message_names_id_expected_and_actual(kvx):
+    col = kvx.get_or_create_collection("docs", dimension=3)
     with pytest.raises(RecordError) as info:
         col.upsert([("ok", [1, 2, 3], {}), ("doc-42", [1, 2, 3, 4], {})])
     text = str(info.value)
     assert "'doc-42'" in text and "dimension 3" in text and "got 4" in text
 
 
-def test_numpy_metadata_values_are_converted(vx):
-    col = vx.get_or_create_collection("docs", dimension=3)
+def test_numpy_metadata_values_are_converted(kvx):
+    col = kvx.get_or_create_collection("docs", dimension=3)
     meta = {"i": np.int64(3), "f": np.float32(0.5), "b": np.bool_(True), "a": np.arange(3)}
     col.upsert([("n", [1, 2, 3], meta)])
     assert col.fetch(["n"])[0].metadata == {"i": 3, "f": 0.5, "b": True, "a": [0, 1, 2]}
 
 
-def test_delete_by_ids_and_filters(vx):
-    col = vx.get_or_create_collection("docs", dimension=3)
+def test_delete_by_ids_and_filters(kvx):
+    col = kvx.get_or_create_collection("docs", dimension=3)
     col.upsert(rows(10))
     assert sorted(col.delete(ids=["r00001", "r00002", "missing"])) == ["r00001", "r00002"]
     assert col.delete(ids=[]) == []
@@ -166,8 +168,8 @@ def test_delete_by_ids_and_filters(vx):
     assert len(col) == 0
 
 
-def test_query_shapes_and_order(vx, quiet):
-    col = vx.get_or_create_collection("docs", dimension=3)
+def test_query_shapes_and_order(kvx, quiet):
+    col = kvx.get_or_create_collection("docs", dimension=3)
     col.upsert(
         [
             ("near", [1, 0, 0], {"k": "n"}),
@@ -184,7 +186,7 @@ def test_query_shapes_and_order(vx, quiet):
         data=[1, 0, 0], limit=1, include_value=True, include_metadata=True, include_vector=True
     )
     ((rid, dist, vec, meta),) = full
-    assert rid == "near" and meta == {"k": "n"} and np.array_equal(vec, [1, 0, 0])
+    assert rid == "near" and meta == {"k": "n"} and same_vector(kvx.kind, vec, [1, 0, 0])
     only_meta = col.query(data=[1, 0, 0], limit=1, include_metadata=True)
     assert only_meta == [("near", {"k": "n"})]
     assert col.query(data=[1, 0, 0], filters={"k": {"$eq": "f"}}) == ["far"]
@@ -200,15 +202,14 @@ def test_query_shapes_and_order(vx, quiet):
         ("l1_distance", lambda a, b: np.abs(a - b).sum()),
     ],
 )
-def test_every_measure_matches_numpy(vx, quiet, measure, expected):
+def test_every_measure_matches_numpy(kvx, quiet, measure, expected):
     data = rows(50, dim=8, seed=3)
-    col = vx.get_or_create_collection("docs", dimension=8)
+    col = kvx.get_or_create_collection("docs", dimension=8)
     col.upsert(data)
     q = np.random.default_rng(9).normal(size=8).astype(np.float32)
     hits = col.query(data=q, limit=10, measure=measure, include_value=True)
-    truth = sorted(((float(expected(q, np.asarray(v, dtype=np.float32))), i) for i, v, _ in data))[
-        :10
-    ]
+    qs = stored(kvx.kind, q)  # what the collection compares: its own precision
+    truth = sorted((float(expected(qs, stored(kvx.kind, v))), i) for i, v, _ in data)[:10]
     assert [h[0] for h in hits] == [i for _, i in truth]
     for (_, got), (want, _) in zip(hits, truth):
         assert got == pytest.approx(want, rel=1e-4, abs=1e-5)
@@ -232,15 +233,15 @@ def test_every_measure_matches_numpy(vx, quiet, measure, expected):
         ({"data": [0, float("nan"), 1]}, "NaN"),
     ],
 )
-def test_query_argument_errors(vx, kwargs, message):
-    col = vx.get_or_create_collection("docs", dimension=3)
+def test_query_argument_errors(kvx, kwargs, message):
+    col = kvx.get_or_create_collection("docs", dimension=3)
     args = {"data": [1, 2, 3], **kwargs}
     with pytest.raises((ArgError, FilterError), match=message):
         col.query(**args)
 
 
-def test_missing_index_warning_and_index_lifecycle(vx):
-    col = vx.get_or_create_collection("docs", dimension=3)
+def test_missing_index_warning_and_index_lifecycle(kvx):
+    col = kvx.get_or_create_collection("docs", dimension=3)
     col.upsert(rows(20))
     with pytest.warns(UserWarning, match=f"{NO_INDEX} for cosine_distance"):
         col.query(data=[1, 2, 3])
@@ -257,9 +258,14 @@ def test_missing_index_warning_and_index_lifecycle(vx):
         col.query(data=[1, 2, 3], measure="l2_distance")
     with pytest.raises(ArgError, match="replace=False"):
         col.create_index(replace=False)
-    ivf = col.create_index(
-        method="ivfflat", measure="l2_distance", index_arguments=vecs_core.IndexArgsIVFFlat(4)
-    )
+    if kvx.kind == "sparsevec":  # IVFFlat does not serve sparse vectors
+        with pytest.raises(ArgError, match="ivfflat indexes cannot serve sparsevec"):
+            col.create_index(method="ivfflat", measure="l2_distance")
+        ivf = col.create_index(method="hnsw", measure="l2_distance")
+    else:
+        ivf = col.create_index(
+            method="ivfflat", measure="l2_distance", index_arguments=vecs_core.IndexArgsIVFFlat(4)
+        )
     names = [ix.name for ix in col.list_indexes()]
     assert names == [ivf.name]
     assert col.is_indexed_for_measure("l2_distance")
@@ -268,8 +274,8 @@ def test_missing_index_warning_and_index_lifecycle(vx):
     assert col.index is None
 
 
-def test_warn_unindexed_is_per_call(vx):
-    col = vx.get_or_create_collection("docs", dimension=3)
+def test_warn_unindexed_is_per_call(kvx):
+    col = kvx.get_or_create_collection("docs", dimension=3)
     col.upsert(rows(5))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -289,20 +295,20 @@ def test_warn_unindexed_is_per_call(vx):
         ({"method": "ivfflat", "index_arguments": vecs_core.IndexArgsHNSW()}, "supplied but"),
         ({"method": "btree"}, "unknown index method"),
         ({"measure": "dot"}, "unknown measure"),
-        ({"method": "ivfflat", "measure": "l1_distance"}, "cannot serve l1_distance"),
+        ({"method": "ivfflat", "measure": "l1_distance"}, "cannot serve"),
         ({"method": "hnsw", "index_arguments": vecs_core.IndexArgsHNSW(m=1)}, "IndexArgsHNSW.m"),
         ({"maintenance_work_mem": ""}, "maintenance_work_mem"),
     ],
 )
-def test_create_index_argument_errors(vx, kwargs, message):
-    col = vx.get_or_create_collection("docs", dimension=3)
+def test_create_index_argument_errors(kvx, kwargs, message):
+    col = kvx.get_or_create_collection("docs", dimension=3)
     with pytest.raises(ArgError, match=message):
         col.create_index(**kwargs)
     assert col.index is None
 
 
-def test_index_build_settings_and_catalog_detection(vx, sql_conn, schema):
-    col = vx.get_or_create_collection("docs", dimension=3)
+def test_index_build_settings_and_catalog_detection(kvx, sql_conn, schema):
+    col = kvx.get_or_create_collection("docs", dimension=3)
     col.upsert(rows(100))
     built = col.create_index(
         method="hnsw",
@@ -317,8 +323,8 @@ def test_index_build_settings_and_catalog_detection(vx, sql_conn, schema):
     assert col.is_indexed_for_measure("max_inner_product")
 
 
-def test_find_count_get(vx):
-    col = vx.get_or_create_collection("docs", dimension=3)
+def test_find_count_get(kvx):
+    col = kvx.get_or_create_collection("docs", dimension=3)
     col.upsert(rows(30))
     assert col.count() == 30
     assert col.count({"even": True}) == 15
@@ -329,7 +335,7 @@ def test_find_count_get(vx):
     assert [i.id for i in col.find({"even": True}, limit=4, offset=4)] == [i.id for i in page2]
     assert page1[0].vector is None and page1[0].text is None
     with_vec = col.find(limit=1, include_vector=True)
-    assert with_vec[0].vector is not None and with_vec[0].vector.shape == (3,)
+    assert with_vec[0].vector is not None and dense(with_vec[0].vector).shape == (3,)
     got = col.get(["r00002", "zz", "r00001"])
     assert [i.id for i in got] == ["r00002", "r00001"]
     assert got[0].metadata == {"i": 2, "even": True}
@@ -337,8 +343,8 @@ def test_find_count_get(vx):
         col.find(limit=0)
 
 
-def test_text_column_round_trips_apart_from_metadata(vx, quiet):
-    col = vx.get_or_create_collection("docs", dimension=3)
+def test_text_column_round_trips_apart_from_metadata(kvx, quiet):
+    col = kvx.get_or_create_collection("docs", dimension=3)
     col.upsert([("plain", [1, 0, 0], {"text": "metadata field"})])
     text = "Ünïcode ✓ 'quotes' \"double\" \\ back\nslash"
     col.upsert([("t", [0, 1, 0], {"text": "not the document"}, text), ("n", [0, 0, 1], {}, None)])
@@ -349,8 +355,8 @@ def test_text_column_round_trips_apart_from_metadata(vx, quiet):
     assert hit.id == "t" and hit.text == text
 
 
-def test_text_first_seen_mid_stream_adds_the_column(vx):
-    col = vx.get_or_create_collection("docs", dimension=3)
+def test_text_first_seen_mid_stream_adds_the_column(kvx):
+    col = kvx.get_or_create_collection("docs", dimension=3)
     # > 256 records: the COPY path; only records after the first 400 carry text
     records = [
         (f"r{i}", [1, 0, float(i)], {"i": i}, *(() if i < 400 else (f"text {i}",)))

@@ -257,8 +257,8 @@ def test_hybrid_argument_checks(client):
         col.hybrid_search("", unit(0))
 
 
-def test_keyword_and_hybrid_through_both_shells(vx):
-    col = vx.get_or_create_collection("shells", dimension=3)
+def test_keyword_and_hybrid_through_both_shells_on_every_kind(kvx):
+    col = kvx.get_or_create_collection("shells", dimension=3)
     col.upsert(
         [
             ("a", unit(0), {"k": 1}, "red apples and green pears"),
@@ -270,6 +270,10 @@ def test_keyword_and_hybrid_through_both_shells(vx):
     assert [h.id for h in col.keyword_search("green", filters={"k": 2})] == ["b"]
     hits = col.hybrid_search("green", unit(0), limit=2)
     assert [h.id for h in hits] == ["a", "b"]
+    hits = col.hybrid_search("green", unit(1), limit=2, filters={"k": {"$gte": 2}})
+    assert [h.id for h in hits] == ["b", "c"] and hits[0].distance == pytest.approx(0.0, abs=1e-6)
+    col.create_index()
+    assert [h.id for h in col.hybrid_search("green", unit(0), limit=2)] == ["a", "b"]
     col.enable_full_text()
 
 

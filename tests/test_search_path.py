@@ -8,6 +8,7 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import dense, stored
 from psycopg import sql
 
 import vecs_core
@@ -21,15 +22,15 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
 
 
 @pytest.fixture
-def indexed(vx):
+def indexed(kvx):
     """3,000 records, two thirds of them ``big``: a filter on ``big`` matches more rows than the
     exact-search threshold (2,000), so filtered searches take the index branch."""
     rng = np.random.default_rng(5)
     data = rng.normal(size=(3000, DIM)).astype(np.float32)
-    col = vx.get_or_create_collection("hot", dimension=DIM)
+    col = kvx.get_or_create_collection("hot", dimension=DIM)
     col.upsert((f"r{i:04d}", v, {"i": i, "big": i % 3 != 0}) for i, v in enumerate(data))
     col.create_index(method="hnsw", index_arguments=vecs_core.IndexArgsHNSW(m=16))
-    return col, data
+    return col, stored(kvx.kind, data), kvx.kind
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
@@ -48,8 +49,8 @@ def test_nonfinite_float32_query_vector_is_refused(vx, quiet, bad):
 
 @pytest.mark.parametrize("filtered", [False, True])
 def test_every_result_shape_on_an_indexed_collection(indexed, filtered):
-    col, data = indexed
-    q = data[42] + np.float32(0.01)
+    col, data, kind = indexed
+    q = stored(kind, data[42] + np.float32(0.01))
     filters = {"big": True} if filtered else None
     allowed = [i for i in range(len(data)) if not filtered or i % 3 != 0]
     truth = sorted(allowed, key=lambda i: cosine(q, data[i]))[:10]
@@ -75,7 +76,7 @@ def test_every_result_shape_on_an_indexed_collection(indexed, filtered):
             if value:
                 assert rest.pop(0) == pytest.approx(cosine(q, data[i]), abs=1e-5)
             if vector:
-                assert np.array_equal(rest.pop(0), data[i])
+                assert np.array_equal(dense(rest.pop(0)), data[i])
             if meta:
                 assert rest.pop(0) == {"i": i, "big": i % 3 != 0}
     hits = col.search(q, limit=5, filters=filters, include_vector=True, ef_search=100)
@@ -83,7 +84,7 @@ def test_every_result_shape_on_an_indexed_collection(indexed, filtered):
     for h in hits:
         i = int(h.id[1:])
         assert h.metadata == {"i": i, "big": i % 3 != 0} and h.text is None and h.score is None
-        assert np.array_equal(h.vector, data[i])
+        assert np.array_equal(dense(h.vector), data[i])
 
 
 def test_unfiltered_search_statement_is_served_by_the_index(client, sql_conn, schema):

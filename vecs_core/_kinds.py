@@ -37,6 +37,7 @@ _DENSE_HEADER = struct.Struct(">HH")
 _SPARSE_HEADER = struct.Struct(">iii")
 _BE_F4, _BE_F2, _BE_I4 = np.dtype(">f4"), np.dtype(">f2"), np.dtype(">i4")
 _F4 = np.dtype(np.float32)
+_F4_MAX = float(np.finfo(np.float32).max)
 
 
 class Sparse:
@@ -135,7 +136,7 @@ def _as_sparse(value: object, dimension: int | None, *, what: str, error: type[A
         nz = np.flatnonzero(dense)
         return Sparse(int(dense.shape[0]), nz.astype(np.int64), dense[nz])
     indices = np.empty(len(pairs), dtype=np.int64)
-    values = np.empty(len(pairs), dtype=np.float32)
+    numbers: list[float] = []
     for j, (index, number) in enumerate(pairs):
         if isinstance(index, (bool, np.bool_)) or not isinstance(index, (int, np.integer)):
             raise error(
@@ -153,9 +154,12 @@ def _as_sparse(value: object, dimension: int | None, *, what: str, error: type[A
                 f"{what}: sparse vector values must be numbers, got "
                 f"{type(number).__name__} {number!r} at index {index}"
             )
-        indices[j], values[j] = index, number
-    if not np.isfinite(values).all():
+        indices[j] = index
+        numbers.append(float(number))
+    wide = np.asarray(numbers, dtype=np.float64)
+    if not (np.isfinite(wide).all() and (np.abs(wide) <= _F4_MAX).all()):
         raise error(f"{what}: sparse vector contains NaN or infinity (or overflows float32)")
+    values = wide.astype(np.float32)
     order = np.argsort(indices, kind="stable")
     indices, values = indices[order], values[order]
     if indices.shape[0] > 1 and (np.diff(indices) == 0).any():

@@ -277,7 +277,8 @@ class Encoder:
         shaped = [(index, self._shape(index, record)) for index, record in batch]
         vectors = self._batch_vectors(shaped)
         width = self.kind.element_bytes() * self.dimension
-        vec_len = _LEN.pack(4 + width) + struct.pack(">HH", self.dimension, 0)
+        if vectors is not None:  # a dense kind: every row has the same field header
+            vec_len = _LEN.pack(4 + width) + struct.pack(">HH", self.dimension, 0)
         encode = self.kind.encode
         rows = []
         for j, (index, record) in enumerate(shaped):
