@@ -65,8 +65,7 @@ def and_(parts: Iterable[Expr]) -> Expr:
     for p in parts:
         if p is False:
             return False
-        if p is not True:
-            assert isinstance(p, dict)
+        if isinstance(p, dict):  # True adds nothing to a conjunction
             out.append(p)
     if not out:
         return True
@@ -79,8 +78,7 @@ def or_(parts: Iterable[Expr]) -> Expr:
     for p in parts:
         if p is True:
             return True
-        if p is not False:
-            assert isinstance(p, dict)
+        if isinstance(p, dict):  # False adds nothing to a disjunction
             out.append(p)
     if not out:
         return False
