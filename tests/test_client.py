@@ -27,6 +27,7 @@ def test_public_names_are_pinned():
         "Collection",
         "CollectionAlreadyExists",
         "CollectionNotFound",
+        "FILTER_OPERATORS",
         "FilterError",
         "Hit",
         "IndexArgsHNSW",
@@ -36,10 +37,14 @@ def test_public_names_are_pinned():
         "IndexMeasure",
         "IndexMethod",
         "Item",
+        "LOGICAL_OPERATORS",
+        "MAX_LIMIT",
         "MismatchedDimension",
         "MissingDependency",
+        "PermissionDenied",
         "Record",
         "RecordError",
+        "StatementTimeout",
         "Unreachable",
         "VecsError",
         "VectorIndex",
@@ -47,6 +52,7 @@ def test_public_names_are_pinned():
         "create_async_client",
         "create_client",
         "exc",
+        "parse_measure",
         "relevance_score",
     ]
     for name in ("Adapter", "AdapterContext", "AdapterStep", "NoOp"):
@@ -56,6 +62,14 @@ def test_public_names_are_pinned():
     assert issubclass(vecs_core.Unreachable, ConnectionError)
     assert issubclass(vecs_core.MissingDependency, ImportError)
     assert vecs_core.exc.VecsException is vecs_core.VecsError
+    assert vecs_core.PermissionDenied is vecs_core.exc.PermissionDenied
+    assert vecs_core.StatementTimeout is vecs_core.exc.StatementTimeout
+    assert vecs_core.MAX_LIMIT == 1000
+    assert vecs_core.LOGICAL_OPERATORS == ("$and", "$or", "$not")
+    assert {"$eq", "$in", "$contains"} <= set(vecs_core.FILTER_OPERATORS)
+    assert vecs_core.parse_measure("l2_distance") is vecs_core.IndexMeasure.l2_distance
+    with pytest.raises(ArgError, match="unknown measure"):
+        vecs_core.parse_measure("hamming")
 
 
 NO_IO_METHODS = {"session"}  # shared, synchronous on both shells (they only build a view)

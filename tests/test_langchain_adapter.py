@@ -202,8 +202,159 @@ def test_filters_in_search(films: VecsVectorStore, flt: dict[str, Any], expected
 
 
 def test_unknown_operator_raises_filter_error(films: VecsVectorStore) -> None:
-    with pytest.raises(vecs_core.FilterError):
+    with pytest.raises(vecs_core.FilterError) as info:
         films.similarity_search("film", filter={"year": {"$near": 3}})
+    # the message lists the operators, taken from the core's exported list plus $between
+    assert all(op in str(info.value) for op in (*vecs_core.FILTER_OPERATORS, "$between"))
+
+
+@pytest.mark.parametrize("op", vecs_core.FILTER_OPERATORS)
+def test_core_operators_pass_through(op: str) -> None:
+    assert translate_filter({"a": {op: 1}}) == {"a": {op: 1}}
+
+
+@pytest.mark.parametrize("op", vecs_core.LOGICAL_OPERATORS)
+def test_logical_operators_are_the_cores(op: str) -> None:
+    operand = {"a": 1} if op == "$not" else [{"a": 1}]
+    assert translate_filter({op: operand}) == {op: operand}
+
+
+# Every store method that takes a filter, sync and async; each must refuse a non-dict filter
+# before any I/O (even with k=0, and without deleting anything).
+VEC = [0.1] * 8
+SYNC_FILTER_CALLS: dict[str, Callable[[VecsVectorStore, Any], Any]] = {
+    "similarity_search": lambda s, f: s.similarity_search("film", k=2, filter=f),
+    "similarity_search k=0": lambda s, f: s.similarity_search("film", k=0, filter=f),
+    "with_score": lambda s, f: s.similarity_search_with_score("film", filter=f),
+    "by_vector": lambda s, f: s.similarity_search_by_vector(VEC, filter=f),
+    "with_score_by_vector": lambda s, f: s.similarity_search_with_score_by_vector(VEC, filter=f),
+    "relevance_scores": lambda s, f: s.similarity_search_with_relevance_scores("f", filter=f),
+    "mmr": lambda s, f: s.max_marginal_relevance_search("film", filter=f),
+    "mmr k=0": lambda s, f: s.max_marginal_relevance_search("film", k=0, filter=f),
+    "mmr_by_vector": lambda s, f: s.max_marginal_relevance_search_by_vector(VEC, filter=f),
+    "mmr_with_score": lambda s, f: s.max_marginal_relevance_search_with_score_by_vector(
+        VEC, filter=f
+    ),
+    "delete": lambda s, f: s.delete(filter=f),
+    "hybrid_search": lambda s, f: s.hybrid_search("film", filter=f),
+    "hybrid k=0": lambda s, f: s.hybrid_search_with_score("film", k=0, filter=f),
+    "keyword_search": lambda s, f: s.keyword_search_with_score("film", filter=f),
+    "keyword k=0": lambda s, f: s.keyword_search_with_score("film", k=0, filter=f),
+    "search": lambda s, f: s.search("film", "similarity", filter=f),
+    "search mmr": lambda s, f: s.search("film", "mmr", filter=f),
+    "search hybrid": lambda s, f: s.search("film", "hybrid", filter=f),
+    "retriever": lambda s, f: s.as_retriever(search_kwargs={"filter": f}).invoke("film"),
+    "retriever mmr": lambda s, f: s.as_retriever(
+        search_type="mmr", search_kwargs={"filter": f}
+    ).invoke("film"),
+    "retriever hybrid": lambda s, f: s.as_retriever(
+        search_type="hybrid", search_kwargs={"filter": f}
+    ).invoke("film"),
+}
+ASYNC_FILTER_CALLS: dict[str, Callable[[VecsVectorStore, Any], Any]] = {
+    "asimilarity_search": lambda s, f: s.asimilarity_search("film", k=2, filter=f),
+    "asimilarity_search k=0": lambda s, f: s.asimilarity_search("film", k=0, filter=f),
+    "with_score": lambda s, f: s.asimilarity_search_with_score("film", filter=f),
+    "by_vector": lambda s, f: s.asimilarity_search_by_vector(VEC, filter=f),
+    "with_score_by_vector": lambda s, f: s.asimilarity_search_with_score_by_vector(VEC, filter=f),
+    "relevance_scores": lambda s, f: s.asimilarity_search_with_relevance_scores("f", filter=f),
+    "mmr": lambda s, f: s.amax_marginal_relevance_search("film", filter=f),
+    "mmr_by_vector": lambda s, f: s.amax_marginal_relevance_search_by_vector(VEC, filter=f),
+    "mmr_with_score": lambda s, f: s.amax_marginal_relevance_search_with_score_by_vector(
+        VEC, filter=f
+    ),
+    "adelete": lambda s, f: s.adelete(filter=f),
+    "hybrid_search": lambda s, f: s.ahybrid_search("film", filter=f),
+    "keyword_search": lambda s, f: s.akeyword_search_with_score("film", filter=f),
+    "search": lambda s, f: s.asearch("film", "similarity", filter=f),
+    "search hybrid": lambda s, f: s.asearch("film", "hybrid", filter=f),
+    "retriever": lambda s, f: s.as_retriever(search_kwargs={"filter": f}).ainvoke("film"),
+    "retriever hybrid": lambda s, f: s.as_retriever(
+        search_type="hybrid", search_kwargs={"filter": f}
+    ).ainvoke("film"),
+}
+NOT_A_DICT = [[], [{"genre": "drama"}], ("genre", "drama"), "genre = 'drama'", 3]
+
+
+def test_a_filter_that_is_not_a_dict_raises_filter_error(films: VecsVectorStore) -> None:
+    for name, call in SYNC_FILTER_CALLS.items():
+        for bad in NOT_A_DICT:
+            with pytest.raises(vecs_core.FilterError, match="a filter must be a dict"):
+                call(films, bad)
+                pytest.fail(f"{name} accepted filter={bad!r}")
+    assert len(films.get_by_ids([i for i, _, _ in FILMS])) == len(FILMS)  # nothing deleted
+
+
+@pytest.mark.asyncio
+async def test_a_filter_that_is_not_a_dict_raises_filter_error_async(
+    make_astore: Callable[..., VecsVectorStore],
+) -> None:
+    store = make_astore(DeterministicFakeEmbedding(size=8))
+    await store.aadd_texts([t for _, t, _ in FILMS], [m for _, _, m in FILMS])
+    for name, call in ASYNC_FILTER_CALLS.items():
+        for bad in NOT_A_DICT:
+            with pytest.raises(vecs_core.FilterError, match="a filter must be a dict"):
+                await call(store, bad)
+                pytest.fail(f"{name} accepted filter={bad!r}")
+    assert len(await store.asimilarity_search("film", k=10)) == len(FILMS)
+
+
+def _store_errors(store: VecsVectorStore) -> list[tuple[Callable[[], Any], type[Exception], str]]:
+    emb = store.embedding
+    return [
+        (lambda: store.add_texts(["a", "b"], ids=["x"]), vecs_core.ArgError, "ids"),
+        (lambda: store.add_texts(["a"], metadatas=[{}, {}]), vecs_core.ArgError, "metadatas"),
+        (
+            lambda: store.add_documents([Document(page_content="a")], ids=["1", "2"]),
+            vecs_core.ArgError,
+            "ids",
+        ),
+        (lambda: store.similarity_search("a", k=-1), vecs_core.ArgError, "k must be"),
+        (lambda: store.similarity_search("a", k=1001), vecs_core.ArgError, "1000"),
+        (lambda: store.similarity_search("a", k="3"), vecs_core.ArgError, "k must be an int"),
+        (
+            lambda: store.max_marginal_relevance_search("a", lambda_mult=1.5),
+            vecs_core.ArgError,
+            "lambda_mult",
+        ),
+        (
+            lambda: store.max_marginal_relevance_search("a", fetch_k=-1),
+            vecs_core.ArgError,
+            "fetch_k",
+        ),
+        (lambda: store.delete(["a"], filter={"x": 1}), vecs_core.ArgError, "not both"),
+        (lambda: store.hybrid_search("a", k=-2), vecs_core.ArgError, "k must be"),
+        (lambda: store.keyword_search_with_score("a", k=2000), vecs_core.ArgError, "1000"),
+        (lambda: VecsVectorStore(emb, "x", measure="hamming"), vecs_core.ArgError, "measure"),
+        (lambda: VecsVectorStore(emb, "x", dimension=-3), vecs_core.ArgError, "dimension"),
+    ]
+
+
+def test_errors_are_the_cores_typed_errors(make_store: Callable[..., VecsVectorStore]) -> None:
+    store = make_store(DeterministicFakeEmbedding(size=3))
+    store.add_texts(["a"], ids=["a"])
+    for call, error, match in _store_errors(store):
+        with pytest.raises(error, match=match):
+            call()
+    assert [d.id for d in store.get_by_ids(["a"])] == ["a"]
+
+
+@pytest.mark.asyncio
+async def test_async_errors_are_the_cores_typed_errors(
+    make_astore: Callable[..., VecsVectorStore],
+) -> None:
+    store = make_astore(DeterministicFakeEmbedding(size=3))
+    cases: list[tuple[Callable[[], Any], str]] = [
+        (lambda: store.aadd_texts(["a", "b"], ids=["x"]), "ids"),
+        (lambda: store.aadd_documents([Document(page_content="a")], ids=["1", "2"]), "ids"),
+        (lambda: store.asimilarity_search("a", k=-1), "k must be"),
+        (lambda: store.amax_marginal_relevance_search("a", lambda_mult=-1), "lambda_mult"),
+        (lambda: store.adelete(["a"], filter={"x": 1}), "not both"),
+        (lambda: store.ahybrid_search("a", k=1001), "1000"),
+    ]
+    for call, match in cases:
+        with pytest.raises(vecs_core.ArgError, match=match):
+            await call()
 
 
 def test_delete_by_filter(films: VecsVectorStore) -> None:
@@ -589,14 +740,15 @@ def test_client_arguments(database_url: str, schema: str) -> None:
     try:
         store = VecsVectorStore(DeterministicFakeEmbedding(size=3), _name(), client=client)
         store.add_texts(["hello"], ids=["h"])
-        assert store.client is client
-        with pytest.raises(ValueError, match="async_client"):
+        assert store.client is client and store.schema == schema
+        with pytest.raises(vecs_core.ArgError, match="async_client"):
             _ = store.async_client
-        with pytest.raises(ValueError):
-            VecsVectorStore(
-                DeterministicFakeEmbedding(size=3), "x", client=client, connection=database_url
-            )
-        with pytest.raises(TypeError):
+        # connection= fills the side no client was given for, in the client's schema
+        both = VecsVectorStore(
+            DeterministicFakeEmbedding(size=3), "x", client=client, connection=database_url
+        )
+        assert both.client is client and both.async_client.schema == schema
+        with pytest.raises(vecs_core.ArgError, match="URL string"):
             VecsVectorStore(DeterministicFakeEmbedding(size=3), "x", connection=client)  # type: ignore[arg-type]
     finally:
         client.disconnect()

@@ -33,7 +33,6 @@ from llama_index.core.vector_stores.types import (
 
 import vecs_core
 from vecs_integrations.llama_index import VecsVectorStore, to_vecs_filter, translate_filters
-from vecs_integrations.llama_index.base import mmr_order
 
 ASYNC_NAMES = {
     "add": "async_add",
@@ -111,7 +110,7 @@ def ids_of(nodes: list[BaseNode]) -> list[str]:
 # -- construction ---------------------------------------------------------------------------------
 def test_constructor_does_no_io() -> None:
     store = VecsVectorStore("x", 3, connection="postgresql://nobody@127.0.0.1:1/none")
-    assert store._client is None and store._aclient is None and store._collection is None
+    assert store._clients.existing_sync is None and store._clients.existing_async is None
     assert "nobody" not in repr(store)
     assert store.stores_text is True
     assert VecsVectorStore.class_name() == "VecsVectorStore"
@@ -140,7 +139,7 @@ def test_async_path_uses_only_the_async_client(database_url: str, schema: str) -
         await store.async_add([node("n1", [1.0, 0.0])])
         res = await store.aquery(q([1.0, 0.0]))
         assert res.ids == ["n1"]
-        assert store._client is None  # no sync client, so no thread-pool fallback
+        assert store._clients.existing_sync is None  # no sync client: no thread-pool fallback
         await store.aclose()
 
     asyncio.run(main())
@@ -354,26 +353,6 @@ def test_mmr_prefers_diversity(make_store: Any) -> None:
     assert filtered.ids == ["dup", "diverse"]
 
 
-def test_mmr_order_matches_a_brute_force_definition() -> None:
-    rng = np.random.default_rng(7)
-    for _ in range(20):
-        vecs = rng.normal(size=(12, 5))
-        query = rng.normal(size=5)
-        lam = float(rng.random())
-        unit = vecs / np.linalg.norm(vecs, axis=1, keepdims=True)
-        qn = query / np.linalg.norm(query)
-        chosen: list[int] = []
-        while len(chosen) < 6:
-            scores = {
-                i: lam * float(unit[i] @ qn)
-                - (1 - lam) * max((float(unit[i] @ unit[j]) for j in chosen), default=0.0)
-                for i in range(12)
-                if i not in chosen
-            }
-            chosen.append(max(scores, key=lambda i: (scores[i], -i)))
-        assert mmr_order(list(query), list(vecs), 6, lam) == chosen
-
-
 def test_unsupported_modes_and_bad_queries(make_store: Any) -> None:
     s = make_store()
     _corpus(s)
@@ -387,10 +366,72 @@ def test_unsupported_modes_and_bad_queries(make_store: Any) -> None:
         s.query(q([1.0, 0, 0, 0], mode=VectorStoreQueryMode.TEXT_SEARCH))
     with pytest.raises(vecs_core.ArgError, match="mmr_threshold"):
         s.query(q([1.0, 0, 0, 0], mode=VectorStoreQueryMode.MMR, mmr_threshold=2.0))
-    with pytest.raises(vecs_core.ArgError, match="at most 1000"):
+    with pytest.raises(vecs_core.ArgError, match="between 0 and 1000"):
         s.query(q([1.0, 0, 0, 0], k=1001))
     with pytest.raises(vecs_core.FilterError, match="list"):
         s.query(q([1.0, 0, 0, 0], filters=eq("topic", ["db"])))
+
+
+NOT_METADATA_FILTERS: list[Any] = [
+    [MetadataFilter(key="topic", value="db")],
+    [],
+    {"topic": "db"},
+    "topic = 'db'",
+]
+
+
+def test_filters_that_are_not_metadata_filters_raise_filter_error(make_store: Any) -> None:
+    """Every method taking filters refuses a non-MetadataFilters before any I/O: even when
+    nothing would be read (k=0, node_ids=[]) and without deleting anything."""
+    s = make_store()
+    _corpus(s)
+    v = [1.0, 0.0, 0.0, 0.0]
+    calls: dict[str, Any] = {
+        "query": lambda f: s.query(q(v, filters=f)),
+        "query k=0": lambda f: s.query(q(v, k=0, filters=f)),
+        "query mmr": lambda f: s.query(q(v, mode=VectorStoreQueryMode.MMR, filters=f)),
+        "query text": lambda f: s.query(
+            VectorStoreQuery(query_str="db", mode=VectorStoreQueryMode.TEXT_SEARCH, filters=f)
+        ),
+        "query hybrid": lambda f: s.query(
+            q(v, query_str="db", mode=VectorStoreQueryMode.HYBRID, filters=f)
+        ),
+        "get_nodes": lambda f: s.get_nodes(filters=f),
+        "get_nodes ids": lambda f: s.get_nodes(node_ids=["a1"], filters=f),
+        "get_nodes no ids": lambda f: s.get_nodes(node_ids=[], filters=f),
+        "delete_nodes": lambda f: s.delete_nodes(filters=f),
+        "delete_nodes ids": lambda f: s.delete_nodes(node_ids=["a1"], filters=f),
+        "delete_nodes no ids": lambda f: s.delete_nodes(node_ids=[], filters=f),
+    }
+    for name, call in calls.items():
+        for bad in NOT_METADATA_FILTERS:
+            with pytest.raises(vecs_core.FilterError, match="a filter must be a MetadataFilters"):
+                call(bad)
+                pytest.fail(f"{name} accepted filters={bad!r}")
+    assert len(s.get_nodes()) == 5  # nothing deleted
+
+
+def test_bad_arguments_raise_the_cores_typed_errors(make_store: Any) -> None:
+    s = make_store()
+    _corpus(s)
+    v = [1.0, 0.0, 0.0, 0.0]
+    mmr = VectorStoreQueryMode.MMR
+    idle = vecs_core.create_client("postgresql://nobody@127.0.0.1:1/none")  # never connects
+    cases: list[tuple[Any, str]] = [
+        (lambda: s.query(q(v, k=-1)), "similarity_top_k"),
+        (lambda: s.query(q(v, k="3")), "similarity_top_k must be an int"),
+        (lambda: s.query(q(v, mode="nonsense")), "'nonsense'"),
+        (lambda: s.query(q(v, mode=mmr, mmr_threshold="high")), "mmr_threshold"),
+        (lambda: s.query(q(v, mode=mmr), mmr_threshold=-0.5), "mmr_threshold"),
+        (lambda: s.query(q(v, query_str="x", mode="hybrid", alpha=1.5)), "alpha"),
+        (lambda: s.delete_nodes(), "clear"),
+        (lambda: VecsVectorStore("x", 3, mmr_prefetch_factor=0), "mmr_prefetch_factor"),
+        (lambda: VecsVectorStore("x", 3, connection=idle), "URL string"),
+        (lambda: VecsVectorStore("x", 3, schema="other", client=idle), "schemas"),
+    ]
+    for call, match in cases:
+        with pytest.raises(vecs_core.ArgError, match=match):
+            call()
 
 
 def test_text_and_hybrid_modes(make_store: Any) -> None:

@@ -7,14 +7,18 @@
 
 from . import adapter, exc
 from ._async import AsyncClient, AsyncCollection, create_async_client
+from ._filters import FIELD_OPERATORS as FILTER_OPERATORS
+from ._filters import LOGICAL_OPERATORS
 from ._indexes import (
     IndexArgsHNSW,
     IndexArgsIVFFlat,
     IndexMeasure,
     IndexMethod,
+    parse_measure,
     relevance_score,
 )
 from ._plans.indexes import IndexBuildProgress, VectorIndex
+from ._requests import MAX_LIMIT
 from ._sync import Client, Collection, create_client
 from ._types import Hit, Item, Record
 from .exc import (
@@ -25,7 +29,9 @@ from .exc import (
     IndexBuildError,
     MismatchedDimension,
     MissingDependency,
+    PermissionDenied,
     RecordError,
+    StatementTimeout,
     Unreachable,
     VecsError,
 )
@@ -40,6 +46,7 @@ __all__ = [
     "Collection",
     "CollectionAlreadyExists",
     "CollectionNotFound",
+    "FILTER_OPERATORS",
     "FilterError",
     "Hit",
     "IndexArgsHNSW",
@@ -49,10 +56,14 @@ __all__ = [
     "IndexMeasure",
     "IndexMethod",
     "Item",
+    "LOGICAL_OPERATORS",
+    "MAX_LIMIT",
     "MismatchedDimension",
     "MissingDependency",
+    "PermissionDenied",
     "Record",
     "RecordError",
+    "StatementTimeout",
     "Unreachable",
     "VecsError",
     "VectorIndex",
@@ -60,5 +71,6 @@ __all__ = [
     "create_async_client",
     "create_client",
     "exc",
+    "parse_measure",
     "relevance_score",
 ]

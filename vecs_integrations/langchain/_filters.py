@@ -11,8 +11,9 @@ Accepted input (the dialect most LangChain vector stores understand)::
     {"$and": [...]}, {"$or": [...]}, {"$not": {...}}    # logical operators
     {"$not": [f1, f2]}                                  # none of them holds
 
-Field operators: ``$eq $ne $gt $gte $lt $lte $in $nin $contains $exists $like $ilike $between``.
-Anything else starting with ``$`` raises :class:`vecs_core.FilterError`.
+Field operators: the core's (:data:`vecs_core.FILTER_OPERATORS`: ``$eq $ne $gt $gte $lt $lte $in
+$nin $contains $exists $like $ilike``), passed through unchanged, plus ``$between``. Anything else
+starting with ``$`` raises :class:`vecs_core.FilterError`, and so does a filter that is not a dict.
 """
 
 from __future__ import annotations
@@ -20,29 +21,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from vecs_core.exc import FilterError
+from vecs_core import FILTER_OPERATORS, LOGICAL_OPERATORS, FilterError
 
-#: Operators passed to the core unchanged.
-PASSTHROUGH_OPERATORS = frozenset(
-    {
-        "$eq",
-        "$ne",
-        "$gt",
-        "$gte",
-        "$lt",
-        "$lte",
-        "$in",
-        "$nin",
-        "$contains",
-        "$exists",
-        "$like",
-        "$ilike",
-    }
-)
-#: Operators rewritten by this module.
-REWRITTEN_OPERATORS = frozenset({"$between"})
-FIELD_OPERATORS = PASSTHROUGH_OPERATORS | REWRITTEN_OPERATORS
-LOGICAL_OPERATORS = ("$and", "$or", "$not")
+#: Operators rewritten by this module into core operators.
+REWRITTEN_OPERATORS = ("$between",)
+#: Every field operator a LangChain filter may use.
+FIELD_OPERATORS = (*FILTER_OPERATORS, *REWRITTEN_OPERATORS)
 
 
 def translate_filter(filter: Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -51,12 +35,15 @@ def translate_filter(filter: Mapping[str, Any] | None) -> dict[str, Any] | None:
     ``None`` and ``{}`` mean "no filter" and give ``None``.
 
     Raises:
-        FilterError: an unknown operator or a malformed filter.
+        FilterError: not a dict, an unknown operator or a malformed filter.
     """
     if filter is None:
         return None
     if not isinstance(filter, Mapping):
-        raise FilterError(f"filter: expected a dict, got {type(filter).__name__} {filter!r}")
+        raise FilterError(
+            f"filter: a filter must be a dict, got {type(filter).__name__} {filter!r}; "
+            "combine several conditions with {'$and': [...]}"
+        )
     if not filter:
         return None
     return _node(filter, "filter")
@@ -124,12 +111,11 @@ def _field(value: object, path: str) -> Any:
                     if bound_op in ops or bound_op in value:
                         raise FilterError(f"{sub}: $between conflicts with {bound_op}")
                     ops[bound_op] = bound
-            elif op in PASSTHROUGH_OPERATORS:
+            elif op in FILTER_OPERATORS:
                 ops[op] = list(operand) if isinstance(operand, tuple) else operand
             else:
                 raise FilterError(
-                    f"{sub}: unknown operator {op!r}; expected one of "
-                    f"{', '.join(sorted(FIELD_OPERATORS))}"
+                    f"{sub}: unknown operator {op!r}; expected one of {', '.join(FIELD_OPERATORS)}"
                 )
         if not ops:
             raise FilterError(f"{path}: $between needs at least one bound")

@@ -65,8 +65,7 @@ def and_(parts: Iterable[Expr]) -> Expr:
     for p in parts:
         if p is False:
             return False
-        if p is not True:
-            assert isinstance(p, dict)
+        if isinstance(p, dict):  # True adds nothing to a conjunction
             out.append(p)
     if not out:
         return True
@@ -79,8 +78,7 @@ def or_(parts: Iterable[Expr]) -> Expr:
     for p in parts:
         if p is True:
             return True
-        if p is not False:
-            assert isinstance(p, dict)
+        if isinstance(p, dict):  # False adds nothing to a disjunction
             out.append(p)
     if not out:
         return False
@@ -114,8 +112,8 @@ def _str(v: str) -> str:
 
 
 def _scalar(v: object, what: str) -> Any:
-    if _is_number(v):
-        return _num(v)  # type: ignore[arg-type]
+    if isinstance(v, (int, float)):  # bool included, as in _is_number
+        return _num(v)
     if isinstance(v, str):
         return _str(v)
     raise FilterError(f"{what}: expected a string or a number, got {type(v).__name__} {v!r}")
@@ -284,12 +282,16 @@ def translate_filters(filters: MetadataFilters | None) -> Expr:
 
     Returns ``True`` when every row matches (no filters, or an empty group) and ``False`` when
     none can. Raises :class:`vecs_core.FilterError` for filters LlamaIndex itself could only
-    answer with a ``TypeError`` or that the core cannot express (see the module docstring).
+    answer with a ``TypeError`` or that the core cannot express (see the module docstring),
+    and for ``filters`` that are not a ``MetadataFilters`` (a list or a dict, for instance).
     """
     if filters is None:
         return True
     if not isinstance(filters, MetadataFilters):
-        raise FilterError(f"filters must be MetadataFilters, got {type(filters).__name__}")
+        raise FilterError(
+            f"filters: a filter must be a MetadataFilters, got {type(filters).__name__} "
+            f"{filters!r}; wrap the conditions as MetadataFilters(filters=[MetadataFilter(...)])"
+        )
     parts: list[Expr] = []
     for child in filters.filters:
         if isinstance(child, MetadataFilters):

@@ -1,87 +1,44 @@
-"""``VecsVectorStore``: a LlamaIndex vector store on vecs_core (PostgreSQL + pgvector)."""
+"""``VecsVectorStore``: a LlamaIndex vector store on vecs_core (PostgreSQL + pgvector).
+
+Nodes become records in ``_nodes``, filters are translated in ``_filters``, queries are planned
+in ``_query``; this module holds the store and its sync and native async methods.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
-import numpy as np
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
-from llama_index.core.schema import BaseNode, MetadataMode, TextNode
+from llama_index.core.schema import BaseNode
 from llama_index.core.vector_stores.types import (
     BasePydanticVectorStore,
     MetadataFilters,
     VectorStoreQuery,
-    VectorStoreQueryMode,
     VectorStoreQueryResult,
 )
-from llama_index.core.vector_stores.utils import metadata_dict_to_node, node_to_metadata_dict
 
 import vecs_core
 from vecs_core import ArgError
 
-from ._filters import EMPTY_KEYS_KEY, NODE_ID_KEY, Expr, and_, translate_filters
+from .._shared import ClientPair, CollectionPair
+from ._nodes import node_to_record, record_to_node
+from ._query import (
+    QueryPlan,
+    SearchCall,
+    arun,
+    empty_result,
+    plan_query,
+    restrict,
+    run,
+    search_call,
+    to_result,
+)
 
-MAX_SEARCH_LIMIT = 1000
 _PAGE = 1000
-_SUPPORTED_MODES = ("default", "mmr", "text_search", "hybrid")
 
-
-# -- node <-> record ------------------------------------------------------------------------------
-def node_to_record(
-    node: BaseNode, flat_metadata: bool = False
-) -> tuple[str, Any, dict[str, Any], str]:
-    """``(id, vector, metadata, text)`` for ``Collection.upsert``: LlamaIndex's own
-    ``node_to_metadata_dict`` (the node as JSON in ``_node_content``, the user's metadata at the
-    top level) plus the reserved ``_vecs_node_id`` and ``_vecs_empty_keys``; the text goes to
-    the core's text column."""
-    metadata = node_to_metadata_dict(node, remove_text=True, flat_metadata=flat_metadata)
-    empty = sorted(k for k, v in metadata.items() if isinstance(v, list) and not v)
-    metadata[NODE_ID_KEY] = node.node_id
-    if empty:
-        metadata[EMPTY_KEYS_KEY] = empty
-    else:
-        metadata.pop(EMPTY_KEYS_KEY, None)
-    text = node.get_content(metadata_mode=MetadataMode.NONE)
-    return (node.node_id, node.get_embedding(), metadata, text or "")
-
-
-def record_to_node(id_: str, metadata: dict[str, Any], text: str | None) -> BaseNode:
-    """The node a record stores; records not written by LlamaIndex become plain TextNodes."""
-    if "_node_content" in metadata:
-        return metadata_dict_to_node(metadata, text=text)
-    return TextNode(id_=id_, text=text or "", metadata=dict(metadata))
-
-
-def mmr_order(
-    query: Sequence[float], vectors: Sequence[Any], k: int, threshold: float
-) -> list[int]:
-    """Maximal marginal relevance: indices of ``vectors`` in selection order.
-
-    Each step takes the candidate maximising ``threshold * sim(q, d) - (1 - threshold) *
-    max(sim(d, s) for s already selected)``, cosine similarities throughout; ties go to the
-    earlier candidate.
-    """
-    if not len(vectors) or k <= 0:
-        return []
-    m = np.asarray(np.stack([np.asarray(v, dtype=np.float64) for v in vectors]))
-    q = np.asarray(query, dtype=np.float64)
-    m = m / np.maximum(np.linalg.norm(m, axis=1, keepdims=True), 1e-12)
-    q = q / max(float(np.linalg.norm(q)), 1e-12)
-    relevance = m @ q
-    pairwise = m @ m.T
-    n = len(m)
-    penalty = np.zeros(n)
-    chosen: list[int] = []
-    available = np.ones(n, dtype=bool)
-    for _ in range(min(k, n)):
-        score = threshold * relevance - (1.0 - threshold) * penalty
-        score[~available] = -np.inf
-        best = int(np.argmax(score))
-        chosen.append(best)
-        available[best] = False
-        penalty = pairwise[best] if len(chosen) == 1 else np.maximum(penalty, pairwise[best])
-    return chosen
+#: What ``delete_nodes`` removes: ids, a core filter, or nothing (``False``).
+DeleteTarget = Union[list[str], dict[str, Any], bool]
 
 
 class VecsVectorStore(BasePydanticVectorStore):
@@ -90,21 +47,31 @@ class VecsVectorStore(BasePydanticVectorStore):
     Args:
         collection_name: the vecs collection (a table in ``schema``), created on first use.
         dimension: embedding dimension.
-        connection: a ``postgresql://`` URL; default ``$VECS_DATABASE_URL`` or the embedded
-            PostgreSQL server.
-        client / async_client: existing vecs_core clients to use (the store never closes
-            them). Give ``async_client`` (or ``connection``) alongside ``client`` to use the
-            async methods, and vice versa.
+        connection: a ``postgresql://`` URL for the clients the store creates.
+        client: an existing :class:`vecs_core.Client` for the sync methods.
+        async_client: an existing :class:`vecs_core.AsyncClient` for the async methods.
         measure: ``cosine_distance`` (default), ``l2_distance``, ``max_inner_product`` or
             ``l1_distance``; similarities are ``vecs_core.relevance_score`` (higher is better).
-        schema: schema of the collection when the store creates its own client.
+        schema: the collection's schema; defaults to the passed-in client's, else ``"vecs"``.
         warn_missing_index: let the core's "no covering index" warning through (hidden by
             default; build an index with ``store.collection.create_index()``).
         mmr_prefetch_factor: MMR picks among ``similarity_top_k * mmr_prefetch_factor``
-            nearest candidates (at most 1000).
+            nearest candidates (at most ``vecs_core.MAX_LIMIT``).
         language: PostgreSQL text search configuration for ``text_search``/``hybrid``.
 
-    No I/O happens in the constructor: clients and the collection are created on first use.
+    Clients and their ownership (the same rule as the LangChain store): the store creates the
+    clients it is not given, lazily (no I/O happens in the constructor), from ``connection``
+    or, with neither ``connection`` nor clients, from ``$VECS_DATABASE_URL`` or the embedded
+    PostgreSQL server. **A client the store created is closed by** :meth:`close` **(the sync
+    one) and** :meth:`aclose` **(both); a client passed in is never closed by the store.**
+    Given only ``client`` (or only ``async_client``) and no ``connection``, the other side's
+    methods raise :class:`~vecs_core.ArgError`. Closing releases connections; a later call
+    reconnects.
+
+    Raises:
+        ArgError: an unknown measure, a bad dimension or ``mmr_prefetch_factor``, a
+            ``connection`` that is not a string, or clients and ``schema`` naming different
+            schemas.
     """
 
     stores_text: bool = True
@@ -119,12 +86,8 @@ class VecsVectorStore(BasePydanticVectorStore):
     mmr_prefetch_factor: int = 4
     language: str = "english"
 
-    _client: Optional[vecs_core.Client] = PrivateAttr(default=None)
-    _aclient: Optional[vecs_core.AsyncClient] = PrivateAttr(default=None)
-    _owns_client: bool = PrivateAttr(default=False)
-    _owns_aclient: bool = PrivateAttr(default=False)
-    _collection: Optional[vecs_core.Collection] = PrivateAttr(default=None)
-    _acollection: Optional[vecs_core.AsyncCollection] = PrivateAttr(default=None)
+    _clients: ClientPair = PrivateAttr()
+    _collections: CollectionPair = PrivateAttr()
 
     def __init__(
         self,
@@ -134,235 +97,116 @@ class VecsVectorStore(BasePydanticVectorStore):
         connection: Optional[str] = None,
         client: Optional[vecs_core.Client] = None,
         async_client: Optional[vecs_core.AsyncClient] = None,
-        measure: str = "cosine_distance",
-        schema: str = "vecs",
+        measure: Union[vecs_core.IndexMeasure, str] = "cosine_distance",
+        schema: Optional[str] = None,
         warn_missing_index: bool = False,
         mmr_prefetch_factor: int = 4,
         language: str = "english",
         **kwargs: Any,
     ) -> None:
-        try:
-            measure = vecs_core.IndexMeasure(measure).value
-        except ValueError:
-            raise ArgError(
-                f"unknown measure {measure!r}; expected one of "
-                f"{', '.join(m.value for m in vecs_core.IndexMeasure)}"
-            ) from None
+        measure_name = vecs_core.parse_measure(measure).value
         if isinstance(dimension, bool) or not isinstance(dimension, int) or dimension < 1:
             raise ArgError(f"dimension must be a positive int, got {dimension!r}")
-        if mmr_prefetch_factor < 1:
-            raise ArgError(f"mmr_prefetch_factor must be >= 1, got {mmr_prefetch_factor!r}")
-        if client is not None:
-            schema = str(client.schema)
-        elif async_client is not None:
-            schema = str(async_client.schema)
-        super().__init__(  # type: ignore[call-arg]
-            collection_name=collection_name,
-            dimension=dimension,
-            measure=measure,
-            schema_name=schema,
-            connection=connection,
-            warn_missing_index=warn_missing_index,
-            mmr_prefetch_factor=mmr_prefetch_factor,
-            language=language,
-            **kwargs,
+        factor = mmr_prefetch_factor
+        if isinstance(factor, bool) or not isinstance(factor, int) or factor < 1:
+            raise ArgError(f"mmr_prefetch_factor must be an int >= 1, got {factor!r}")
+        clients = ClientPair(
+            connection=connection, client=client, async_client=async_client, schema=schema
         )
-        self._client = client
-        self._aclient = async_client
+        fields: dict[str, Any] = {
+            "collection_name": collection_name,
+            "dimension": dimension,
+            "measure": measure_name,
+            "schema_name": clients.schema,
+            "connection": connection,
+            "warn_missing_index": warn_missing_index,
+            "mmr_prefetch_factor": factor,
+            "language": language,
+        }
+        super().__init__(**fields, **kwargs)
+        self._clients = clients
+        self._collections = CollectionPair(clients, collection_name, dimension)
 
     @classmethod
     def class_name(cls) -> str:
         return "VecsVectorStore"
 
-    # -- clients -----------------------------------------------------------------------------
-    def _can_create(self, other: Any) -> bool:
-        return self.connection is not None or other is None
-
+    # -- clients and collection -----------------------------------------------------------------
     @property
     def client(self) -> vecs_core.Client:
-        """The sync vecs_core client (created on first use; no I/O until a call)."""
-        if self._client is None:
-            if not self._can_create(self._aclient):
-                raise ArgError(
-                    "this store was given only an async_client; pass client= or connection= "
-                    "to use the synchronous methods"
-                )
-            self._client = vecs_core.create_client(self.connection, schema=self.schema_name)
-            self._owns_client = True
-        return self._client
+        """The sync vecs_core client (created on first use unless one was passed in).
+
+        Raises:
+            ArgError: the store was given only an ``async_client``.
+        """
+        return self._clients.sync()
 
     @property
     def async_client(self) -> vecs_core.AsyncClient:
-        """The async vecs_core client (created on first use; no I/O until a call)."""
-        if self._aclient is None:
-            if not self._can_create(self._client):
-                raise ArgError(
-                    "this store was given only a sync client; pass async_client= or "
-                    "connection= to use the async methods"
-                )
-            self._aclient = vecs_core.create_async_client(self.connection, schema=self.schema_name)
-            self._owns_aclient = True
-        return self._aclient
+        """The async vecs_core client (created on first use unless one was passed in).
+
+        Raises:
+            ArgError: the store was given only a sync ``client``.
+        """
+        return self._clients.async_()
 
     @property
     def collection(self) -> vecs_core.Collection:
         """The sync collection (opened, and created if needed, on first access)."""
-        if self._collection is None:
-            self._collection = self.client.get_or_create_collection(
-                self.collection_name, dimension=self.dimension
-            )
-        return self._collection
+        return self._collections.sync()
 
     async def acollection(self) -> vecs_core.AsyncCollection:
         """The async collection (opened, and created if needed, on first call)."""
-        if self._acollection is None:
-            self._acollection = await self.async_client.get_or_create_collection(
-                self.collection_name, dimension=self.dimension
-            )
-        return self._acollection
+        return await self._collections.async_()
 
     def close(self) -> None:
-        """Close the sync client if the store created it."""
-        if self._owns_client and self._client is not None:
-            self._client.disconnect()
+        """Close the sync client if the store created it (a client passed in is left open)."""
+        self._clients.close()
 
     async def aclose(self) -> None:
-        """Close the clients the store created."""
-        if self._owns_aclient and self._aclient is not None:
-            await self._aclient.aclose()
-        self.close()
+        """Close every client the store created, async and sync (passed-in ones are left
+        open)."""
+        await self._clients.aclose()
 
-    # -- shared planning -----------------------------------------------------------------------
+    # -- planning shared by the sync and async methods ---------------------------------------------
     @staticmethod
-    def _restrict(
-        filters: Optional[MetadataFilters],
-        node_ids: Optional[Sequence[str]] = None,
-        doc_ids: Optional[Sequence[str]] = None,
-    ) -> Expr:
-        """The core filter for ``filters`` within ``node_ids`` and ``doc_ids``. An empty (or
-        None) id list means "no restriction": ``VectorIndexRetriever`` passes ``node_ids=[]`` for
-        stores that keep the text."""
-        parts: list[Expr] = [translate_filters(filters)]
-        if node_ids:
-            parts.append({NODE_ID_KEY: {"$in": list(node_ids)}})
-        if doc_ids:
-            parts.append({"ref_doc_id": {"$in": list(doc_ids)}})
-        return and_(parts)
-
-    def _plan_query(self, query: VectorStoreQuery, kwargs: dict[str, Any]) -> dict[str, Any]:
-        mode = VectorStoreQueryMode(query.mode)
-        k = query.similarity_top_k
-        if isinstance(k, bool) or not isinstance(k, int) or k < 0:
-            raise ArgError(f"similarity_top_k must be an int >= 0, got {k!r}")
-        if k > MAX_SEARCH_LIMIT:
-            raise ArgError(f"similarity_top_k must be at most {MAX_SEARCH_LIMIT}, got {k}")
-        where = self._restrict(query.filters, query.node_ids, query.doc_ids)
-        plan: dict[str, Any] = {"mode": mode, "k": k, "where": where}
-        if mode in (VectorStoreQueryMode.DEFAULT, VectorStoreQueryMode.MMR):
-            if query.query_embedding is None:
-                raise ArgError(f"query mode {mode.value!r} needs query.query_embedding")
-            plan["vector"] = query.query_embedding
-            if mode == VectorStoreQueryMode.MMR:
-                threshold = query.mmr_threshold
-                if threshold is None:
-                    threshold = kwargs.get("mmr_threshold")
-                threshold = 0.5 if threshold is None else float(threshold)
-                if not 0.0 <= threshold <= 1.0:
-                    raise ArgError(f"mmr_threshold must be in [0, 1], got {threshold}")
-                plan["threshold"] = threshold
-                plan["fetch"] = min(MAX_SEARCH_LIMIT, max(k, k * self.mmr_prefetch_factor))
-        elif mode in (VectorStoreQueryMode.TEXT_SEARCH, VectorStoreQueryMode.HYBRID):
-            if not query.query_str:
-                raise ArgError(f"query mode {mode.value!r} needs query.query_str")
-            plan["text"] = query.query_str
-            if mode == VectorStoreQueryMode.HYBRID:
-                alpha = 0.5 if query.alpha is None else float(query.alpha)
-                if not 0.0 <= alpha <= 1.0:
-                    raise ArgError(f"alpha must be in [0, 1], got {alpha}")
-                if query.query_embedding is None:
-                    raise ArgError("query mode 'hybrid' needs query.query_embedding")
-                plan["alpha"] = alpha
-                plan["vector"] = query.query_embedding
-        else:
-            raise ArgError(
-                f"VecsVectorStore does not support query mode {mode.value!r}; supported: "
-                f"{', '.join(_SUPPORTED_MODES)}"
-            )
-        return plan
+    def _delete_target(
+        node_ids: Optional[list[str]], filters: Optional[MetadataFilters]
+    ) -> DeleteTarget:
+        """Checks the arguments (the filter first) before any I/O."""
+        where = restrict(filters, node_ids) if filters is not None else True
+        if node_ids is None and filters is None:
+            raise ArgError("delete_nodes needs node_ids and/or filters; use clear() to delete all")
+        if node_ids is not None and not node_ids:
+            return False  # an explicit empty id list deletes nothing
+        if filters is None:
+            return list(node_ids or [])
+        return where
 
     @staticmethod
-    def _require(collection: Any, method: str, mode: VectorStoreQueryMode) -> Any:
-        fn = getattr(collection, method, None)
-        if fn is None:
-            raise ArgError(
-                f"query mode {mode.value!r} needs Collection.{method}, which this vecs_core "
-                "version does not have"
-            )
-        return fn
+    def _find_where(
+        node_ids: Optional[list[str]], filters: Optional[MetadataFilters]
+    ) -> Union[list[str], dict[str, Any], bool]:
+        """For ``get_nodes``: ids to fetch in order, or a filter to page through (``True``:
+        everything, ``False``: nothing)."""
+        where = restrict(filters, node_ids)
+        if node_ids is not None and not node_ids:
+            return False
+        if filters is None and node_ids is not None:
+            return list(node_ids)
+        return where
 
-    def _search_call(self, collection: Any, plan: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
-        """The collection method and keyword arguments answering ``plan``."""
-        mode: VectorStoreQueryMode = plan["mode"]
-        where = plan["where"]
-        filters = None if where is True else where
-        if mode == VectorStoreQueryMode.DEFAULT:
-            return collection.search, {
-                "data": plan["vector"],
-                "limit": plan["k"],
-                "filters": filters,
-                "measure": self.measure,
-                "warn_unindexed": self.warn_missing_index,
-            }
-        if mode == VectorStoreQueryMode.MMR:
-            return collection.search, {
-                "data": plan["vector"],
-                "limit": plan["fetch"],
-                "filters": filters,
-                "measure": self.measure,
-                "include_vector": True,
-                "warn_unindexed": self.warn_missing_index,
-            }
-        if mode == VectorStoreQueryMode.TEXT_SEARCH:
-            fn = self._require(collection, "keyword_search", mode)
-            return fn, {
-                "text": plan["text"],
-                "limit": plan["k"],
-                "filters": filters,
-                "language": self.language,
-            }
-        fn = self._require(collection, "hybrid_search", mode)
-        return fn, {
-            "text": plan["text"],
-            "vector": plan["vector"],
-            "limit": plan["k"],
-            "filters": filters,
-            "semantic_weight": plan["alpha"],
-            "full_text_weight": 1.0 - plan["alpha"],
-            "measure": self.measure,
-            "language": self.language,
-        }
-
-    def _result(self, plan: dict[str, Any], hits: Sequence[Any]) -> VectorStoreQueryResult:
-        mode: VectorStoreQueryMode = plan["mode"]
-        if mode == VectorStoreQueryMode.MMR:
-            vectors = [h.vector for h in hits]
-            order = mmr_order(plan["vector"], vectors, plan["k"], plan["threshold"])
-            hits = [hits[i] for i in order]
-        nodes: list[BaseNode] = []
-        sims: list[float] = []
-        ids: list[str] = []
-        for h in hits:
-            nodes.append(record_to_node(h.id, h.metadata, h.text))
-            ids.append(h.id)
-            if mode in (VectorStoreQueryMode.DEFAULT, VectorStoreQueryMode.MMR):
-                sims.append(vecs_core.relevance_score(self.measure, h.distance))
-            else:  # keyword rank (text_search) or fused RRF score (hybrid)
-                sims.append(float(h.score) if h.score is not None else 0.0)
-        return VectorStoreQueryResult(nodes=nodes, similarities=sims, ids=ids)
-
-    @staticmethod
-    def _empty() -> VectorStoreQueryResult:
-        return VectorStoreQueryResult(nodes=[], similarities=[], ids=[])
+    def _search(
+        self, query: VectorStoreQuery, kwargs: dict[str, Any]
+    ) -> tuple[QueryPlan, SearchCall]:
+        plan = plan_query(query, kwargs, self.mmr_prefetch_factor)
+        call = search_call(
+            plan,
+            measure=self.measure,
+            language=self.language,
+            warn_unindexed=self.warn_missing_index,
+        )
+        return plan, call
 
     # -- sync API --------------------------------------------------------------------------------
     def add(self, nodes: Sequence[BaseNode], **add_kwargs: Any) -> list[str]:
@@ -383,27 +227,19 @@ class VecsVectorStore(BasePydanticVectorStore):
         **delete_kwargs: Any,
     ) -> None:
         """Delete the nodes with ``node_ids`` that match ``filters`` (either may be omitted,
-        not both: use :meth:`clear` to delete everything)."""
-        where = self._delete_where(node_ids, filters)
-        if where is False:
-            return
+        not both: use :meth:`clear` to delete everything).
+
+        Raises:
+            ArgError: neither ``node_ids`` nor ``filters``.
+            FilterError: a malformed filter (one that is not a ``MetadataFilters`` included).
+        """
+        where = self._delete_target(node_ids, filters)
         if where is True:
             self.collection.clear()
         elif isinstance(where, list):
             self.collection.delete(ids=where)
-        else:
+        elif isinstance(where, dict):
             self.collection.delete(filters=where)
-
-    def _delete_where(
-        self, node_ids: Optional[list[str]], filters: Optional[MetadataFilters]
-    ) -> Any:
-        if node_ids is None and filters is None:
-            raise ArgError("delete_nodes needs node_ids and/or filters; use clear() to delete all")
-        if node_ids is not None and not node_ids:
-            return False  # an explicit empty id list deletes nothing
-        if filters is None:
-            return list(node_ids or [])
-        return self._restrict(filters, node_ids)
 
     def get_nodes(
         self,
@@ -411,15 +247,16 @@ class VecsVectorStore(BasePydanticVectorStore):
         filters: Optional[MetadataFilters] = None,
     ) -> list[BaseNode]:
         """Nodes by id (in the order asked) and/or matching ``filters`` (in id order);
-        every node when both are omitted."""
-        if filters is None and node_ids is not None:
-            items = self.collection.get(list(node_ids)) if node_ids else []
-            return [record_to_node(i.id, i.metadata, i.text) for i in items]
-        if node_ids is not None and not node_ids:
-            return []
-        where = self._restrict(filters, node_ids)
+        every node when both are omitted.
+
+        Raises:
+            FilterError: a malformed filter (one that is not a ``MetadataFilters`` included).
+        """
+        where = self._find_where(node_ids, filters)
         if where is False:
             return []
+        if isinstance(where, list):
+            return [record_to_node(i.id, i.metadata, i.text) for i in self.collection.get(where)]
         out: list[BaseNode] = []
         after: Optional[str] = None
         while True:
@@ -434,13 +271,16 @@ class VecsVectorStore(BasePydanticVectorStore):
         self.collection.clear()
 
     def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
-        """Similarity (``default``), ``mmr``, ``text_search`` or ``hybrid`` query."""
-        plan = self._plan_query(query, kwargs)
-        if plan["where"] is False or plan["k"] == 0:
-            return self._empty()
-        fn, args = self._search_call(self.collection, plan)
-        hits = fn(**args)
-        return self._result(plan, hits)
+        """Similarity (``default``), ``mmr``, ``text_search`` or ``hybrid`` query.
+
+        Raises:
+            ArgError: an unsupported mode or a bad query field (see ``_query.plan_query``).
+            FilterError: a malformed filter (one that is not a ``MetadataFilters`` included).
+        """
+        plan, call = self._search(query, kwargs)
+        if plan.empty:
+            return empty_result()
+        return to_result(plan, run(self.collection, call), self.measure)
 
     # -- async API (native, on vecs_core's async client) --------------------------------------
     async def async_add(self, nodes: Sequence[BaseNode], **kwargs: Any) -> list[str]:
@@ -458,7 +298,7 @@ class VecsVectorStore(BasePydanticVectorStore):
         filters: Optional[MetadataFilters] = None,
         **delete_kwargs: Any,
     ) -> None:
-        where = self._delete_where(node_ids, filters)
+        where = self._delete_target(node_ids, filters)
         if where is False:
             return
         col = await self.acollection()
@@ -466,7 +306,7 @@ class VecsVectorStore(BasePydanticVectorStore):
             await col.clear()
         elif isinstance(where, list):
             await col.delete(ids=where)
-        else:
+        elif isinstance(where, dict):
             await col.delete(filters=where)
 
     async def aget_nodes(
@@ -474,15 +314,12 @@ class VecsVectorStore(BasePydanticVectorStore):
         node_ids: Optional[list[str]] = None,
         filters: Optional[MetadataFilters] = None,
     ) -> list[BaseNode]:
-        col = await self.acollection()
-        if filters is None and node_ids is not None:
-            items = await col.get(list(node_ids)) if node_ids else []
-            return [record_to_node(i.id, i.metadata, i.text) for i in items]
-        if node_ids is not None and not node_ids:
-            return []
-        where = self._restrict(filters, node_ids)
+        where = self._find_where(node_ids, filters)
         if where is False:
             return []
+        col = await self.acollection()
+        if isinstance(where, list):
+            return [record_to_node(i.id, i.metadata, i.text) for i in await col.get(where)]
         out: list[BaseNode] = []
         after: Optional[str] = None
         while True:
@@ -496,9 +333,7 @@ class VecsVectorStore(BasePydanticVectorStore):
         await (await self.acollection()).clear()
 
     async def aquery(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
-        plan = self._plan_query(query, kwargs)
-        if plan["where"] is False or plan["k"] == 0:
-            return self._empty()
-        fn, args = self._search_call(await self.acollection(), plan)
-        hits = await fn(**args)
-        return self._result(plan, hits)
+        plan, call = self._search(query, kwargs)
+        if plan.empty:
+            return empty_result()
+        return to_result(plan, await arun(await self.acollection(), call), self.measure)
