@@ -100,10 +100,8 @@ def test_halfvec_indexes_up_to_4000_dimensions(client):
         too_wide.create_index()
 
 
-def test_sparse_input_forms_and_results(kvx, quiet):
-    if kvx.kind != "sparsevec":
-        pytest.skip("sparse input forms are for sparsevec collections")
-    col = kvx.get_or_create_collection("sparse", dimension=10)
+def test_sparse_input_forms_and_results(vx, quiet):
+    col = vx.get_or_create_collection("sparse", dimension=10, storage="sparsevec")
     col.upsert(
         [
             ("dict", {0: 1.0, 3: 2.5, 9: -1.0}, {"f": "dict"}),

@@ -57,3 +57,42 @@ class TestVecsStoreExplicitClients(VectorStoreIntegrationTests):
             store.delete_collection()
             client.disconnect()
             await aclient.aclose()
+
+
+class TestVecsStoreHalfvec(VectorStoreIntegrationTests):
+    """The same suite on a half-precision collection (``storage="halfvec"``)."""
+
+    @pytest_asyncio.fixture
+    async def vectorstore(self, database_url: str, schema: str) -> AsyncIterator[VecsVectorStore]:
+        store = VecsVectorStore(
+            self.get_embeddings(),
+            _name(),
+            connection=database_url,
+            schema=schema,
+            storage="halfvec",
+        )
+        try:
+            yield store
+        finally:
+            await store.adelete_collection()
+            await store.aclose()
+
+
+class TestVecsStoreSparsevec(VectorStoreIntegrationTests):
+    """The same suite on a sparse collection (``storage="sparsevec"``): dense embeddings are
+    stored as sparse vectors."""
+
+    @pytest_asyncio.fixture
+    async def vectorstore(self, database_url: str, schema: str) -> AsyncIterator[VecsVectorStore]:
+        store = VecsVectorStore(
+            self.get_embeddings(),
+            _name(),
+            connection=database_url,
+            schema=schema,
+            storage="sparsevec",
+        )
+        try:
+            yield store
+        finally:
+            await store.adelete_collection()
+            await store.aclose()

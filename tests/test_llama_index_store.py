@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from conftest import KINDS
 from llama_index.core import Document, Settings, StorageContext, VectorStoreIndex
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.schema import (
@@ -62,14 +63,20 @@ class Shell:
         return lambda *a, **k: self.run(method(*a, **k))
 
 
-@pytest.fixture(params=["sync", "async"])
+@pytest.fixture(
+    params=[(shell, kind) for kind in KINDS for shell in ("sync", "async")],
+    ids=lambda p: f"{p[0]}-{p[1]}",
+)
 def make_store(request: pytest.FixtureRequest, database_url: str, schema: str) -> Iterator[Any]:
     """``make_store(name, dim, **kw)`` -> a Shell; sync stores get only a sync client and async
-    stores only an async client, so the async path cannot fall back on sync calls."""
+    stores only an async client, so the async path cannot fall back on sync calls. Every test
+    using it runs on each vector kind (``storage=``)."""
     created: list[Any] = []
-    loop = asyncio.new_event_loop() if request.param == "async" else None
+    shell, kind = request.param
+    loop = asyncio.new_event_loop() if shell == "async" else None
 
     def make(name: str = "docs", dim: int = 4, **kw: Any) -> Shell:
+        kw.setdefault("storage", kind)
         if loop is None:
             client = vecs_core.create_client(database_url, schema=schema, pool_size=2)
             created.append(client)

@@ -174,6 +174,13 @@ def mmr_select(
     return selected
 
 
+def as_array(vector: Any) -> npt.NDArray[np.float64]:
+    """A stored vector of any kind (array or ``pgvector.SparseVector``) as a float64 array."""
+    if hasattr(vector, "to_numpy"):
+        vector = vector.to_numpy()
+    return np.asarray(vector, dtype=np.float64)
+
+
 def mmr_hits(
     query: Sequence[float] | npt.NDArray[Any],
     hits: Sequence[vecs_core.Hit],
@@ -181,8 +188,8 @@ def mmr_hits(
     lambda_mult: float = 0.5,
 ) -> list[vecs_core.Hit]:
     """Up to ``k`` of ``hits`` (from a search with ``include_vector=True``, nearest first) in
-    :func:`mmr_select` order."""
-    vectors = [np.asarray(h.vector, dtype=np.float64) for h in hits]
+    :func:`mmr_select` order. Sparse vectors (a ``sparsevec`` collection's) are expanded."""
+    vectors = [as_array(h.vector) for h in hits]
     order = mmr_select(query, np.stack(vectors) if vectors else [], k, lambda_mult)
     return [hits[i] for i in order]
 
@@ -333,15 +340,23 @@ class CollectionPair:
     """The sync and async handles of one collection, opened (and created) on first use.
 
     ``dimension`` may be None: the collection must then exist, or a caller supplies a dimension
-    (from the first vectors it sees) or a probe computing one.
+    (from the first vectors it sees) or a probe computing one. ``storage`` is the vector kind of
+    a collection the pair creates (``vecs_core`` ``storage=``; None: ``"vector"``).
     """
 
-    __slots__ = ("_acol", "_col", "clients", "dimension", "name")
+    __slots__ = ("_acol", "_col", "clients", "dimension", "name", "storage")
 
-    def __init__(self, clients: ClientPair, name: str, dimension: int | None = None) -> None:
+    def __init__(
+        self,
+        clients: ClientPair,
+        name: str,
+        dimension: int | None = None,
+        storage: str | None = None,
+    ) -> None:
         self.clients = clients
         self.name = name
         self.dimension = dimension
+        self.storage = storage
         self._col: vecs_core.Collection | None = None
         self._acol: vecs_core.AsyncCollection | None = None
 
@@ -358,11 +373,15 @@ class CollectionPair:
             client = self.clients.sync()
             dim = self.dimension or dimension
             try:
-                self._col = client.get_or_create_collection(self.name, dimension=dim)
+                self._col = client.get_or_create_collection(
+                    self.name, dimension=dim, storage=self.storage
+                )
             except ArgError:
                 if dim is not None or probe is None:
                     raise
-                self._col = client.get_or_create_collection(self.name, dimension=probe())
+                self._col = client.get_or_create_collection(
+                    self.name, dimension=probe(), storage=self.storage
+                )
         return self._col
 
     async def async_(
@@ -373,12 +392,16 @@ class CollectionPair:
             client = self.clients.async_()
             dim = self.dimension or dimension
             try:
-                self._acol = await client.get_or_create_collection(self.name, dimension=dim)
+                self._acol = await client.get_or_create_collection(
+                    self.name, dimension=dim, storage=self.storage
+                )
             except ArgError:
                 if dim is not None or probe is None:
                     raise
                 dim = await probe()
-                self._acol = await client.get_or_create_collection(self.name, dimension=dim)
+                self._acol = await client.get_or_create_collection(
+                    self.name, dimension=dim, storage=self.storage
+                )
         return self._acol
 
     def drop(self) -> None:

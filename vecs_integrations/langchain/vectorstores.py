@@ -47,6 +47,9 @@ class VecsVectorStore(HybridSearch, MMRSearch):
             covers (silenced by default: most LangChain stores are small and an exact scan is
             what they want; build an index with :meth:`create_index` for large ones).
         probes, ef_search: default index tuning passed to every search.
+        storage: how a collection the store creates keeps vectors: ``"vector"`` (default),
+            ``"halfvec"`` (half the size) or ``"sparsevec"`` (see
+            :meth:`vecs_core.Client.get_or_create_collection`).
 
     Clients and their ownership (the same rule as the LlamaIndex store): the store creates
     the clients it is not given, lazily and without I/O in this constructor, from
@@ -76,6 +79,7 @@ class VecsVectorStore(HybridSearch, MMRSearch):
         warn_unindexed: bool = False,
         probes: int | None = None,
         ef_search: int | None = None,
+        storage: str | None = None,
     ) -> None:
         if dimension is not None and (
             isinstance(dimension, bool) or not isinstance(dimension, int) or dimension < 1
@@ -90,7 +94,7 @@ class VecsVectorStore(HybridSearch, MMRSearch):
         self._clients = ClientPair(
             connection=connection, client=client, async_client=async_client, schema=schema
         )
-        self._collections = CollectionPair(self._clients, collection_name, dimension)
+        self._collections = CollectionPair(self._clients, collection_name, dimension, storage)
 
     # ------------------------------------------------------------------ writing
     @staticmethod

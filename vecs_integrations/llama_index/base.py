@@ -58,6 +58,8 @@ class VecsVectorStore(BasePydanticVectorStore):
         mmr_prefetch_factor: MMR picks among ``similarity_top_k * mmr_prefetch_factor``
             nearest candidates (at most ``vecs_core.MAX_LIMIT``).
         language: PostgreSQL text search configuration for ``text_search``/``hybrid``.
+        storage: how a collection the store creates keeps vectors: ``"vector"`` (default),
+            ``"halfvec"`` (half the size) or ``"sparsevec"``.
 
     Clients and their ownership (the same rule as the LangChain store): the store creates the
     clients it is not given, lazily (no I/O happens in the constructor), from ``connection``
@@ -85,6 +87,7 @@ class VecsVectorStore(BasePydanticVectorStore):
     warn_missing_index: bool = False
     mmr_prefetch_factor: int = 4
     language: str = "english"
+    storage: Optional[str] = None
 
     _clients: ClientPair = PrivateAttr()
     _collections: CollectionPair = PrivateAttr()
@@ -102,6 +105,7 @@ class VecsVectorStore(BasePydanticVectorStore):
         warn_missing_index: bool = False,
         mmr_prefetch_factor: int = 4,
         language: str = "english",
+        storage: Optional[str] = None,
         **kwargs: Any,
     ) -> None:
         measure_name = vecs_core.parse_measure(measure).value
@@ -122,10 +126,11 @@ class VecsVectorStore(BasePydanticVectorStore):
             "warn_missing_index": warn_missing_index,
             "mmr_prefetch_factor": factor,
             "language": language,
+            "storage": storage,
         }
         super().__init__(**fields, **kwargs)
         self._clients = clients
-        self._collections = CollectionPair(clients, collection_name, dimension)
+        self._collections = CollectionPair(clients, collection_name, dimension, storage)
 
     @classmethod
     def class_name(cls) -> str:
