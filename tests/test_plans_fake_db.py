@@ -23,7 +23,7 @@ from vecs_core._plans.catalog import table_sql
 from vecs_core._plans.indexes import IndexTarget, VectorIndex, create_index_plan
 from vecs_core._plans.search import distance_sql, search_plan, search_shape
 from vecs_core._records import Encoder, VectorParam
-from vecs_core._requests import SearchRequest
+from vecs_core._requests import SearchOptions, SearchRequest
 
 LATEST = (0, 8, 5)
 LOCK = r"pg_try_advisory_lock"
@@ -175,14 +175,12 @@ def test_a_bad_first_record_sends_nothing():
 
 def _search(kind: str, index: VectorIndex | None, version=LATEST, filters=None, **options):
     t = target(kind)
-    request = SearchRequest.build(
-        vector=VectorParam(np.ones(4, dtype=np.float32), KINDS[kind]),
-        where=compile_request_filter(filters),
-        limit=options.pop("limit", 10),
-        measure=options.pop("measure", "cosine_distance"),
-        **options,
+    checked = SearchOptions.build(
+        limit=options.pop("limit", 10), measure=options.pop("measure", "cosine_distance"), **options
     )
-    shape = search_shape(t, request, index, MEASURES[request.measure].operator, version)
+    vector = VectorParam(np.ones(4, dtype=np.float32), KINDS[kind])
+    request = SearchRequest(checked, vector, compile_request_filter(filters))
+    shape = search_shape(t, request, index, MEASURES[checked.measure].operator, version)
     db = FakeDB()
     db.run(search_plan(t, shape, request))
     return db.sent[0]

@@ -32,12 +32,17 @@ from ._protocol import Flow, Job, Mode
 from ._records import Encoder, VectorParam, query_vector
 from ._requests import (
     DeleteRequest,
+    FindOptions,
     FindRequest,
+    HybridOptions,
     HybridRequest,
-    IndexRequest,
+    IndexOptions,
+    KeywordOptions,
     KeywordRequest,
+    SearchOptions,
     SearchRequest,
     UpsertRequest,
+    check_text,
 )
 from ._types import Hit, Item, Record
 from .adapter import Adapter, AdapterContext, NoOp
@@ -120,13 +125,15 @@ class CollectionBase:
     def _search_request(
         self, data: Any, *, filters: Mapping[str, Any] | None, skip_adapter: bool, **options: Any
     ) -> SearchRequest:
-        vector = self._query_vector(data, skip_adapter)
-        return SearchRequest.build(vector=vector, where=self._where(filters), **options)
+        checked = SearchOptions.build(**options)
+        where = self._where(filters)
+        return SearchRequest(checked, self._query_vector(data, skip_adapter), where)
 
     def _keyword_request(
         self, text: str, *, filters: Mapping[str, Any] | None, **options: Any
     ) -> KeywordRequest:
-        return KeywordRequest.build(text=text, where=self._where(filters), **options)
+        checked = KeywordOptions.build(**options)
+        return KeywordRequest(checked, check_text("text", text), self._where(filters))
 
     def _hybrid_request(
         self, text: str, vector: Any, *, filters: Mapping[str, Any] | None, **options: Any
@@ -136,17 +143,16 @@ class CollectionBase:
                 "hybrid_search needs a query vector: pass vector=..., or give the collection "
                 "an adapter (e.g. TextEmbedding) that embeds the text"
             )
-        where = self._where(filters)
-        if not isinstance(text, str):  # checked again by the request; the adapter needs a str
-            raise ArgError(f"the search text must be a non-empty string, got {text!r:.80}")
-        qvec = self._query_vector(text if vector is None else vector, vector is not None)
-        request = HybridRequest.build(text=text, vector=qvec, where=where, **options)
-        if request.full_text_weight == 0 and request.semantic_weight == 0:
+        checked = HybridOptions.build(**options)
+        if checked.full_text_weight == 0 and checked.semantic_weight == 0:
             raise ArgError("full_text_weight and semantic_weight cannot both be 0")
-        return request
+        where = self._where(filters)
+        text = check_text("text", text)
+        qvec = self._query_vector(text if vector is None else vector, vector is not None)
+        return HybridRequest(checked, text, qvec, where)
 
-    def _index_request(self, **options: Any) -> IndexRequest:
-        return IndexRequest.build(**options)
+    def _index_request(self, **options: Any) -> IndexOptions:
+        return IndexOptions.build(**options)
 
     def _upsert_request(self, items: Iterable[Any], skip_adapter: bool) -> UpsertRequest:
         if isinstance(items, (str, bytes, Mapping)):
@@ -161,11 +167,12 @@ class CollectionBase:
             return UpsertRequest(small=checked, head=(), rest=iter(()))
         return UpsertRequest(small=None, head=head, rest=rest)
 
-    def _find_request(self, filters: Mapping[str, Any] | None, **options: Any) -> FindRequest:
-        after = options.get("after")
+    def _find_request(
+        self, filters: Mapping[str, Any] | None, after: str | None, **options: Any
+    ) -> FindRequest:
         if after is not None and not isinstance(after, str):
             raise ArgError(f"after must be an id (str) or None, got {after!r}")
-        return FindRequest.build(where=self._where(filters), **options)
+        return FindRequest(FindOptions.build(**options), self._where(filters), after)
 
     def _delete_request(
         self, ids: Iterable[str] | None, filters: Mapping[str, Any] | None
@@ -244,10 +251,10 @@ class CollectionBase:
         return found
 
     def _find_flow(self, request: FindRequest) -> Flow[list[Item]]:
-        target, r = self._target, request
+        target, r, o = self._target, request, request.options
         job = Job(
             lambda: records.find_plan(
-                target, r.where, r.limit, r.offset, r.after, r.include_vector
+                target, r.where, o.limit, o.offset, r.after, o.include_vector
             ),
             "statements",
         )
@@ -266,18 +273,19 @@ class CollectionBase:
             indexes = yield from self._indexes_flow(refresh=True)
         key = request.cache_key()
         shape = self._shapes.get(key)
+        options = request.options
         if shape is None:
             version = yield from self.client._version_flow()
-            index = covering_index(indexes, request.measure)
-            operator = MEASURES[request.measure].operator
+            index = covering_index(indexes, options.measure)
+            operator = MEASURES[options.measure].operator
             shape = search_shape(self._target, request, index, operator, version)
             if len(self._shapes) >= MAX_SHAPES:  # a caller cycling through many options
                 self._shapes.clear()
             self._shapes[key] = shape
-        if shape.unindexed and request.warn_unindexed:
+        if shape.unindexed and options.warn_unindexed:
             warnings.warn(
                 UserWarning(
-                    f"Query does not have a covering index for {request.measure.value}. "
+                    f"Query does not have a covering index for {options.measure.value}. "
                     "See Collection.create_index"
                 ),
                 stacklevel=5,  # the caller of Collection.query/search (through _do, run_flow)
@@ -308,7 +316,7 @@ class CollectionBase:
     def _index_target(self) -> IndexTarget:
         return IndexTarget(self.schema, self.name, self._target.table, self.dimension)
 
-    def _create_index_flow(self, request: IndexRequest) -> Flow[VectorIndex]:
+    def _create_index_flow(self, request: IndexOptions) -> Flow[VectorIndex]:
         version = yield from self.client._version_flow()
         plan = plan_index(
             method=request.method,
@@ -379,21 +387,22 @@ class CollectionBase:
         return None
 
     def _keyword_search_flow(self, request: KeywordRequest) -> Flow[list[Hit]]:
-        yield from self._language_flow(request.language)
+        yield from self._language_flow(request.options.language)
         yield from self._full_text_flow()
         table = self._target.table
         hits: list[Hit] = yield Job(lambda: text.keyword_plan(table, request), "statements")
         return hits
 
     def _hybrid_search_flow(self, request: HybridRequest) -> Flow[list[Hit]]:
-        yield from self._language_flow(request.language)
+        options = request.options
+        yield from self._language_flow(options.language)
         yield from self._full_text_flow()
         found = yield from self._indexes_flow()
-        index = covering_index(found, request.measure)
+        index = covering_index(found, options.measure)
         version = yield from self.client._version_flow()
         filtered = request.where is not None
-        settings, _ = search_settings(index, request.candidates, None, None, filtered, version)
-        distance = distance_sql(self._target, index, MEASURES[request.measure].operator)
+        settings, _ = search_settings(index, options.candidates, None, None, filtered, version)
+        distance = distance_sql(self._target, index, MEASURES[options.measure].operator)
         table = self._target.table
         hits: list[Hit] = yield Job(
             lambda: text.hybrid_plan(table, request, distance, settings), "statements"

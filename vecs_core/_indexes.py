@@ -92,9 +92,19 @@ def relevance_score(measure: IndexMeasure | str, distance: float) -> float:
     return MEASURES[parse_measure(measure)].relevance(distance)
 
 
+_MEASURE_BY_NAME = {m.value: m for m in IndexMeasure}
+
+
 def parse_measure(measure: object) -> IndexMeasure:
+    """``measure`` (an :class:`IndexMeasure` or its name) as an :class:`IndexMeasure`.
+
+    Raises:
+        ArgError: an unknown measure.
+    """
     if type(measure) is IndexMeasure:
         return measure
+    if type(measure) is str and measure in _MEASURE_BY_NAME:
+        return _MEASURE_BY_NAME[measure]
     try:
         return IndexMeasure(measure)
     except ValueError:

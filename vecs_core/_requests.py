@@ -2,15 +2,18 @@
 
 A shell method builds a request (``CollectionBase._search_request(...)`` and friends), then runs
 the flow that takes it, as httpx builds a ``Request`` and then sends it. A request holds only
-checked values: its options, the query vector checked for the collection's vector kind, and the
-filter compiled to SQL once (:class:`~vecs_core._filters.CompiledFilter`).
+checked values: its options, and its per-call values (the query vector checked for the
+collection's vector kind, the filter compiled to SQL once as a
+:class:`~vecs_core._filters.CompiledFilter`, the search text ...).
 
-Each field declares its own check and its part in the request's cache key, which is derived from
-the fields themselves (as SQLAlchemy derives a statement's cache key from the statement): a
-search shape cached by a collection depends on the key, never on a hand-kept list of options.
-A field is part of the key by value unless declared ``key=False`` (per-call values such as the
-query vector) or ``key="present"`` (only whether it is given, such as the filter). Adding a
-search option is one field here, its parameter on the public method, and its use in the plan.
+Options are a frozen dataclass of their own whose fields each declare their check
+(``opt(check=...)``). They are the request's cache key, as SQLAlchemy derives a statement's
+cache key from the statement itself: a collection caches a search's shape (settings, columns,
+statement) by ``SearchRequest.cache_key()`` = its options plus whether a filter is given, never
+by a hand-kept list. Options are also interned by their raw values, so a caller repeating the
+same options (the common case) skips the checks and hashes a cached value. Adding a search
+option is one field on :class:`SearchOptions`, its parameter on the public method, and its use
+in the plan.
 """
 
 from __future__ import annotations
@@ -19,7 +22,6 @@ import math
 from collections.abc import Callable, Iterator
 from dataclasses import MISSING, dataclass, field, fields
 from itertools import chain
-from operator import attrgetter
 from typing import Any, ClassVar, Literal, TypeVar
 
 from ._filters import CompiledFilter
@@ -38,9 +40,8 @@ Form = Literal["ids", "tuples", "hits"]
 """What a search returns: vecs' bare ids or ``(id, distance?, vector?, metadata?)`` tuples
 (``Collection.query``), or :class:`~vecs_core.Hit` records (``Collection.search``)."""
 
-KeyRule = Literal["value", "present", False]
+_UNSET = object()
 Check = Callable[[str, Any], Any]
-R = TypeVar("R", bound="Request")
 
 
 # -- checks: (name, value) -> checked value, or raise ArgError naming the argument ------------
@@ -90,7 +91,7 @@ def weight(name: str, value: object) -> float:
     return number
 
 
-def text(name: str, value: object) -> str:
+def check_text(name: str, value: object) -> str:
     """The text of a keyword or hybrid search."""
     if not isinstance(value, str) or not value.strip():
         raise ArgError(f"the search text must be a non-empty string, got {value!r:.80}")
@@ -125,62 +126,79 @@ def index_arguments(name: str, value: object) -> IndexArgsHNSW | IndexArgsIVFFla
     return value
 
 
-def opt(*, check: Check | None = None, key: KeyRule = "value", default: Any = MISSING) -> Any:
-    """A request field: its check and its part in the cache key (see the module docstring)."""
-    return field(default=default, metadata={"check": check, "key": key})
+def opt(*, check: Check | None = None, default: Any = MISSING) -> Any:
+    """An options field and its check (see the module docstring)."""
+    return field(default=default, metadata={"check": check})
 
 
-# -- the requests --------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Options:
+    """Base of the options classes (frozen, slotted dataclasses made by :func:`options`), with
+    a hash computed once: options are dictionary keys on the query hot path."""
 
-
-class Request:
-    """Base of the request classes (frozen, slotted dataclasses); :func:`keyed` fills in the
-    class-level parts."""
-
-    __slots__ = ()
     _checks: ClassVar[tuple[tuple[str, Check], ...]]
-    _key_values: ClassVar[attrgetter[Any]]
-    _key_present: ClassVar[tuple[str, ...]]
+    _interned: ClassVar[dict[Any, Any]]
+    _hash: int = field(init=False, repr=False, compare=False)
 
     @classmethod
     def build(cls: type[R], **values: Any) -> R:
-        """Check every value that has a check, then make the (frozen) request.
+        """The options for ``values``, checked (each field with its own check).
+
+        The options are interned by their raw values *and* types (so ``10.0`` never passes for
+        ``10``): the same raw options give the same object, without checking them again.
 
         Raises:
             ArgError: a value fails its check (the message names the argument).
         """
-        for name, check in cls._checks:
-            if name in values:
-                values[name] = check(name, values[name])
-        return cls(**values)
+        try:
+            key = (tuple(values.items()), tuple(map(type, values.values())))
+            made: R | None = cls._interned.get(key)
+        except TypeError:  # an unhashable value: checked (and refused or not interned)
+            key, made = None, None
+        if made is None:
+            for name, check in cls._checks:
+                if name in values:
+                    values[name] = check(name, values[name])
+            made = cls(**values)
+            if key is not None:
+                if len(cls._interned) >= 256:
+                    cls._interned.clear()
+                cls._interned[key] = made
+        return made
 
-    def cache_key(self) -> tuple[Any, ...]:
-        """The request minus its per-call values (see the module docstring)."""
-        present = tuple(getattr(self, n) is not None for n in self._key_present)
-        return (type(self), self._key_values(self), present)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash(tuple(getattr(self, f.name) for f in _own(self))))
+
+    def __hash__(self) -> int:
+        return self._hash
 
 
-def keyed(cls: type[R]) -> type[R]:
-    """Derive the checks and the cache key of a request dataclass from its fields."""
-    made: Any = cls
-    spec = fields(made)
+def _own(obj: Any) -> tuple[Any, ...]:
+    return tuple(f for f in fields(obj) if f.name != "_hash")
+
+
+R = TypeVar("R", bound=Options)
+
+
+def options(cls: type[R]) -> type[R]:
+    """Make ``cls`` (an :class:`Options` subclass) a frozen, slotted dataclass that keeps the
+    cached hash, and collect its fields' checks."""
+    made: Any = dataclass(frozen=True, slots=True)(cls)
+    made.__hash__ = Options.__hash__  # dataclass would hash every field on every call
     made._checks = tuple(
-        (f.name, f.metadata["check"]) for f in spec if f.metadata.get("check") is not None
+        (f.name, f.metadata["check"]) for f in _own(made) if f.metadata.get("check") is not None
     )
-    by_value = [f.name for f in spec if f.metadata.get("key", "value") == "value"]
-    # attrgetter is not a descriptor: read through an instance it stays unbound
-    made._key_values = attrgetter(*by_value) if by_value else attrgetter("__class__")
-    made._key_present = tuple(f.name for f in spec if f.metadata.get("key") == "present")
-    return cls
+    made._interned = {}
+    return made  # type: ignore[no-any-return]
 
 
-@keyed
-@dataclass(frozen=True, slots=True)
-class SearchRequest(Request):
-    """A vector search (``Collection.search`` and ``Collection.query``)."""
+# -- search ---------------------------------------------------------------------------------------
 
-    vector: VectorParam = opt(key=False)
-    where: CompiledFilter | None = opt(key="present")
+
+@options
+class SearchOptions(Options):
+    """Everything about a vector search but its query vector and filter values."""
+
     limit: int = opt(check=int_in(1, MAX_LIMIT))
     measure: IndexMeasure = opt(check=measure)
     probes: int | None = opt(check=optional(int_in(1, MAX_PROBES)), default=None)
@@ -190,34 +208,48 @@ class SearchRequest(Request):
     include_value: bool = opt(check=flag, default=False)
     include_vector: bool = opt(check=flag, default=False)
     include_metadata: bool = opt(check=flag, default=True)
-    warn_unindexed: bool = opt(check=flag, key=False, default=True)
+    warn_unindexed: bool = opt(check=flag, default=True)
 
 
-@keyed
 @dataclass(frozen=True, slots=True)
-class KeywordRequest(Request):
+class SearchRequest:
+    """A vector search (``Collection.search`` and ``Collection.query``)."""
+
+    options: SearchOptions
+    vector: VectorParam
+    where: CompiledFilter | None
+
+    def cache_key(self) -> tuple[SearchOptions, bool]:
+        """What the search's shape depends on: the options, and whether there is a filter."""
+        return (self.options, self.where is not None)
+
+
+# -- text search ----------------------------------------------------------------------------------
+
+
+@options
+class KeywordOptions(Options):
+    limit: int = opt(check=int_in(1, MAX_LIMIT))
+    language: str = opt(check=language)
+
+
+@dataclass(frozen=True, slots=True)
+class KeywordRequest:
     """A keyword search (``Collection.keyword_search``)."""
 
-    text: str = opt(check=text, key=False)
-    where: CompiledFilter | None = opt(key=False)
-    limit: int = opt(check=int_in(1, MAX_LIMIT), key=False)
-    language: str = opt(check=language, key=False)
+    options: KeywordOptions
+    text: str
+    where: CompiledFilter | None
 
 
-@keyed
-@dataclass(frozen=True, slots=True)
-class HybridRequest(Request):
-    """A hybrid search (``Collection.hybrid_search``)."""
-
-    text: str = opt(check=text, key=False)
-    vector: VectorParam = opt(key=False)
-    where: CompiledFilter | None = opt(key="present")
+@options
+class HybridOptions(Options):
     limit: int = opt(check=int_in(1, MAX_LIMIT))
-    full_text_weight: float = opt(check=weight, key=False)
-    semantic_weight: float = opt(check=weight, key=False)
-    rrf_k: int = opt(check=int_in(1), key=False)
+    full_text_weight: float = opt(check=weight)
+    semantic_weight: float = opt(check=weight)
+    rrf_k: int = opt(check=int_in(1))
     measure: IndexMeasure = opt(check=measure)
-    language: str = opt(check=language, key=False)
+    language: str = opt(check=language)
 
     @property
     def candidates(self) -> int:
@@ -225,9 +257,21 @@ class HybridRequest(Request):
         return min(self.limit * 4, MAX_LIMIT)
 
 
-@keyed
 @dataclass(frozen=True, slots=True)
-class IndexRequest(Request):
+class HybridRequest:
+    """A hybrid search (``Collection.hybrid_search``)."""
+
+    options: HybridOptions
+    text: str
+    vector: VectorParam
+    where: CompiledFilter | None
+
+
+# -- indexes and records --------------------------------------------------------------------------
+
+
+@options
+class IndexOptions(Options):
     """An index build (``Collection.create_index``); the method, measure and arguments are
     matched to the collection and the pgvector version by ``_indexes.plan_index``."""
 
@@ -249,15 +293,14 @@ class IndexRequest(Request):
         return settings
 
 
-@keyed
 @dataclass(frozen=True, slots=True)
-class UpsertRequest(Request):
+class UpsertRequest:
     """An upsert: a small batch checked up front (one statement), or a stream of records checked
     as it is sent (binary COPY): its first records, buffered, and the rest of the input."""
 
-    small: tuple[Checked, ...] | None = opt(key=False)
-    head: tuple[Any, ...] = opt(key=False)
-    rest: Iterator[Any] = opt(key=False)
+    small: tuple[Checked, ...] | None
+    head: tuple[Any, ...]
+    rest: Iterator[Any]
 
     def records(self) -> Iterator[Any]:
         """The streamed records from the start (the buffered head again, then the rest, which
@@ -265,22 +308,25 @@ class UpsertRequest(Request):
         return chain(self.head, self.rest)
 
 
-@keyed
+@options
+class FindOptions(Options):
+    limit: int = opt(check=int_in(1, 100_000))
+    offset: int = opt(check=int_in(0))
+    include_vector: bool = opt(check=flag)
+
+
 @dataclass(frozen=True, slots=True)
-class FindRequest(Request):
+class FindRequest:
     """A filtered listing (``Collection.find``)."""
 
-    where: CompiledFilter | None = opt(key=False)
-    limit: int = opt(check=int_in(1, 100_000), key=False)
-    offset: int = opt(check=int_in(0), key=False)
-    after: str | None = opt(key=False)
-    include_vector: bool = opt(check=flag, key=False)
+    options: FindOptions
+    where: CompiledFilter | None
+    after: str | None
 
 
-@keyed
 @dataclass(frozen=True, slots=True)
-class DeleteRequest(Request):
+class DeleteRequest:
     """A delete by ids or by filter (exactly one; ``clear()`` deletes everything)."""
 
-    ids: tuple[str, ...] | None = opt(key=False)
-    where: CompiledFilter | None = opt(key=False)
+    ids: tuple[str, ...] | None
+    where: CompiledFilter | None

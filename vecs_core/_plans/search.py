@@ -125,31 +125,26 @@ def search_shape(
     version: tuple[int, ...],
 ) -> SearchShape:
     filtered = request.where is not None
+    o = request.options
     settings, relaxed = search_settings(
-        index,
-        request.limit,
-        request.probes,
-        request.ef_search,
-        filtered,
-        version,
-        request.iterative_scan,
+        index, o.limit, o.probes, o.ef_search, filtered, version, o.iterative_scan
     )
     exact_below = EXACT_SEARCH_BELOW if index is not None and filtered else None
     ordered_outside = relaxed or exact_below is not None
-    form = request.form
+    form = o.form
     if form == "hits":
-        cols = ("id", "distance") + ("vec",) * request.include_vector + ("metadata", "text")
+        cols = ("id", "distance") + ("vec",) * o.include_vector + ("metadata", "text")
     else:
-        with_distance = ordered_outside or (form == "tuples" and request.include_value)
+        with_distance = ordered_outside or (form == "tuples" and o.include_value)
         tuples = form == "tuples"
         cols = (
             ("id",)
             + ("distance",) * with_distance
-            + ("vec",) * (tuples and request.include_vector)
-            + ("metadata",) * (tuples and request.include_metadata)
+            + ("vec",) * (tuples and o.include_vector)
+            + ("metadata",) * (tuples and o.include_metadata)
         )
     shape = SearchShape(
-        limit=request.limit,
+        limit=o.limit,
         distance=distance_sql(target, index, operator),
         settings=settings,
         relaxed=relaxed,
@@ -250,19 +245,19 @@ def shape_rows(
     target: Target, shape: SearchShape, request: SearchRequest, rows: list[tuple[Any, ...]]
 ) -> list[Any]:
     """Rows in ``shape.columns`` order to what the search returns."""
-    form = request.form
-    if form == "ids":
+    o = request.options
+    if o.form == "ids":
         return [r[0] for r in rows]
     decode = target.kind.decode
-    if form == "hits":
-        if request.include_vector:  # id, distance, vec, metadata, text
+    if o.form == "hits":
+        if o.include_vector:  # id, distance, vec, metadata, text
             return [Hit(r[0], r[1], r[3], r[4], decode(r[2])) for r in rows]
         return [Hit(r[0], r[1], r[2], r[3]) for r in rows]
     # vecs' tuples: (id, distance?, vector?, metadata?)
-    wanted = ("id",) + ("distance",) * request.include_value + ("vec",) * request.include_vector
-    wanted += ("metadata",) * request.include_metadata
-    if wanted == shape.columns and not request.include_vector:
+    wanted = ("id",) + ("distance",) * o.include_value + ("vec",) * o.include_vector
+    wanted += ("metadata",) * o.include_metadata
+    if wanted == shape.columns and not o.include_vector:
         return rows
     picks = [shape.columns.index(c) for c in wanted]
-    vec = shape.columns.index("vec") if request.include_vector else -1
+    vec = shape.columns.index("vec") if o.include_vector else -1
     return [tuple(decode(r[i]) if i == vec else r[i] for i in picks) for r in rows]

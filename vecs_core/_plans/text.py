@@ -136,9 +136,9 @@ def keyword_plan(table: sql.Composable, request: KeywordRequest) -> Plan[list[Hi
     query = _keyword_ranked(
         table,
         request.text,
-        request.language,
+        request.options.language,
         request.where,
-        params.add(request.limit),
+        params.add(request.options.limit),
         params,
         extra,
     )
@@ -159,13 +159,14 @@ def hybrid_plan(
     over the bare ``vec`` column and the ``q`` parameter (see ``search.distance_sql``)."""
     params = Params()
     params.values["q"] = request.vector
-    n = params.add(request.candidates)
+    o = request.options
+    n = params.add(o.candidates)
     semantic = sql.SQL(
         "SELECT t.{id}, {distance} AS distance FROM {table} t WHERE true{filt}"
         " ORDER BY {distance} LIMIT {n}"
     ).format(id=_ID, distance=distance, table=table, filt=_and_filter(request.where, params), n=n)
     keyword = _keyword_ranked(
-        table, request.text, request.language, request.where, n, params, sql.SQL("")
+        table, request.text, o.language, request.where, n, params, sql.SQL("")
     )
     query = sql.SQL(
         "WITH semantic AS (SELECT id, distance,"
@@ -181,14 +182,14 @@ def hybrid_plan(
     ).format(
         semantic=semantic,
         keyword=keyword,
-        sw=params.add(request.semantic_weight, "float8"),
-        kw=params.add(request.full_text_weight, "float8"),
-        rrf_k=params.add(request.rrf_k, "int"),
+        sw=params.add(o.semantic_weight, "float8"),
+        kw=params.add(o.full_text_weight, "float8"),
+        rrf_k=params.add(o.rrf_k, "int"),
         meta=_META,
         text=_TEXT,
         table=table,
         id=_ID,
-        limit=params.add(request.limit),
+        limit=params.add(o.limit),
     )
     rows = yield from query_step(Execute(query, params.values, binary=True, settings=settings))
     return [
