@@ -5,7 +5,7 @@
 >>> docs = vx.get_or_create_collection(name="docs", dimension=3)
 """
 
-from . import adapter, exc
+from . import adapter, embedded, exc
 from ._async import AsyncClient, AsyncCollection, create_async_client
 from ._filters import FIELD_OPERATORS as FILTER_OPERATORS
 from ._filters import LOGICAL_OPERATORS
@@ -25,6 +25,7 @@ from .exc import (
     ArgError,
     CollectionAlreadyExists,
     CollectionNotFound,
+    EmbeddedServerError,
     FilterError,
     IndexBuildError,
     MismatchedDimension,
@@ -46,6 +47,7 @@ __all__ = [
     "Collection",
     "CollectionAlreadyExists",
     "CollectionNotFound",
+    "EmbeddedServerError",
     "FILTER_OPERATORS",
     "FilterError",
     "Hit",
@@ -70,6 +72,7 @@ __all__ = [
     "adapter",
     "create_async_client",
     "create_client",
+    "embedded",
     "exc",
     "parse_measure",
     "relevance_score",

@@ -48,6 +48,16 @@ class ClientBase(Generic[C]):
         self._version_string: str | None = None
         self._settings: dict[str, str] = {}
 
+    @property
+    def _build_memory_cap(self) -> int | None:
+        """On the embedded server (whose machine is ours), the most ``maintenance_work_mem``
+        an index build may take; None for other servers (their own setting applies)."""
+        if not self._options.embedded:
+            return None
+        from ._sizing import build_memory_cap, machine
+
+        return build_memory_cap(machine()[0])
+
     def session(
         self, settings: Mapping[str, object] | None = None, *, role: str | None = None
     ) -> Self:

@@ -314,7 +314,8 @@ class CollectionBase:
         return found
 
     def _index_target(self) -> IndexTarget:
-        return IndexTarget(self.schema, self.name, self._target.table, self.dimension)
+        cap = self.client._build_memory_cap
+        return IndexTarget(self.schema, self.name, self._target.table, self.dimension, cap)
 
     def _create_index_flow(self, request: IndexOptions) -> Flow[VectorIndex]:
         version = yield from self.client._version_flow()

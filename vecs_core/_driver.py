@@ -32,6 +32,8 @@ from ._connect import ConnectOptions, unreachable
 from ._protocol import CopyIn, Execute, Job, Step
 from .exc import ArgError, Unreachable
 
+_IDLE = psycopg.pq.TransactionStatus.IDLE
+
 
 def diagnose(conninfo: str, options: ConnectOptions) -> None:
     """Connect once; raise :class:`Unreachable` (naming host and port, never the password)."""
@@ -203,7 +205,12 @@ def run_plan(
     conn: psycopg.Connection[Any], job: Job[Any], sent: list[int], session: bool = False
 ) -> Any:
     """Run ``job``'s plan on ``conn``: send each step, hand back its result (or throw its
-    database error into the plan, which may handle it). ``sent[0]`` counts the steps sent."""
+    database error into the plan, which may handle it). ``sent[0]`` counts the steps sent.
+
+    An interruption while a step runs (``KeyboardInterrupt``, ``asyncio.CancelledError``) has
+    already cancelled the statement on the server (psycopg does that and waits for it); it is
+    thrown into the plan, whose cleanup steps (drop a half-built index, release a lock) run on
+    the same, recovered connection, and then re-raised (see :func:`_interrupted`)."""
     plan = job.plan()
     result: Any = None
     error: BaseException | None = None
@@ -218,8 +225,35 @@ def run_plan(
             sent[0] += 1
         except psycopg.Error as exc:
             if is_disconnect(exc, conn):
+                plan.close()
                 raise
             error, result = exc, None
+        except BaseException as exc:
+            _interrupted(conn, plan, exc, session)
+            raise
+
+
+def _interrupted(
+    conn: psycopg.Connection[Any], plan: Any, exc: BaseException, session: bool
+) -> None:
+    """Throw the interruption ``exc`` into ``plan`` and run the cleanup steps it yields, while
+    the connection is usable; a failing cleanup step (or a broken connection) ends it (the
+    server releases session locks with the connection, and the next build drops leftovers)."""
+    try:
+        step = plan.throw(exc)
+        while True:
+            if conn.closed or conn.broken or conn.pgconn.transaction_status != _IDLE:
+                break
+            try:
+                result = run_step(conn, step, session)
+            except psycopg.Error as error:
+                step = plan.throw(error)
+                continue
+            step = plan.send(result)
+    except BaseException:  # the plan re-raised (the usual end), or a second interruption
+        pass
+    finally:
+        plan.close()
 
 
 def run_job(source: Any, job: Job[Any], settings: Mapping[str, str] | None = None) -> Any:

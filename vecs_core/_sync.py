@@ -460,6 +460,7 @@ def create_client(
     connect_timeout: int = 10,
     data_dir: str | None = None,
     application_name: str = "vecs-core",
+    server_settings: Mapping[str, object] | None = None,
 ) -> Client:
     """Create an :class:`Client`.
 
@@ -477,7 +478,11 @@ def create_client(
         connect_timeout: seconds to wait for a connection to open.
         data_dir: data directory of the embedded server (default: ``$VECS_DATA_DIR`` or the
             user's data directory).
-        application_name: shown in ``pg_stat_activity`` for the client's connections.
+        application_name: shown in ``pg_stat_activity`` for the client's connections (on
+            the embedded server followed by `` pid=<process id>``).
+        server_settings: PostgreSQL settings for the embedded server when this client starts
+            it, over the machine-sized defaults and ``$VECS_SERVER_SETTINGS`` (e.g.
+            ``{"shared_buffers": "4GB"}``); see :mod:`vecs_core.embedded`.
     """
     options = options_from(
         url,
@@ -487,5 +492,6 @@ def create_client(
         statement_timeout_ms=statement_timeout,
         connect_timeout=connect_timeout,
         application_name=application_name,
+        server_settings=server_settings,
     )
     return Client(options, schema=schema, engine=engine)

@@ -12,6 +12,7 @@ __all__ = [
     "ArgError",
     "CollectionAlreadyExists",
     "CollectionNotFound",
+    "EmbeddedServerError",
     "FilterError",
     "IndexBuildError",
     "MismatchedDimension",
@@ -75,3 +76,8 @@ class Unreachable(VecsError, ConnectionError):
 
 class MissingDependency(VecsError, ImportError):
     """An optional dependency is not installed; the message gives the ``pip install`` command."""
+
+
+class EmbeddedServerError(VecsError, RuntimeError):
+    """The embedded PostgreSQL server could not start or stop, or is in use by other processes
+    (the message says which, and shows the server's log when it failed to start)."""

@@ -10,6 +10,7 @@ import psycopg
 from psycopg import sql
 
 from .._indexes import (
+    IndexArgsHNSW,
     IndexArgsIVFFlat,
     IndexMeasure,
     IndexMethod,
@@ -21,6 +22,7 @@ from .._indexes import (
 )
 from .._names import ident
 from .._protocol import Execute, Plan, T
+from .._sizing import build_memory
 from ..exc import ArgError, IndexBuildError
 
 
@@ -86,13 +88,22 @@ def _locked(schema: str, name: str, inner: Plan[T]) -> Plan[T]:
     job cannot hold a transaction lock), so concurrent builds on one collection take turns and
     it ends with exactly one vector index. The lock is polled with ``pg_try_advisory_lock``: a
     statement blocked on the lock would be a transaction that the other session's
-    ``CREATE INDEX CONCURRENTLY`` waits for, a deadlock. A dead connection releases the lock."""
+    ``CREATE INDEX CONCURRENTLY`` waits for, a deadlock. A dead connection releases the lock.
+
+    When the driver interrupts the plan (Ctrl-C, task cancellation), it throws the interruption
+    in and runs the unlock step; a plan that is merely closed (``GeneratorExit``) yields
+    nothing more, and the lock goes with its connection."""
     while not (yield _index_lock(schema, name, "pg_try_advisory_lock"))[0]:
         yield Execute(sql.SQL("SELECT pg_sleep(0.05)"), fetch="none")
     try:
-        return (yield from inner)
-    finally:
+        result = yield from inner
+    except GeneratorExit:
+        raise
+    except BaseException:
         yield _index_lock(schema, name, "pg_advisory_unlock")
+        raise
+    yield _index_lock(schema, name, "pg_advisory_unlock")
+    return result
 
 
 @dataclass(frozen=True)
@@ -103,6 +114,9 @@ class IndexTarget:
     name: str
     table: sql.Composable
     dimension: int
+    memory_cap: int | None = None
+    """On the embedded server: the most ``maintenance_work_mem`` a build may take (bytes), so
+    the HNSW graph can fit in memory; None elsewhere (the server's own setting applies)."""
 
 
 def create_index_plan(
@@ -110,10 +124,64 @@ def create_index_plan(
 ) -> Plan[VectorIndex]:
     """Build the new index with ``CREATE INDEX CONCURRENTLY`` (run outside a transaction), then
     drop the old vector index(es) concurrently. Reads and writes continue during the build. A
-    build that fails with a database error leaves no invalid index behind and keeps the old one.
+    build that fails with a database error, or is interrupted (Ctrl-C, task cancellation: the
+    driver cancels the statement and throws the interruption in), leaves no invalid index
+    behind and keeps the old one.
     """
     inner = _create_index(target, plan, replace, build_settings)
     return (yield from _locked(target.schema, target.name, inner))
+
+
+_BUILD_FACTS = sql.SQL(
+    "SELECT c.reltuples::float8, pg_relation_size(c.oid),"
+    " pg_size_bytes(current_setting('maintenance_work_mem')),"
+    " current_setting('server_version_num')::int,"
+    " coalesce(current_setting('client_connection_check_interval', true), '')"
+    " FROM pg_class c WHERE c.oid = format('%%I.%%I', {}::text, {}::text)::regclass"
+)
+
+
+def _build_settings(
+    target: IndexTarget, plan: IndexPlan, given: Mapping[str, str]
+) -> Plan[dict[str, str]]:
+    """The settings a build runs with: ``given``, plus
+
+    - ``client_connection_check_interval`` (PostgreSQL >= 14) so that the server stops the
+      build within a second if this client dies;
+    - on the embedded server, ``maintenance_work_mem`` raised so that the HNSW graph fits in
+      memory (pgvector builds many times faster then), up to ``target.memory_cap``.
+    """
+    settings = dict(given)
+    params = {"s": target.schema, "n": target.name}
+    query = _BUILD_FACTS.format(sql.Placeholder("s"), sql.Placeholder("n"))
+    row = yield Execute(query, params, fetch="one")
+    if row[0] < 0 and target.memory_cap is not None:  # never analysed: estimate the row count
+        yield Execute(sql.SQL("ANALYZE {}").format(target.table), fetch="none")
+        row = yield Execute(query, params, fetch="one")
+    rows, heap_bytes, memory, version, check = row
+    if version >= 140000 and check in ("0", ""):
+        settings.setdefault("client_connection_check_interval", "1s")
+    if (
+        target.memory_cap is not None
+        and "maintenance_work_mem" not in settings
+        and isinstance(plan.args, IndexArgsHNSW)
+        and rows > 0
+    ):
+        per_row = plan.kind.element_bytes() * target.dimension or int(heap_bytes / rows)
+        wanted = build_memory(int(rows), per_row, plan.args.m, int(memory), target.memory_cap)
+        if wanted is not None:
+            settings["maintenance_work_mem"] = f"{wanted // (1024 * 1024)}MB"
+    return settings
+
+
+def _drop_leftovers(schema: str, existing: list[VectorIndex]) -> Plan[list[VectorIndex]]:
+    """Drop invalid indexes left by builds whose client died or was interrupted before it could
+    clean up (we hold the collection's build lock, so none of them is being built); return
+    the valid ones."""
+    for old in existing:
+        if not old.valid:
+            yield from _drop(schema, old.name)
+    return [ix for ix in existing if ix.valid]
 
 
 def _create_index(
@@ -121,6 +189,7 @@ def _create_index(
 ) -> Plan[VectorIndex]:
     schema, name, table = target.schema, target.name, target.table
     existing = yield from indexes_plan(schema, name)
+    existing = yield from _drop_leftovers(schema, existing)
     if existing and not replace:
         raise ArgError(
             f"collection {name!r} already has vector index {existing[0].name!r} and "
@@ -133,7 +202,8 @@ def _create_index(
             row = yield Execute(sql.SQL("SELECT count(*) FROM {}").format(table), fetch="one")
             n_lists = default_n_lists(int(row[0]))
     new_name = index_name(plan, n_lists)
-    for key, value in build_settings.items():
+    settings = yield from _build_settings(target, plan, build_settings)
+    for key, value in settings.items():
         yield Execute(
             sql.SQL("SELECT set_config({}, {}, false)").format(
                 sql.Placeholder("k"), sql.Placeholder("v")
@@ -144,25 +214,36 @@ def _create_index(
     try:
         statement = create_index_sql(table, new_name, plan, target.dimension, n_lists)
         yield Execute(statement, fetch="none")
+    except GeneratorExit:
+        raise  # closed, not interrupted: yield nothing (the next build drops the leftover)
     except psycopg.Error as exc:
+        yield from _reset(settings)
         yield from _drop(schema, new_name)
         raise IndexBuildError(
             f"building {plan.method.value} index on {name!r} failed: "
             f"{str(exc).strip().splitlines()[0]}; the previous index (if any) is kept"
         ) from exc
-    finally:
-        for key in build_settings:
-            yield Execute(
-                sql.SQL(
-                    "SELECT set_config({k}, (SELECT reset_val FROM pg_settings WHERE name = {k}),"
-                    " false)"
-                ).format(k=sql.Placeholder("k")),
-                {"k": key},
-                fetch="none",
-            )
+    except BaseException:
+        # interrupted (KeyboardInterrupt, CancelledError): the driver cancelled the statement
+        yield from _reset(settings)
+        yield from _drop(schema, new_name)
+        raise
+    yield from _reset(settings)
     for old in existing:
         yield from _drop(schema, old.name)
     return VectorIndex(new_name, plan.method, plan.measure, plan.kind.name, True)
+
+
+def _reset(settings: Mapping[str, str]) -> Plan[None]:
+    for key in settings:
+        yield Execute(
+            sql.SQL(
+                "SELECT set_config({k}, (SELECT reset_val FROM pg_settings WHERE name = {k}),"
+                " false)"
+            ).format(k=sql.Placeholder("k")),
+            {"k": key},
+            fetch="none",
+        )
 
 
 def _drop(schema: str, index: str) -> Plan[None]:
