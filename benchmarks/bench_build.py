@@ -36,9 +36,10 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import vecs_core  # noqa: E402
-from common import machine_info  # noqa: E402
-from data import _draw  # noqa: E402
+import vecs_core
+
+from common import machine_info
+from data import _draw
 
 PG_DEFAULTS = {
     "shared_buffers": "128MB",
@@ -121,7 +122,9 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=128)
     parser.add_argument("--mode", choices=["before", "after", "both"], default="both")
     parser.add_argument("--before-limit", type=float, default=600.0)
-    parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "build.json"))
+    parser.add_argument(
+        "--out", default=os.path.join(os.path.dirname(__file__), "results", "build.json")
+    )
     args = parser.parse_args()
     modes = ["after", "before"] if args.mode == "both" else [args.mode]
     out = {"machine": machine_info(), "load_start": os.getloadavg(), "runs": []}

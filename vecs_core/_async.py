@@ -32,6 +32,7 @@ from ._collection_base import CollectionBase
 from ._connect import ConnectOptions, options_from
 from ._indexes import IndexMeasure, IndexMethod
 from ._plans.indexes import PROGRESS_INTERVAL, IndexBuildProgress, VectorIndex
+from ._progress import BuildReporter, UpsertProgress, check_progress, tracked_records
 from ._protocol import Flow
 from ._types import Hit, Item, Record
 from .adapter import Adapter
@@ -70,7 +71,13 @@ class AsyncCollection(CollectionBase):
     async def _do(self, flow: Flow[T]) -> T:
         return await run_flow(self.client._source, flow, self.client._settings, self.name)
 
-    async def upsert(self, records: Iterable[Any], skip_adapter: bool = False) -> None:
+    async def upsert(
+        self,
+        records: Iterable[Any],
+        skip_adapter: bool = False,
+        *,
+        progress: bool | Callable[[UpsertProgress], None] | None = None,
+    ) -> None:
         """Insert or update records ``(id, vector, metadata)`` or ``(id, vector, metadata, text)``.
 
         Atomic per call (all records or none); the last record wins when an id repeats; any
@@ -78,12 +85,16 @@ class AsyncCollection(CollectionBase):
         Vectors may be lists, tuples or numpy arrays (for a ``sparsevec`` collection also
         ``{index: value}`` dicts or ``pgvector.SparseVector``). Empty input is a no-op.
 
+        ``progress=True`` shows a progress bar (records read, rate, and an ETA when the input
+        has a ``len()``); a callable receives :class:`UpsertProgress` snapshots twice a second.
+
         Raises:
             RecordError: a malformed id, vector (wrong dimension, NaN/inf) or metadata (not a
                 JSON object, NUL characters, non-JSON values); nothing is written.
         """
-        request = self._upsert_request(records, skip_adapter)
-        return await self._do(self._upsert_flow(request))
+        with tracked_records(records, progress) as tracked:
+            request = self._upsert_request(tracked, skip_adapter)
+            return await self._do(self._upsert_flow(request))
 
     async def fetch(self, ids: Iterable[str]) -> list[Record]:
         """Records ``(id, vector, metadata)`` for ``ids``, in order asked; missing ids skipped."""
@@ -217,13 +228,16 @@ class AsyncCollection(CollectionBase):
         *,
         maintenance_work_mem: str | None = None,
         parallel_workers: int | None = None,
-        progress: Callable[[IndexBuildProgress], None] | None = None,
+        progress: bool | Callable[[IndexBuildProgress], None] | None = None,
     ) -> VectorIndex:
         """Build a vector index without blocking reads or writes (``CREATE INDEX CONCURRENTLY``),
         then drop the previous one. See the README's "Indexes" section.
 
-        ``progress`` is called about twice a second with an :class:`IndexBuildProgress` read
-        from ``pg_stat_progress_create_index`` on a second pooled connection.
+        ``progress=True`` shows a progress bar per build phase, with an ETA; a callable is
+        called about twice a second with an :class:`IndexBuildProgress` read from
+        ``pg_stat_progress_create_index`` on a second pooled connection. Ctrl-C (or cancelling
+        the task) cancels the build on the server, drops the half-built index and keeps the old
+        one.
 
         Raises:
             ArgError: bad arguments, or ``replace=False`` while an index exists.
@@ -238,8 +252,10 @@ class AsyncCollection(CollectionBase):
             parallel_workers=parallel_workers,
         )
         flow = self._create_index_flow(request)
-        if progress is None:
+        check_progress(progress)
+        if not progress:
             return await self._do(flow)
+        report = BuildReporter(progress)
         # async-only: begin
         done = asyncio.Event()
 
@@ -250,7 +266,7 @@ class AsyncCollection(CollectionBase):
                 except asyncio.TimeoutError:
                     snapshot = await self._do(self._progress_flow())
                     if snapshot is not None and not done.is_set():
-                        progress(snapshot)
+                        report(snapshot)
 
         poller = asyncio.ensure_future(poll())
         try:
@@ -258,6 +274,7 @@ class AsyncCollection(CollectionBase):
         finally:
             done.set()
             await poller
+            report.close()
         # async-only: end
         # sync-only: begin
         # done = threading.Event()
@@ -266,7 +283,7 @@ class AsyncCollection(CollectionBase):
         #     while not done.wait(PROGRESS_INTERVAL):
         #         snapshot = self._do(self._progress_flow())
         #         if snapshot is not None and not done.is_set():
-        #             progress(snapshot)
+        #             report(snapshot)
         #
         # poller = threading.Thread(target=poll, name="vecs-core-index-progress", daemon=True)
         # poller.start()
@@ -275,6 +292,7 @@ class AsyncCollection(CollectionBase):
         # finally:
         #     done.set()
         #     poller.join()
+        #     report.close()
         # sync-only: end
 
     async def prewarm(self) -> int:

@@ -111,7 +111,9 @@ def parse_settings(text: str, source: str) -> dict[str, str]:
     return check_settings(out, source)
 
 
-def check_settings(settings: Mapping[str, object], source: str = "server_settings") -> dict[str, str]:
+def check_settings(
+    settings: Mapping[str, object], source: str = "server_settings"
+) -> dict[str, str]:
     """Setting names and values as strings, refused when they could not be written to a
     configuration file safely (the server itself checks that names and values exist)."""
     if not isinstance(settings, Mapping):

@@ -20,6 +20,7 @@ from ._connect import ConnectOptions, options_from
 from ._driver import EngineSource, PoolSource, run_job
 from ._indexes import IndexMeasure, IndexMethod
 from ._plans.indexes import PROGRESS_INTERVAL, IndexBuildProgress, VectorIndex
+from ._progress import BuildReporter, UpsertProgress, check_progress, tracked_records
 from ._protocol import Flow
 from ._types import Hit, Item, Record
 from .adapter import Adapter
@@ -58,7 +59,13 @@ class Collection(CollectionBase):
     def _do(self, flow: Flow[T]) -> T:
         return run_flow(self.client._source, flow, self.client._settings, self.name)
 
-    def upsert(self, records: Iterable[Any], skip_adapter: bool = False) -> None:
+    def upsert(
+        self,
+        records: Iterable[Any],
+        skip_adapter: bool = False,
+        *,
+        progress: bool | Callable[[UpsertProgress], None] | None = None,
+    ) -> None:
         """Insert or update records ``(id, vector, metadata)`` or ``(id, vector, metadata, text)``.
 
         Atomic per call (all records or none); the last record wins when an id repeats; any
@@ -66,12 +73,16 @@ class Collection(CollectionBase):
         Vectors may be lists, tuples or numpy arrays (for a ``sparsevec`` collection also
         ``{index: value}`` dicts or ``pgvector.SparseVector``). Empty input is a no-op.
 
+        ``progress=True`` shows a progress bar (records read, rate, and an ETA when the input
+        has a ``len()``); a callable receives :class:`UpsertProgress` snapshots twice a second.
+
         Raises:
             RecordError: a malformed id, vector (wrong dimension, NaN/inf) or metadata (not a
                 JSON object, NUL characters, non-JSON values); nothing is written.
         """
-        request = self._upsert_request(records, skip_adapter)
-        return self._do(self._upsert_flow(request))
+        with tracked_records(records, progress) as tracked:
+            request = self._upsert_request(tracked, skip_adapter)
+            return self._do(self._upsert_flow(request))
 
     def fetch(self, ids: Iterable[str]) -> list[Record]:
         """Records ``(id, vector, metadata)`` for ``ids``, in order asked; missing ids skipped."""
@@ -205,13 +216,16 @@ class Collection(CollectionBase):
         *,
         maintenance_work_mem: str | None = None,
         parallel_workers: int | None = None,
-        progress: Callable[[IndexBuildProgress], None] | None = None,
+        progress: bool | Callable[[IndexBuildProgress], None] | None = None,
     ) -> VectorIndex:
         """Build a vector index without blocking reads or writes (``CREATE INDEX CONCURRENTLY``),
         then drop the previous one. See the README's "Indexes" section.
 
-        ``progress`` is called about twice a second with an :class:`IndexBuildProgress` read
-        from ``pg_stat_progress_create_index`` on a second pooled connection.
+        ``progress=True`` shows a progress bar per build phase, with an ETA; a callable is
+        called about twice a second with an :class:`IndexBuildProgress` read from
+        ``pg_stat_progress_create_index`` on a second pooled connection. Ctrl-C (or cancelling
+        the task) cancels the build on the server, drops the half-built index and keeps the old
+        one.
 
         Raises:
             ArgError: bad arguments, or ``replace=False`` while an index exists.
@@ -226,15 +240,17 @@ class Collection(CollectionBase):
             parallel_workers=parallel_workers,
         )
         flow = self._create_index_flow(request)
-        if progress is None:
+        check_progress(progress)
+        if not progress:
             return self._do(flow)
+        report = BuildReporter(progress)
         done = threading.Event()
 
         def poll() -> None:
             while not done.wait(PROGRESS_INTERVAL):
                 snapshot = self._do(self._progress_flow())
                 if snapshot is not None and not done.is_set():
-                    progress(snapshot)
+                    report(snapshot)
 
         poller = threading.Thread(target=poll, name="vecs-core-index-progress", daemon=True)
         poller.start()
@@ -243,6 +259,7 @@ class Collection(CollectionBase):
         finally:
             done.set()
             poller.join()
+            report.close()
 
     def prewarm(self) -> int:
         """Load the vector index and table into PostgreSQL's buffer cache (``pg_prewarm``) so

