@@ -18,6 +18,7 @@ from ._indexes import (
     relevance_score,
 )
 from ._plans.indexes import IndexBuildProgress, VectorIndex
+from ._progress import UpsertProgress
 from ._requests import MAX_LIMIT
 from ._sync import Client, Collection, create_client
 from ._types import Hit, Item, Record
@@ -67,6 +68,7 @@ __all__ = [
     "RecordError",
     "StatementTimeout",
     "Unreachable",
+    "UpsertProgress",
     "VecsError",
     "VectorIndex",
     "adapter",

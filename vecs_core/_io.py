@@ -1,7 +1,9 @@
 """Import and export of collections as JSONL or Parquet files: streaming and atomic.
 
 One record per line (JSONL) or row (Parquet): ``{"id": str, "vector": [...], "metadata": {...},
-"text": str | null}``. A ``sparsevec`` collection's vectors are ``{"index": value}`` objects
+"text": str | null}``. An export starts with a header, ``{"vecs_core": {"dimension": d, "storage":
+kind}}`` (the first JSONL line; Parquet schema metadata), so an import recreates the collection
+as it was; files without one work too. A ``sparsevec`` collection's vectors are ``{"index": value}`` objects
 (0-based indexes). Parquet needs ``pyarrow`` (``pip install 'vecs-core[parquet]'``).
 
 - Import streams the file into one ``upsert`` (one transaction: all records or none).
@@ -100,15 +102,32 @@ def read_records(
                 obj = json.loads(line)
             except ValueError as exc:
                 raise RecordError(f"{path} line {number}: not valid JSON: {exc}") from None
+            if number == 1 and isinstance(obj, dict) and set(obj) == {HEADER}:
+                continue
             yield _record(obj, f"{path} line {number}")
 
 
-def first_dimension(path: str, fmt: str) -> int | None:
-    """The dimension of the file's first vector (None for a sparse one or an empty file)."""
+HEADER = "vecs_core"
+
+
+def header(path: str, fmt: str) -> dict[str, Any]:
+    """The export header (``dimension``, ``storage``), or what the first vector tells."""
+    if fmt == "parquet":
+        meta = _pyarrow().parquet.ParquetFile(path).schema_arrow.metadata or {}
+        raw = meta.get(HEADER.encode())
+        if raw:
+            return dict(json.loads(raw))
+    else:
+        with open(path, "rb") as fh:
+            line = fh.readline()
+        with contextlib.suppress(ValueError):
+            obj = json.loads(line) if line.strip() else None
+            if isinstance(obj, dict) and set(obj) == {HEADER} and isinstance(obj[HEADER], dict):
+                return dict(obj[HEADER])
     for record in read_records(path, fmt):
         vector = record[1]
-        return None if isinstance(vector, dict) else len(vector)
-    return None
+        return {} if isinstance(vector, dict) else {"dimension": len(vector)}
+    return {}
 
 
 def _plain(vector: Any) -> Any:
@@ -149,6 +168,7 @@ def write_records(
 ) -> int:
     """Write every record of ``collection`` to ``path`` (atomically); return how many."""
     count = 0
+    head = {"dimension": collection.dimension, "storage": collection.storage}
     with atomic_path(path) as tmp:
         if fmt == "parquet":
             pa = _pyarrow()
@@ -159,7 +179,8 @@ def write_records(
                     ("vector", pa.string() if sparse else pa.list_(pa.float32())),
                     ("metadata", pa.string()),
                     ("text", pa.string()),
-                ]
+                ],
+                metadata={HEADER: json.dumps(head)},
             )
             with pa.parquet.ParquetWriter(tmp, schema) as writer:
                 for page in pages(collection):
@@ -178,6 +199,7 @@ def write_records(
                         advance(len(page))
         else:
             with open(tmp, "w", encoding="utf-8") as fh:
+                fh.write(json.dumps({HEADER: head}) + "\n")
                 for page in pages(collection):
                     for item in page:
                         obj = {

@@ -110,6 +110,14 @@ def _sizes(vx: Any, name: str) -> tuple[int, int]:
     return (int(row[0]), int(row[1])) if row else (0, 0)
 
 
+def _pairs() -> Table:
+    """A two-column table of names and values; long values wrap instead of being cut."""
+    table = Table(show_header=False, box=None)
+    table.add_column(no_wrap=True)
+    table.add_column(overflow="fold")
+    return table
+
+
 def _fail(exc: BaseException) -> None:
     errors.print(f"[red]error:[/red] {exc}")
     raise typer.Exit(1)
@@ -138,7 +146,7 @@ def status(ctx: typer.Context) -> None:
             _fail(exc)
         return
     st = embedded.status(opts.data_dir)
-    table = Table(show_header=False, box=None)
+    table = _pairs()
     table.add_row("data directory", st.data_dir)
     table.add_row("server", st.server)
     table.add_row("initialized", "yes" if st.initialized else "no (created on first use)")
@@ -250,6 +258,8 @@ def collections(ctx: typer.Context) -> None:
     try:
         with _client(ctx) as vx:
             table = Table("name", "dimension", "kind", "rows", "size", "indexes")
+            for column in table.columns:
+                column.overflow = "fold"
             for col in vx.list_collections():
                 data, index = _sizes(vx, col.name)
                 indexes = ", ".join(
@@ -276,7 +286,7 @@ def info(ctx: typer.Context, name: str) -> None:
         with _client(ctx) as vx:
             col = _collection(vx, name)
             data, index = _sizes(vx, name)
-            table = Table(show_header=False, box=None)
+            table = _pairs()
             table.add_row("collection", f"{vx.schema}.{name}")
             table.add_row("dimension", str(col.dimension))
             table.add_row("kind", col.storage)
@@ -388,9 +398,14 @@ def import_(
         fmt = _io.file_format(file, format)
         if not os.path.exists(file):
             raise ArgError(f"no such file: {file!r}")
-        dim = dimension or _io.first_dimension(file, fmt)
+        head = _io.header(file, fmt)
         with _client(ctx) as vx:
-            col = vx.get_or_create_collection(name, dimension=dim, storage=storage)
+            exists = name in {c.name for c in vx.list_collections()}
+            col = vx.get_or_create_collection(
+                name,
+                dimension=dimension or (None if exists else head.get("dimension")),
+                storage=storage or (None if exists else head.get("storage")),
+            )
             before = col.count()
             total = os.path.getsize(file) if fmt == "jsonl" else _parquet_rows(file)
             with _progress() as bar:
@@ -462,6 +477,8 @@ def query(
                 vector, limit=limit, filters=filters, measure=measure, warn_unindexed=False
             )
         table = Table("#", "id", "distance", "score", "metadata", "text")
+        for column in table.columns:
+            column.overflow = "fold"
         for rank, hit in enumerate(hits, 1):
             table.add_row(
                 str(rank),

@@ -155,9 +155,11 @@ def _build_settings(
     params = {"s": target.schema, "n": target.name}
     query = _BUILD_FACTS.format(sql.Placeholder("s"), sql.Placeholder("n"))
     row = yield Execute(query, params, fetch="one")
-    if row[0] < 0 and target.memory_cap is not None:  # never analysed: estimate the row count
+    if row is None:  # the table is gone: the build itself will say so
+        return settings
+    if row[0] < 0:  # never analysed: sample the table (fast) for the row count and progress total
         yield Execute(sql.SQL("ANALYZE {}").format(target.table), fetch="none")
-        row = yield Execute(query, params, fetch="one")
+        row = (yield Execute(query, params, fetch="one")) or row
     rows, heap_bytes, memory, version, check = row
     if version >= 140000 and check in ("0", ""):
         settings.setdefault("client_connection_check_interval", "1s")
