@@ -206,7 +206,8 @@ def test_reset_needs_yes_and_stop_refuses_while_in_use(runner, data_dir, filled)
         [
             sys.executable,
             "-c",
-            "import vecs_core, time; vecs_core.embedded.url(); print('x', flush=True); time.sleep(60)",
+            "import vecs_core, time; vecs_core.embedded.url(); print('x', flush=True); "
+            "time.sleep(60)",
         ],
         cwd=str(ROOT),
         env=__import__("embedded_helpers").env_for(data_dir),
