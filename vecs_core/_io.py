@@ -4,7 +4,8 @@ One record per line (JSONL) or row (Parquet): ``{"id": str, "vector": [...], "me
 "text": str | null}``. An export starts with a header, ``{"vecs_core": {"dimension": d, "storage":
 kind}}`` (the first JSONL line; Parquet schema metadata), so an import recreates the collection
 as it was; files without one work too. A ``sparsevec`` collection's vectors are
-``{"index": value}`` objects (0-based indexes). Parquet needs ``pyarrow`` (``pip install 'vecs-core[parquet]'``).
+``{"index": value}`` objects (0-based indexes). Parquet needs ``pyarrow``
+(``pip install 'vecs-core[parquet]'``).
 
 - Import streams the file into one ``upsert`` (one transaction: all records or none).
 - Export pages through the collection in id order and writes a temporary file next to the
