@@ -7,6 +7,7 @@ in a temporary directory, deleted at the end of the session.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import uuid
 import warnings
@@ -37,6 +38,7 @@ def database_url() -> Iterator[str]:
         conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
     yield url
     server.cleanup()
+    shutil.rmtree(tmp, ignore_errors=True)  # the parent of pgdata too: no /tmp litter
 
 
 @pytest.fixture(scope="session")

@@ -57,6 +57,7 @@ def test_public_names_are_pinned():
         "exc",
         "parse_measure",
         "relevance_score",
+        "similarity_score",
     ]
     for name in ("Adapter", "AdapterContext", "AdapterStep", "NoOp"):
         assert hasattr(vecs_core.adapter, name)

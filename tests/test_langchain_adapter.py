@@ -363,13 +363,25 @@ def test_delete_by_filter(films: VecsVectorStore) -> None:
 
 
 # ---------------------------------------------------------------------------------- scores
+LANGCHAIN_RELEVANCE = {  # LangChain's (and PGVector's) convention, per measure
+    "cosine_distance": lambda d: 1.0 - d,
+    "l2_distance": lambda d: 1.0 - d / math.sqrt(2),
+    "max_inner_product": lambda d: 1.0 - d if d > 0 else -d,
+    "l1_distance": lambda d: 1.0 / (1.0 + d),
+}
+
+
 @pytest.mark.parametrize("measure", [m.value for m in vecs_core.IndexMeasure])
-def test_relevance_scores_in_unit_interval(
+def test_relevance_scores_follow_langchain(
     make_store: Callable[..., VecsVectorStore], measure: str
 ) -> None:
     rng = np.random.default_rng(7)
     texts = [f"t{i}" for i in range(12)]
-    table = {t: (rng.normal(size=4) * 3).tolist() for t in texts}
+    # non-negative unit vectors: every convention lands in [0, 1], LangChain does not warn
+    table = {}
+    for t in texts:
+        v = np.abs(rng.normal(size=4))
+        table[t] = (v / np.linalg.norm(v)).tolist()
     store = make_store(TableEmbeddings(table, size=4), measure=measure)
     store.add_texts(texts)
     with warnings.catch_warnings():
@@ -377,12 +389,12 @@ def test_relevance_scores_in_unit_interval(
         scored = store.similarity_search_with_relevance_scores("t3", k=12)
     assert len(scored) == 12
     scores = [s for _, s in scored]
-    assert all(0.0 <= s <= 1.0 for s in scores)
+    assert all(-1e-9 <= s <= 1.0 + 1e-9 for s in scores)
     assert scores == sorted(scores, reverse=True)
     fn = store._select_relevance_score_fn()
     for (_doc, dist), (_, rel) in zip(store.similarity_search_with_score("t3", k=12), scored):
         assert math.isclose(fn(dist), rel)
-        assert math.isclose(rel, vecs_core.relevance_score(measure, dist))
+        assert math.isclose(rel, LANGCHAIN_RELEVANCE[measure](dist), abs_tol=1e-12)
     assert scored[0][0].id is not None
 
 
@@ -390,11 +402,14 @@ def test_relevance_scores_in_unit_interval(
     ("measure", "dist", "rel"),
     [
         ("cosine_distance", 0.0, 1.0),
-        ("cosine_distance", 2.0, 0.0),
+        ("cosine_distance", 0.3, 0.7),  # 1 - d, like PGVector (not 1 - d/2)
+        ("cosine_distance", 1.0, 0.0),
         ("l2_distance", 0.0, 1.0),
-        ("max_inner_product", -1.0, 1.0),
-        ("max_inner_product", 1.0, 0.0),
+        ("l2_distance", math.sqrt(2), 0.0),
+        ("max_inner_product", -0.8, 0.8),  # pgvector's <#> is the negative inner product
+        ("max_inner_product", 0.5, 0.5),
         ("l1_distance", 0.0, 1.0),
+        ("l1_distance", 1.0, 0.5),
     ],
 )
 def test_select_relevance_score_fn(measure: str, dist: float, rel: float) -> None:
@@ -706,14 +721,23 @@ def test_lazy_collection_and_dimension(
     name = _name()
     store = make_store(Counting(size=7), name=name)
     assert name not in {c.name for c in client.list_collections()}  # no I/O yet
-    assert store.get_by_ids(["x"]) == []  # creates it, with a probe embedding
-    assert len(calls) == 1
+    # reads never create the collection (a typo would leave a table behind)
+    with pytest.raises(vecs_core.CollectionNotFound, match="does not exist"):
+        store.get_by_ids(["x"])
+    with pytest.raises(vecs_core.CollectionNotFound):
+        store.similarity_search("x")
+    assert store.delete(["x"]) is True  # nothing to delete
+    assert name not in {c.name for c in client.list_collections()}
+    assert len(calls) == 1  # the search embedded its query, nothing else
+    store.add_texts(["a"], ids=["a"])  # a write creates it, with the embeddings' dimension
     assert client.get_or_create_collection(name).dimension == 7
 
     name2 = _name()
     store2 = make_store(Counting(size=7), name=name2, dimension=7)
+    store2.add_texts(["x"], ids=["x"])
+    calls.clear()
     assert store2.delete(["x"]) is True
-    assert len(calls) == 1  # dimension= given: no probe
+    assert calls == []  # dimension= given: no probe
     store2.delete_collection()
     assert name2 not in {c.name for c in client.list_collections()}
     store2.add_texts(["back"], ids=["b"])  # recreated on next use
@@ -721,6 +745,19 @@ def test_lazy_collection_and_dimension(
 
     with pytest.raises(vecs_core.MismatchedDimension):
         make_store(DeterministicFakeEmbedding(size=7), name=name, dimension=3).get_by_ids(["x"])
+
+
+def test_typo_in_a_collection_name_is_caught(
+    make_store: Callable[..., VecsVectorStore], client: vecs_core.Client
+) -> None:
+    store = make_store(DeterministicFakeEmbedding(size=5), name="articles")
+    store.add_texts(["hello"], ids=["h"])
+    typo = make_store(DeterministicFakeEmbedding(size=5), name="artcles")
+    with pytest.raises(vecs_core.CollectionNotFound, match="did you mean 'articles'"):
+        typo.similarity_search("hello")
+    with pytest.raises(vecs_core.CollectionNotFound, match="did you mean 'articles'"):
+        typo.as_retriever().invoke("hello")
+    assert "artcles" not in {c.name for c in client.list_collections()}
 
 
 def test_default_connection_from_environment(

@@ -27,15 +27,20 @@ pytestmark = [
 ]
 
 
-def _name() -> str:
-    return f"lc_{uuid.uuid4().hex[:10]}"
+def _name(database_url: str, schema: str, storage: str | None = None) -> str:
+    """A new, empty collection for one test. The standard suite searches a fresh store and
+    expects no results: the collection must exist, since reads never create one."""
+    name = f"lc_{uuid.uuid4().hex[:10]}"
+    with vecs_core.create_client(database_url, schema=schema) as vx:
+        vx.get_or_create_collection(name, dimension=6, storage=storage)
+    return name
 
 
 class TestVecsStoreFromURL(VectorStoreIntegrationTests):
     @pytest_asyncio.fixture
     async def vectorstore(self, database_url: str, schema: str) -> AsyncIterator[VecsVectorStore]:
         store = VecsVectorStore(
-            self.get_embeddings(), _name(), connection=database_url, schema=schema
+            self.get_embeddings(), _name(database_url, schema), connection=database_url, schema=schema
         )
         try:
             yield store
@@ -50,7 +55,8 @@ class TestVecsStoreExplicitClients(VectorStoreIntegrationTests):
     async def vectorstore(self, database_url: str, schema: str) -> AsyncIterator[VecsVectorStore]:
         client = vecs_core.create_client(database_url, schema=schema, pool_size=2)
         aclient = vecs_core.create_async_client(database_url, schema=schema, pool_size=2)
-        store = VecsVectorStore(self.get_embeddings(), _name(), client=client, async_client=aclient)
+        name = _name(database_url, schema)
+        store = VecsVectorStore(self.get_embeddings(), name, client=client, async_client=aclient)
         try:
             yield store
         finally:
@@ -66,7 +72,7 @@ class TestVecsStoreHalfvec(VectorStoreIntegrationTests):
     async def vectorstore(self, database_url: str, schema: str) -> AsyncIterator[VecsVectorStore]:
         store = VecsVectorStore(
             self.get_embeddings(),
-            _name(),
+            _name(database_url, schema, "halfvec"),
             connection=database_url,
             schema=schema,
             storage="halfvec",
@@ -86,7 +92,7 @@ class TestVecsStoreSparsevec(VectorStoreIntegrationTests):
     async def vectorstore(self, database_url: str, schema: str) -> AsyncIterator[VecsVectorStore]:
         store = VecsVectorStore(
             self.get_embeddings(),
-            _name(),
+            _name(database_url, schema, "sparsevec"),
             connection=database_url,
             schema=schema,
             storage="sparsevec",

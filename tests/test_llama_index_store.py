@@ -335,7 +335,35 @@ def test_every_measure_gives_higher_is_better(make_store: Any, measure: str) -> 
     assert res.ids == ["n0", "n1", "n2", "n3"]
     assert res.similarities == sorted(res.similarities, reverse=True)
     assert res.similarities[0] > res.similarities[-1]
-    assert all(0.0 <= x <= 1.0 for x in res.similarities)
+    # LlamaIndex's conventions (SimilarityMode): cosine similarity, dot product, -distance
+    expected = {
+        "cosine_distance": [1.0, 0.8, 0.0, -1.0],
+        "max_inner_product": [1.0, 0.8, 0.0, -1.0],
+        "l2_distance": [0.0, -(0.2**2 + 0.6**2) ** 0.5, -(2**0.5), -2.0],
+        "l1_distance": [0.0, -0.8, -2.0, -2.0],
+    }[measure]
+    assert res.similarities == pytest.approx(expected, abs=1e-3)
+
+
+def test_reads_never_create_the_collection(make_store: Any, sql_conn: Any, schema: str) -> None:
+    s = make_store(name="articles")
+    s.add([node("n0", [1.0, 0.0, 0.0, 0.0])])
+    typo = make_store(name="artciles")
+
+    def exists(name: str) -> bool:
+        row = sql_conn.execute("SELECT to_regclass(format('%%I.%%I', %s::text, %s::text))",
+                               (schema, name)).fetchone()
+        return row[0] is not None
+
+    with pytest.raises(vecs_core.CollectionNotFound, match="did you mean 'articles'"):
+        typo.query(q([1.0, 0.0, 0.0, 0.0]))
+    with pytest.raises(vecs_core.CollectionNotFound):
+        typo.get_nodes(node_ids=["n0"])
+    typo.delete("doc")  # nothing to delete: no error, and no table made for it
+    typo.clear()
+    assert exists("articles") and not exists("artciles")
+    typo.add([node("n1", [0.0, 1.0, 0.0, 0.0])])  # a write creates it
+    assert typo.query(q([0.0, 1.0, 0.0, 0.0])).ids == ["n1"]
 
 
 def test_mmr_prefers_diversity(make_store: Any) -> None:

@@ -16,6 +16,7 @@ from ._indexes import (
     IndexMethod,
     parse_measure,
     relevance_score,
+    similarity_score,
 )
 from ._plans.indexes import IndexBuildProgress, VectorIndex
 from ._progress import UpsertProgress
@@ -78,4 +79,5 @@ __all__ = [
     "exc",
     "parse_measure",
     "relevance_score",
+    "similarity_score",
 ]

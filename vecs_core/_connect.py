@@ -23,6 +23,18 @@ def normalize_url(url: str) -> str:
     if not isinstance(url, str) or not url.strip():
         raise ArgError(f"database URL must be a non-empty string, got {url!r}")
     url = url.strip()
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if scheme in ("http", "https"):
+        raise ArgError(
+            f"{url.split('?')[0]!r} is a web URL, not a database URL; vecs-core needs "
+            "postgresql://USER:PASSWORD@HOST:5432/DBNAME (for Supabase: the dashboard's Connect "
+            "button, 'Direct connection' or 'Session pooler', not the project's https:// URL)"
+        )
+    if scheme and not _DRIVER_SUFFIX.match(url) and scheme not in ("postgres", "postgresql"):
+        raise ArgError(
+            f"unsupported database URL scheme {scheme + '://'!r}; expected postgresql:// (also "
+            "postgres:// and postgresql+psycopg://)"
+        )
     url = _DRIVER_SUFFIX.sub("postgresql://", url)
     if url.lower().startswith("postgres://"):
         url = "postgresql://" + url[len("postgres://") :]

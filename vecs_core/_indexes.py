@@ -62,6 +62,7 @@ class MeasureInfo:
     suffix: str  # opclass suffix: vector_<suffix>, halfvec_<suffix>
     methods: tuple[str, ...]
     relevance: Callable[[float], float]
+    similarity: Callable[[float], float]  # Hit.score of a vector search (higher is better)
 
 
 def _clamp(x: float) -> float:
@@ -70,15 +71,29 @@ def _clamp(x: float) -> float:
 
 MEASURES: dict[IndexMeasure, MeasureInfo] = {
     IndexMeasure.cosine_distance: MeasureInfo(
-        "<=>", "cosine_ops", ("hnsw", "ivfflat"), lambda d: _clamp(1.0 - d / 2.0)
+        "<=>",
+        "cosine_ops",
+        ("hnsw", "ivfflat"),
+        lambda d: _clamp(1.0 - d / 2.0),
+        lambda d: 1.0 - d,  # the cosine similarity
     ),
     IndexMeasure.l2_distance: MeasureInfo(
-        "<->", "l2_ops", ("hnsw", "ivfflat"), lambda d: _clamp(1.0 - d / math.sqrt(2.0))
+        "<->",
+        "l2_ops",
+        ("hnsw", "ivfflat"),
+        lambda d: _clamp(1.0 - d / math.sqrt(2.0)),
+        lambda d: 1.0 / (1.0 + d),
     ),
     IndexMeasure.max_inner_product: MeasureInfo(
-        "<#>", "ip_ops", ("hnsw", "ivfflat"), lambda d: _clamp((1.0 - d) / 2.0)
+        "<#>",
+        "ip_ops",
+        ("hnsw", "ivfflat"),
+        lambda d: _clamp((1.0 - d) / 2.0),
+        lambda d: -d,  # the inner product
     ),
-    IndexMeasure.l1_distance: MeasureInfo("<+>", "l1_ops", ("hnsw",), lambda d: 1.0 / (1.0 + d)),
+    IndexMeasure.l1_distance: MeasureInfo(
+        "<+>", "l1_ops", ("hnsw",), lambda d: 1.0 / (1.0 + d), lambda d: 1.0 / (1.0 + d)
+    ),
 }
 _BY_SUFFIX = {info.suffix: measure for measure, info in MEASURES.items()}
 
@@ -90,6 +105,16 @@ def relevance_score(measure: IndexMeasure | str, distance: float) -> float:
     ``(1 + <a,b>)/2``), clamped to [0, 1] otherwise; l1 uses ``1 / (1 + d)``.
     """
     return MEASURES[parse_measure(measure)].relevance(distance)
+
+
+def similarity_score(measure: IndexMeasure | str, distance: float) -> float:
+    """The ``Hit.score`` of a vector search hit: a similarity, higher is better.
+
+    ``cosine_distance``: ``1 - d`` (the cosine similarity, in [-1, 1]); ``max_inner_product``:
+    ``-d`` (the inner product itself); ``l2_distance`` and ``l1_distance``: ``1 / (1 + d)`` (in
+    (0, 1]). ``d`` is pgvector's distance (``Hit.distance``).
+    """
+    return MEASURES[parse_measure(measure)].similarity(distance)
 
 
 _MEASURE_BY_NAME = {m.value: m for m in IndexMeasure}

@@ -43,9 +43,10 @@ def _pyarrow() -> Any:
         import pyarrow
         import pyarrow.parquet
     except ImportError as exc:
+        from ._deps import install_hint
+
         raise MissingDependency(
-            "Parquet files need pyarrow: pip install 'vecs-core[parquet]' (or pip install -e "
-            "'.[parquet]' from a checkout), or use JSONL"
+            f"Parquet files need pyarrow: {install_hint('parquet')}; or use JSONL"
         ) from exc
     return pyarrow
 

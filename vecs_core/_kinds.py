@@ -76,7 +76,9 @@ def as_dense(
     """
     if isinstance(value, (str, bytes, Mapping)) or value is None:
         hint = (
-            "; a text query needs a collection with a text adapter (e.g. TextEmbedding)"
+            "; this collection has no adapter to turn text into a vector: pass the query's "
+            "vector, or open the collection with one, e.g. vx.get_or_create_collection(name, "
+            "adapter=Adapter([TextEmbedding()])) (from vecs_core.adapter)"
             if isinstance(value, str)
             else ""
         )

@@ -40,8 +40,11 @@ class Hit(NamedTuple):
     """One search result, best first.
 
     ``distance`` is pgvector's distance for vector search (smaller is nearer; for
-    ``max_inner_product`` it is the negative inner product) and None for keyword search; ``score``
-    is the keyword rank or the fused (RRF) score where those apply, else None.
+    ``max_inner_product`` it is the negative inner product) and None for keyword search. ``score``
+    is always higher-is-better: for vector search the measure's similarity
+    (:func:`vecs_core.similarity_score`: ``1 - d`` for cosine, the inner product for
+    ``max_inner_product``, ``1 / (1 + d)`` for l2 and l1), the ``ts_rank_cd`` rank for keyword
+    search, the fused RRF score for hybrid search.
     """
 
     id: str

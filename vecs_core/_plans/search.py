@@ -15,7 +15,7 @@ from typing import Any
 
 from psycopg import sql
 
-from .._indexes import IndexMethod, parse_measure
+from .._indexes import MEASURES, IndexMethod, parse_measure
 from .._kinds import KINDS, column_expression, param_expression
 from .._protocol import Execute, Plan
 from .._records import query_step
@@ -249,10 +249,11 @@ def shape_rows(
     if o.form == "ids":
         return [r[0] for r in rows]
     decode = target.kind.decode
-    if o.form == "hits":
+    if o.form == "hits":  # score: the measure's similarity (similarity_score)
+        sim = MEASURES[o.measure].similarity
         if o.include_vector:  # id, distance, vec, metadata, text
-            return [Hit(r[0], r[1], r[3], r[4], decode(r[2])) for r in rows]
-        return [Hit(r[0], r[1], r[2], r[3]) for r in rows]
+            return [Hit(r[0], r[1], r[3], r[4], decode(r[2]), sim(r[1])) for r in rows]
+        return [Hit(r[0], r[1], r[2], r[3], None, sim(r[1])) for r in rows]
     # vecs' tuples: (id, distance?, vector?, metadata?)
     wanted = ("id",) + ("distance",) * o.include_value + ("vec",) * o.include_vector
     wanted += ("metadata",) * o.include_metadata

@@ -127,9 +127,11 @@ def _import_sentence_transformers() -> Any:
     try:
         from sentence_transformers import SentenceTransformer
     except ImportError as exc:
+        from .._deps import install_hint
+
         raise MissingDependency(
-            f"TextEmbedding needs the sentence-transformers package ({exc}); install it with "
-            "pip install 'vecs-core[text]'"
+            f"TextEmbedding needs the sentence-transformers package ({exc}); install it with: "
+            f"{install_hint('text')}"
         ) from exc
     return SentenceTransformer
 

@@ -69,10 +69,22 @@ class StoreBase(VectorStore):
         return len(await self.embedding.aembed_query(PROBE_TEXT))
 
     def _collection(self, dimension: int | None = None) -> vecs_core.Collection:
+        """The collection, created if needed: for writes."""
         return self._collections.sync(dimension, self._probe)
 
     async def _acollection(self, dimension: int | None = None) -> vecs_core.AsyncCollection:
         return await self._collections.async_(dimension, self._aprobe)
+
+    def _reading(self) -> vecs_core.Collection:
+        """The collection for reads: never created here (a typo would leave a table behind).
+
+        Raises:
+            CollectionNotFound: no such collection (the message lists close names).
+        """
+        return self._collections.read()
+
+    async def _areading(self) -> vecs_core.AsyncCollection:
+        return await self._collections.aread()
 
     def close(self) -> None:
         """Close the sync client if the store created it (a client passed in is left open)."""
@@ -134,7 +146,7 @@ class StoreBase(VectorStore):
     ) -> list[vecs_core.Hit]:
         if args["limit"] == 0:
             return []
-        col = self._collection(len(embedding))
+        col = self._reading()
         return col.search(list(embedding), include_vector=include_vector, **args)
 
     async def _ahits(
@@ -145,7 +157,7 @@ class StoreBase(VectorStore):
     ) -> list[vecs_core.Hit]:
         if args["limit"] == 0:
             return []
-        col = await self._acollection(len(embedding))
+        col = await self._areading()
         return await col.search(list(embedding), include_vector=include_vector, **args)
 
     @staticmethod
@@ -157,5 +169,15 @@ class StoreBase(VectorStore):
         return [(self._document(h.id, h.text, h.metadata), float(h.distance or 0.0)) for h in hits]
 
     def _select_relevance_score_fn(self) -> Callable[[float], float]:
-        """Distance -> relevance in [0, 1] for the store's measure (vecs_core.relevance_score)."""
-        return functools.partial(vecs_core.relevance_score, self.measure)
+        """Distance -> relevance, LangChain's convention for the store's measure (as PGVector):
+        cosine ``1 - d``, l2 ``1 - d / sqrt(2)``, max inner product LangChain's
+        ``_max_inner_product_relevance_score_fn`` on pgvector's negative inner product; l1, which
+        LangChain has no convention for, ``1 / (1 + d)``."""
+        measure = vecs_core.parse_measure(self.measure)
+        if measure is vecs_core.IndexMeasure.cosine_distance:
+            return self._cosine_relevance_score_fn
+        if measure is vecs_core.IndexMeasure.l2_distance:
+            return self._euclidean_relevance_score_fn
+        if measure is vecs_core.IndexMeasure.max_inner_product:
+            return self._max_inner_product_relevance_score_fn
+        return functools.partial(vecs_core.similarity_score, measure)

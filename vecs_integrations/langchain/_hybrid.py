@@ -52,7 +52,7 @@ class HybridSearch(StoreBase):
         limit, where = check_k(k), translate_filter(filter)
         if limit == 0:
             return []
-        col = self._collection()
+        col = self._reading()
         return self._fused(col.keyword_search(query, limit=limit, filters=where, language=language))
 
     async def akeyword_search_with_score(
@@ -66,7 +66,7 @@ class HybridSearch(StoreBase):
         limit, where = check_k(k), translate_filter(filter)
         if limit == 0:
             return []
-        col = await self._acollection()
+        col = await self._areading()
         hits = await col.keyword_search(query, limit=limit, filters=where, language=language)
         return self._fused(hits)
 
@@ -90,7 +90,7 @@ class HybridSearch(StoreBase):
         if args["limit"] == 0:
             return []
         embedding = self.embedding.embed_query(query)
-        col = self._collection(len(embedding))
+        col = self._reading()
         return self._fused(col.hybrid_search(query, embedding, **args))
 
     async def ahybrid_search_with_score(
@@ -104,7 +104,7 @@ class HybridSearch(StoreBase):
         if args["limit"] == 0:
             return []
         embedding = await self.embedding.aembed_query(query)
-        col = await self._acollection(len(embedding))
+        col = await self._areading()
         return self._fused(await col.hybrid_search(query, embedding, **args))
 
     def hybrid_search(

@@ -227,7 +227,9 @@ class VecsVectorStore(HybridSearch, MMRSearch):
             FilterError: a malformed filter (one that is not a dict included).
         """
         target = self._delete_target(ids, filter)
-        col = self._collection()
+        col = self._collections.existing()
+        if col is None:  # nothing to delete, and no table made for it
+            return True
         if isinstance(target, list):
             if target:
                 col.delete(ids=target)
@@ -245,7 +247,9 @@ class VecsVectorStore(HybridSearch, MMRSearch):
         **kwargs: Any,
     ) -> bool:
         target = self._delete_target(ids, filter)
-        col = await self._acollection()
+        col = await self._collections.aexisting()
+        if col is None:
+            return True
         if isinstance(target, list):
             if target:
                 await col.delete(ids=target)
@@ -260,13 +264,13 @@ class VecsVectorStore(HybridSearch, MMRSearch):
         """Documents for ``ids`` in the order asked; missing ids are skipped."""
         if not ids:
             return []
-        items = self._collection().get([str(i) for i in ids])
+        items = self._reading().get([str(i) for i in ids])
         return [self._document(it.id, it.text, it.metadata) for it in items]
 
     async def aget_by_ids(self, ids: Sequence[str], /) -> list[Document]:
         if not ids:
             return []
-        col = await self._acollection()
+        col = await self._areading()
         items = await col.get([str(i) for i in ids])
         return [self._document(it.id, it.text, it.metadata) for it in items]
 

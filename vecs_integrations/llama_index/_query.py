@@ -189,9 +189,10 @@ async def arun(collection: vecs_core.AsyncCollection, call: SearchCall) -> list[
 def to_result(
     plan: QueryPlan, hits: Sequence[vecs_core.Hit], measure: str
 ) -> VectorStoreQueryResult:
-    """``hits`` as a query result: MMR applied (selection order), similarities higher-is-better
-    (``vecs_core.relevance_score`` for vector modes, the keyword rank or fused RRF score
-    otherwise)."""
+    """``hits`` as a query result: MMR applied (selection order), similarities higher-is-better,
+    LlamaIndex's convention (its ``SimilarityMode``) for vector modes: the cosine similarity
+    ``1 - d``, the dot product ``-d`` (pgvector's ``<#>`` is its negative), and ``-d`` for the
+    euclidean (and l1) distance; the keyword rank or the fused RRF score otherwise."""
     if plan.mode == VectorStoreQueryMode.MMR and plan.vector is not None:
         hits = mmr_hits(plan.vector, hits, plan.k, plan.threshold)
     nodes: list[BaseNode] = []
@@ -201,10 +202,17 @@ def to_result(
         nodes.append(record_to_node(h.id, h.metadata, h.text))
         ids.append(h.id)
         if plan.mode in _VECTOR_MODES and h.distance is not None:
-            sims.append(vecs_core.relevance_score(measure, h.distance))
+            sims.append(llama_similarity(measure, h.distance))
         else:  # keyword rank or fused RRF score (vector hits always carry a distance)
             sims.append(float(h.score) if h.score is not None else 0.0)
     return VectorStoreQueryResult(nodes=nodes, similarities=sims, ids=ids)
+
+
+def llama_similarity(measure: str, distance: float) -> float:
+    """LlamaIndex's similarity for a pgvector distance (see :func:`to_result`)."""
+    if vecs_core.parse_measure(measure) is vecs_core.IndexMeasure.cosine_distance:
+        return 1.0 - distance
+    return -distance
 
 
 def empty_result() -> VectorStoreQueryResult:

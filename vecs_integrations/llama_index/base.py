@@ -51,7 +51,7 @@ class VecsVectorStore(BasePydanticVectorStore):
         client: an existing :class:`vecs_core.Client` for the sync methods.
         async_client: an existing :class:`vecs_core.AsyncClient` for the async methods.
         measure: ``cosine_distance`` (default), ``l2_distance``, ``max_inner_product`` or
-            ``l1_distance``; similarities are ``vecs_core.relevance_score`` (higher is better).
+            ``l1_distance``; similarities follow LlamaIndex (cosine ``1 - d``, dot product, ``-d``).
         schema: the collection's schema; defaults to the passed-in client's, else ``"vecs"``.
         warn_missing_index: let the core's "no covering index" warning through (hidden by
             default; build an index with ``store.collection.create_index()``).
@@ -223,7 +223,9 @@ class VecsVectorStore(BasePydanticVectorStore):
 
     def delete(self, ref_doc_id: str, **delete_kwargs: Any) -> None:
         """Delete every node of document ``ref_doc_id``."""
-        self.collection.delete(filters={"ref_doc_id": ref_doc_id})
+        col = self._collections.existing()
+        if col is not None:  # a missing collection has nothing to delete (and is not created)
+            col.delete(filters={"ref_doc_id": ref_doc_id})
 
     def delete_nodes(
         self,
@@ -239,12 +241,15 @@ class VecsVectorStore(BasePydanticVectorStore):
             FilterError: a malformed filter (one that is not a ``MetadataFilters`` included).
         """
         where = self._delete_target(node_ids, filters)
+        col = self._collections.existing()
+        if col is None or where is False:
+            return
         if where is True:
-            self.collection.clear()
+            col.clear()
         elif isinstance(where, list):
-            self.collection.delete(ids=where)
+            col.delete(ids=where)
         elif isinstance(where, dict):
-            self.collection.delete(filters=where)
+            col.delete(filters=where)
 
     def get_nodes(
         self,
@@ -256,16 +261,18 @@ class VecsVectorStore(BasePydanticVectorStore):
 
         Raises:
             FilterError: a malformed filter (one that is not a ``MetadataFilters`` included).
+            CollectionNotFound: the collection does not exist (reads never create it).
         """
         where = self._find_where(node_ids, filters)
         if where is False:
             return []
+        col = self._collections.read()
         if isinstance(where, list):
-            return [record_to_node(i.id, i.metadata, i.text) for i in self.collection.get(where)]
+            return [record_to_node(i.id, i.metadata, i.text) for i in col.get(where)]
         out: list[BaseNode] = []
         after: Optional[str] = None
         while True:
-            page = self.collection.find(None if where is True else where, limit=_PAGE, after=after)
+            page = col.find(None if where is True else where, limit=_PAGE, after=after)
             out.extend(record_to_node(i.id, i.metadata, i.text) for i in page)
             if len(page) < _PAGE:
                 return out
@@ -273,7 +280,9 @@ class VecsVectorStore(BasePydanticVectorStore):
 
     def clear(self) -> None:
         """Delete every record of the collection."""
-        self.collection.clear()
+        col = self._collections.existing()
+        if col is not None:
+            col.clear()
 
     def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
         """Similarity (``default``), ``mmr``, ``text_search`` or ``hybrid`` query.
@@ -281,11 +290,12 @@ class VecsVectorStore(BasePydanticVectorStore):
         Raises:
             ArgError: an unsupported mode or a bad query field (see ``_query.plan_query``).
             FilterError: a malformed filter (one that is not a ``MetadataFilters`` included).
+            CollectionNotFound: the collection does not exist (reads never create it).
         """
         plan, call = self._search(query, kwargs)
         if plan.empty:
             return empty_result()
-        return to_result(plan, run(self.collection, call), self.measure)
+        return to_result(plan, run(self._collections.read(), call), self.measure)
 
     # -- async API (native, on vecs_core's async client) --------------------------------------
     async def async_add(self, nodes: Sequence[BaseNode], **kwargs: Any) -> list[str]:
@@ -295,7 +305,9 @@ class VecsVectorStore(BasePydanticVectorStore):
         return [r[0] for r in records]
 
     async def adelete(self, ref_doc_id: str, **delete_kwargs: Any) -> None:
-        await (await self.acollection()).delete(filters={"ref_doc_id": ref_doc_id})
+        col = await self._collections.aexisting()
+        if col is not None:
+            await col.delete(filters={"ref_doc_id": ref_doc_id})
 
     async def adelete_nodes(
         self,
@@ -306,7 +318,9 @@ class VecsVectorStore(BasePydanticVectorStore):
         where = self._delete_target(node_ids, filters)
         if where is False:
             return
-        col = await self.acollection()
+        col = await self._collections.aexisting()
+        if col is None:
+            return
         if where is True:
             await col.clear()
         elif isinstance(where, list):
@@ -322,7 +336,7 @@ class VecsVectorStore(BasePydanticVectorStore):
         where = self._find_where(node_ids, filters)
         if where is False:
             return []
-        col = await self.acollection()
+        col = await self._collections.aread()
         if isinstance(where, list):
             return [record_to_node(i.id, i.metadata, i.text) for i in await col.get(where)]
         out: list[BaseNode] = []
@@ -335,10 +349,12 @@ class VecsVectorStore(BasePydanticVectorStore):
             after = page[-1].id
 
     async def aclear(self) -> None:
-        await (await self.acollection()).clear()
+        col = await self._collections.aexisting()
+        if col is not None:
+            await col.clear()
 
     async def aquery(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
         plan, call = self._search(query, kwargs)
         if plan.empty:
             return empty_result()
-        return to_result(plan, await arun(await self.acollection(), call), self.measure)
+        return to_result(plan, await arun(await self._collections.aread(), call), self.measure)
