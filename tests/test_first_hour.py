@@ -5,11 +5,10 @@ from __future__ import annotations
 import math
 import sys
 
-
 import pytest
+from embedded_helpers import ROOT
 
 import vecs_core
-from embedded_helpers import ROOT
 from vecs_core._deps import EXTRAS, install_hint
 
 

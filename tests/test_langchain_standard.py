@@ -40,7 +40,10 @@ class TestVecsStoreFromURL(VectorStoreIntegrationTests):
     @pytest_asyncio.fixture
     async def vectorstore(self, database_url: str, schema: str) -> AsyncIterator[VecsVectorStore]:
         store = VecsVectorStore(
-            self.get_embeddings(), _name(database_url, schema), connection=database_url, schema=schema
+            self.get_embeddings(),
+            _name(database_url, schema),
+            connection=database_url,
+            schema=schema,
         )
         try:
             yield store

@@ -339,7 +339,7 @@ def test_every_measure_gives_higher_is_better(make_store: Any, measure: str) -> 
     expected = {
         "cosine_distance": [1.0, 0.8, 0.0, -1.0],
         "max_inner_product": [1.0, 0.8, 0.0, -1.0],
-        "l2_distance": [0.0, -(0.2**2 + 0.6**2) ** 0.5, -(2**0.5), -2.0],
+        "l2_distance": [0.0, -((0.2**2 + 0.6**2) ** 0.5), -(2**0.5), -2.0],
         "l1_distance": [0.0, -0.8, -2.0, -2.0],
     }[measure]
     assert res.similarities == pytest.approx(expected, abs=1e-3)
@@ -351,8 +351,9 @@ def test_reads_never_create_the_collection(make_store: Any, sql_conn: Any, schem
     typo = make_store(name="artciles")
 
     def exists(name: str) -> bool:
-        row = sql_conn.execute("SELECT to_regclass(format('%%I.%%I', %s::text, %s::text))",
-                               (schema, name)).fetchone()
+        row = sql_conn.execute(
+            "SELECT to_regclass(format('%%I.%%I', %s::text, %s::text))", (schema, name)
+        ).fetchone()
         return row[0] is not None
 
     with pytest.raises(vecs_core.CollectionNotFound, match="did you mean 'articles'"):

@@ -267,7 +267,19 @@ class TextEmbedding(AdapterStep):
     def __call__(
         self, records: Iterable[AdapterRecord], adapter_context: AdapterContext
     ) -> Generator[AdapterRecord, None, None]:
-        it = iter(records)
+        bar = None
+        if self.show_progress and adapter_context == AdapterContext.upsert:
+            from tqdm.auto import tqdm
+
+            total = len(records) if hasattr(records, "__len__") else None
+            bar = tqdm(total=total, desc="embed", unit="text", dynamic_ncols=True)
+        try:
+            yield from self._embed(iter(records), bar)
+        finally:
+            if bar is not None:
+                bar.close()
+
+    def _embed(self, it: Iterator[AdapterRecord], bar: Any) -> Iterator[AdapterRecord]:
         while batch := list(islice(it, self.batch_size)):
             unpacked = [_unpack(r, "TextEmbedding") for r in batch]
             texts = [_media_text(media, ident, "TextEmbedding") for ident, media, _, _ in unpacked]
@@ -275,7 +287,7 @@ class TextEmbedding(AdapterStep):
                 texts,
                 batch_size=self.batch_size,
                 normalize_embeddings=self.normalize,
-                show_progress_bar=self.show_progress,
+                show_progress_bar=False,
                 convert_to_numpy=True,
             )
             for (ident, _, metadata, rest), text, vector in zip(
@@ -283,3 +295,5 @@ class TextEmbedding(AdapterStep):
             ):
                 document = rest[0] if rest and rest[0] is not None else text
                 yield (ident, vector, {} if metadata is None else metadata, document)
+            if bar is not None:
+                bar.update(len(batch))

@@ -46,7 +46,8 @@ class VecsVectorStore(HybridSearch, MMRSearch):
         warn_unindexed: re-enable vecs_core's ``UserWarning`` for searches no vector index
             covers (silenced by default: most LangChain stores are small and an exact scan is
             what they want; build an index with :meth:`create_index` for large ones).
-        probes, ef_search: default index tuning passed to every search.
+        probes: default IVFFlat ``probes`` passed to every search.
+        ef_search: default HNSW ``ef_search`` passed to every search.
         storage: how a collection the store creates keeps vectors: ``"vector"`` (default),
             ``"halfvec"`` (half the size) or ``"sparsevec"`` (see
             :meth:`vecs_core.Client.get_or_create_collection`).
