@@ -271,6 +271,57 @@ def test_sigkill_mid_create_index_leaves_no_orphan_and_no_invalid_index(data_dir
     assert not embedded.status(data_dir).running
 
 
+def test_a_joining_client_ends_the_backends_of_dead_clients(data_dir):
+    """Without client_connection_check_interval the server would let a dead client's build run
+    on; the next client to join ends it (found by the pid in its application_name)."""
+    holder = spawn(
+        """
+        from vecs_core import embedded
+        embedded.url(server_settings={"client_connection_check_interval": "0"})
+        print("holding", flush=True)
+        import time; time.sleep(120)
+        """,
+        data_dir,
+    )
+    try:
+        wait_for_line(holder, "holding")
+        # a client whose statement runs long (as a build would), in a connection tagged like the
+        # client's pool connections; the server does not check for its death
+        child = spawn(
+            """
+            import os, psycopg
+            from vecs_core import embedded
+            url = embedded.url()
+            conn = psycopg.connect(url, application_name=f"vecs-core pid={os.getpid()}")
+            print("building", flush=True)
+            conn.execute("SELECT pg_sleep(100)")
+            """,
+            data_dir,
+        )
+        wait_for_line(child, "building", timeout=60)
+        url = embedded.status(data_dir).url
+        tag = f"%pid={child.pid}"
+        with psycopg.connect(url, autocommit=True) as conn:
+            query = "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE %s"
+            active = query + " AND state = 'active'"
+            deadline = time.monotonic() + 10
+            while not conn.execute(active, (tag,)).fetchone()[0]:
+                assert time.monotonic() < deadline, "the child's statement never started"
+                time.sleep(0.1)
+            child.kill()
+            child.wait()
+            time.sleep(1.5)
+            assert conn.execute(active, (tag,)).fetchone()[0] == 1  # its statement runs on
+            embedded.url(data_dir)  # this process joins: prunes the dead pid, ends its backend
+            deadline = time.monotonic() + 10
+            while conn.execute(query, (tag,)).fetchone()[0] and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert conn.execute(query, (tag,)).fetchone()[0] == 0
+    finally:
+        holder.kill()
+        holder.wait()
+
+
 @pytest.mark.parametrize("shell", ["sync", "async"])
 def test_sigint_mid_create_index_cancels_cleanly(data_dir, shell):
     """A real Ctrl-C (SIGINT) during a real build: no "generator ignored GeneratorExit", the

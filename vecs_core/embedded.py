@@ -377,6 +377,22 @@ def drop_invalid_indexes(url: str) -> list[str]:
     return dropped
 
 
+def end_orphaned_backends(url: str, dead: list[int]) -> list[int]:
+    """Terminate the backends of clients that died (found by the `` pid=<n>`` suffix of their
+    ``application_name``): a build they started stops instead of running on. Returns the
+    backend pids ended."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True, application_name="vecs-core recovery") as conn:
+        rows = conn.execute(
+            "SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE substring(application_name FROM ' pid=([0-9]+)$')::int = ANY(%s)"
+            " AND pid <> pg_backend_pid()",
+            (dead,),
+        ).fetchall()
+    return [int(r[0]) for r in rows if r[1]]
+
+
 # -- this process's membership -------------------------------------------------------------------
 _state_lock = threading.Lock()
 _joined: dict[str, tuple[int, str]] = {}  # data dir -> (pid that joined, url)
@@ -415,7 +431,7 @@ def url(
         where.parent.mkdir(parents=True, exist_ok=True)
         with _lock():
             where.mkdir(parents=True, exist_ok=True)
-            live, _dead = _prune(where)
+            live, dead = _prune(where)
             live = [p for p in live if p != os.getpid()]
             info = _postmaster(where)
             fresh = False
@@ -433,6 +449,9 @@ def url(
             if fresh:
                 with contextlib.suppress(Exception):
                     drop_invalid_indexes(found)
+            elif dead:
+                with contextlib.suppress(Exception):
+                    end_orphaned_backends(found, dead)
             _ensure_watchdog(eng, where)
         _joined[pgdata] = (os.getpid(), found)
         atexit.register(_leave, pgdata)
