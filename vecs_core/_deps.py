@@ -17,9 +17,10 @@ EXTRAS: dict[str, tuple[str, ...]] = {
 CPU_TORCH = "pip install torch --index-url https://download.pytorch.org/whl/cpu"
 
 
-def install_hint(extra: str) -> str:
-    """``pip install 'pkg' ...`` for ``extra``, and the checkout form."""
-    packages = " ".join(f"'{p}'" for p in EXTRAS[extra])
+def install_hint(extra: str, fallback: tuple[str, ...] = ()) -> str:
+    """``pip install 'pkg' ...`` for ``extra`` (``fallback`` packages for an extra not in the
+    table), and the checkout form."""
+    packages = " ".join(f"'{p}'" for p in EXTRAS.get(extra, fallback))
     hint = f"pip install {packages} (or, in a vecs-core checkout, pip install -e '.[{extra}]')"
     if extra == "text":
         hint = f"{CPU_TORCH} first for the CPU build of torch, then {hint}"

@@ -51,7 +51,7 @@ def require_framework(module: str, *, integration: str, distribution: str, extra
 
             raise MissingDependency(
                 f"{integration} needs {distribution}, which is not installed; install it with: "
-                f"{install_hint(extra)}"
+                f"{install_hint(extra, (distribution,))}"
             ) from exc
         raise
 
