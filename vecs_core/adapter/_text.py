@@ -228,7 +228,7 @@ class TextEmbedding(AdapterStep):
     def __init__(
         self,
         model: str = DEFAULT_MODEL,
-        batch_size: int = 8,
+        batch_size: int = 64,
         normalize: bool = True,
         show_progress: bool = False,
         *,
