@@ -60,3 +60,18 @@ def test_create_index_progress_bar(vx, capsys):
     col.upsert(_records(20_000, 32))
     col.create_index(method="hnsw", progress=True, maintenance_work_mem="64MB")
     assert "index:" in capsys.readouterr().err
+
+
+def test_text_embedding_show_progress_draws_one_bar(vx, capsys):
+    pytest.importorskip("sentence_transformers")
+    from vecs_core.adapter import Adapter, TextEmbedding
+
+    step = TextEmbedding(show_progress=True)
+    assert step.batch_size == 64  # measured default (benchmarks/bench_text.py)
+    col = vx.get_or_create_collection("texts", adapter=Adapter([step]))
+    col.upsert([(f"t{i}", f"text number {i}", {}) for i in range(100)])
+    err = capsys.readouterr().err
+    assert err.count("embed") >= 1 and "100" in err
+    assert col.count() == 100
+    col.search("number 7", limit=1, warn_unindexed=False)  # queries draw no bar
+    assert "embed" not in capsys.readouterr().err
