@@ -83,7 +83,8 @@ def test_every_result_shape_on_an_indexed_collection(indexed, filtered):
     assert [h.distance for h in hits] == sorted(h.distance for h in hits)
     for h in hits:
         i = int(h.id[1:])
-        assert h.metadata == {"i": i, "big": i % 3 != 0} and h.text is None and h.score is None
+        assert h.metadata == {"i": i, "big": i % 3 != 0} and h.text is None
+        assert h.score == pytest.approx(1.0 - h.distance)  # cosine: the similarity
         assert np.array_equal(dense(h.vector), data[i])
 
 

@@ -124,7 +124,7 @@ def test_text_embedding_argument_checks():
 
 def test_missing_sentence_transformers(monkeypatch):
     monkeypatch.setitem(sys.modules, "sentence_transformers", None)  # import now fails
-    with pytest.raises(MissingDependency, match=r"pip install 'vecs-core\[text\]'") as err:
+    with pytest.raises(MissingDependency, match=r"pip install -e '\.\[text\]'") as err:
         TextEmbedding()
     assert isinstance(err.value, ImportError)
 
