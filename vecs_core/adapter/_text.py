@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 import threading
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator, Sized
 from contextlib import contextmanager
 from itertools import islice
 from typing import Any
@@ -271,7 +271,7 @@ class TextEmbedding(AdapterStep):
         if self.show_progress and adapter_context == AdapterContext.upsert:
             from tqdm.auto import tqdm
 
-            total = len(records) if hasattr(records, "__len__") else None
+            total = len(records) if isinstance(records, Sized) else None
             bar = tqdm(total=total, desc="embed", unit="text", dynamic_ncols=True)
         try:
             yield from self._embed(iter(records), bar)
