@@ -6,6 +6,7 @@ import os
 import pathlib
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from typing import Any
@@ -84,3 +85,10 @@ def wait_gone(data_dir: str, timeout: float = 20) -> list[Any]:
         time.sleep(0.2)
         left = server_processes(data_dir)
     return left
+
+
+def server_dir() -> str:
+    """A fresh parent directory for an embedded server's data, outside pytest's ``tmp_path``:
+    a pytest session starting on the same machine resets ``/tmp/pytest-of-<user>`` to mode 0700,
+    which would lock out the unprivileged user the server runs as when the tests run as root."""
+    return tempfile.mkdtemp(prefix="vecs-test-server-")

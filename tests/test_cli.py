@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 
 import numpy as np
 import psycopg
 import pytest
-from embedded_helpers import ROOT, wait_gone
+from embedded_helpers import ROOT, server_dir, wait_gone
 from typer.testing import CliRunner
 
 import vecs_core
@@ -23,11 +24,13 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    path = str(tmp_path_factory.mktemp("cli") / "pgdata")
+def data_dir():
+    parent = server_dir()
+    path = os.path.join(parent, "pgdata")
     yield path
     embedded.stop(path, force=True)
     wait_gone(path)
+    shutil.rmtree(parent, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

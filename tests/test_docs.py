@@ -9,12 +9,15 @@ line in the README's tour) are compared with what the call returns.
 
 from __future__ import annotations
 
+import os
 import pathlib
 import re
+import shutil
 import warnings
 
 import psycopg
 import pytest
+from embedded_helpers import server_dir
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -55,9 +58,10 @@ def test_page_runs(page, database_url, monkeypatch, tmp_path):
     found = blocks(page)
     if not found:
         pytest.skip(f"{page.name} has no Python blocks")
+    server = os.path.join(server_dir(), "pgdata")
     if page.name in EMBEDDED_PAGES:
         monkeypatch.delenv("VECS_DATABASE_URL", raising=False)
-        monkeypatch.setenv("VECS_DATA_DIR", str(tmp_path / "pgdata"))
+        monkeypatch.setenv("VECS_DATA_DIR", server)
     else:
         monkeypatch.setenv("VECS_DATABASE_URL", database_url)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -84,7 +88,8 @@ def test_page_runs(page, database_url, monkeypatch, tmp_path):
         if page.name in EMBEDDED_PAGES:
             from vecs_core import embedded
 
-            embedded.stop(str(tmp_path / "pgdata"), force=True)
+            embedded.stop(server, force=True)
+        shutil.rmtree(os.path.dirname(server), ignore_errors=True)
 
 
 def test_tour_shows_real_results(database_url, monkeypatch):

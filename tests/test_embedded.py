@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import time
 
 import psycopg
 import pytest
-from embedded_helpers import run, spawn, wait_for_line, wait_gone
+from embedded_helpers import run, server_dir, spawn, wait_for_line, wait_gone
 
 import vecs_core
 from vecs_core import _sizing, embedded
@@ -24,11 +25,14 @@ GB = 1024**3
 
 
 @pytest.fixture
-def data_dir(tmp_path):
-    path = str(tmp_path / "pgdata")
+def data_dir():
+    parent = server_dir()
+    path = os.path.join(parent, "pgdata")
     yield path
     embedded.stop(path, force=True)
-    assert wait_gone(path) == []  # no server, backend or watchdog of the test is left
+    left = wait_gone(path)
+    shutil.rmtree(parent, ignore_errors=True)
+    assert left == []  # no server, backend or watchdog of the test is left
 
 
 # -- sizing (pure) -------------------------------------------------------------------------------
