@@ -47,6 +47,7 @@ def test_settings_follow_the_machine_with_caps():
     small = _sizing.sized_settings(1 * GB, 1)
     assert small["shared_buffers"] == "128MB"
     assert small["max_parallel_maintenance_workers"] == "1"
+    assert _sizing.sized_settings(8 * GB, 2)["max_parallel_maintenance_workers"] == "2"
     assert _sizing.build_memory_cap(256 * GB) == 8 * GB
 
 

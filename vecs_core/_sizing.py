@@ -12,8 +12,8 @@ maintenance_work_mem           RAM / 16, between 64 MB and 1 GB (server     512 
                                default; a build on the embedded server
                                raises it to fit the HNSW graph, up to
                                :func:`build_memory_cap`)
-max_parallel_maintenance_      cores - 1, between 1 and 4 (the leader       1 on 2 cores
-workers                        builds too)
+max_parallel_maintenance_      cores, between 1 and 4 (measured: on 2     2 on 2 cores
+workers                        cores 2 workers beat 1, 42 s vs 63 s)
 work_mem                       RAM / 512, between 4 MB and 32 MB            16 MB / 32 MB
 client_connection_check_       1s: a backend whose client died stops its    1s
 interval                       statement (e.g. an index build)
@@ -66,7 +66,7 @@ def sized_settings(ram: int, cores: int) -> dict[str, str]:
         "shared_buffers": _mb(_clamp(ram // 8, 128 * MB, 2 * GB)),
         "effective_cache_size": _mb(max(ram // 2, 512 * MB)),
         "maintenance_work_mem": _mb(_clamp(ram // 16, 64 * MB, 1 * GB)),
-        "max_parallel_maintenance_workers": str(_clamp(cores - 1, 1, 4)),
+        "max_parallel_maintenance_workers": str(_clamp(cores, 1, 4)),
         "work_mem": _mb(_clamp(ram // 512, 4 * MB, 32 * MB)),
         "client_connection_check_interval": "1s",
     }
