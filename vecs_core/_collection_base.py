@@ -10,6 +10,7 @@ so a bad record aborts the whole call and nothing of it is written.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import warnings
 from collections.abc import Iterable, Mapping
@@ -46,7 +47,7 @@ from ._requests import (
 )
 from ._types import Hit, Item, Record
 from .adapter import Adapter, AdapterContext, NoOp
-from .exc import ArgError
+from .exc import ArgError, PermissionDenied
 
 INDEX_CACHE_SECONDS = 30.0
 MAX_SHAPES = 256
@@ -197,16 +198,21 @@ class CollectionBase:
             if not small:
                 return None
             needs_column = any(c.text_bytes is not None for c in small) and not target.has_text
+            if needs_column:
+                self._owner_only("text column", "enable_text()")
             # one statement is atomic by itself; adding the text column first needs a transaction
             mode: Mode = "transaction" if needs_column else "statements"
             result = yield Job(lambda: records.small_upsert_plan(target, small), mode)
         else:
+            if not target.has_text and "role" in self.client._settings:
+                # the COPY path adds the column when text shows up mid-stream: not as a role
+                target = dataclasses.replace(target, may_add_text=False)
             # a fresh iterator per attempt: a retry on a dead pooled connection (before any
             # step ran) must see the buffered records again
             result = yield Job(lambda: records.upsert_plan(target, request.records()))
         if result.added_text_column:
             columns = self._info.columns | {catalog.TEXT_COLUMN}
-            self._set_info(catalog.TableInfo(self.name, self.dimension, columns, self._info.kind))
+            self._set_info(dataclasses.replace(self._info, columns=columns))
         return None
 
     def _enable_text_flow(self) -> Flow[None]:
@@ -365,15 +371,32 @@ class CollectionBase:
         return covering_index(found, measure) is not None
 
     # -- text search (keyword / hybrid) --
-    # The ``text`` column is made searchable by ``_full_text_flow``: explicitly through
-    # ``enable_full_text()``, else automatically by the first keyword or hybrid search.
-    def _full_text_flow(self, force: bool = False) -> Flow[None]:
-        if not force and text.FTS_COLUMN in self._info.columns:
-            return None
-        info = yield Job(lambda: text.enable_full_text_plan(self.schema, self.name))
+    # Full text is set up by ``_full_text_flow``: explicitly through ``enable_full_text()``, else
+    # by the first keyword or hybrid search (never under a session role: see _owner_only).
+    def _owner_only(self, what: str, fix: str) -> None:
+        """Refuse DDL that a call would run lazily when it runs under a session role: a role
+        restricted by Row Level Security must not own the collection's schema changes."""
+        if "role" in self.client._settings:
+            raise PermissionDenied(
+                f"collection {self.name!r} has no {what} yet, and it is never added lazily "
+                f"under a session role; have the collection's owner call {fix} first"
+            )
+
+    def _full_text_flow(self, language: str | None = None, force: bool = False) -> Flow[str]:
+        """Make sure full text is set up (in ``language`` when given); return its language."""
+        current = self._info.full_text
+        wanted = language or current or text.FTS_LANGUAGE
+        if not force and current is not None and wanted == current:
+            return current
+        if not force:
+            self._owner_only("full-text index", "enable_full_text()")
+        yield from self._language_flow(wanted)
+        info = yield Job(
+            lambda: text.enable_full_text_plan(self.schema, self.name, wanted), "outside"
+        )
         if info is not None:
             self._set_info(info)
-        return None
+        return wanted
 
     def _language_flow(self, language: str) -> Flow[None]:
         if language == text.FTS_LANGUAGE:
@@ -386,25 +409,34 @@ class CollectionBase:
             raise text.unknown_language(language, known)
         return None
 
+    def _search_language_flow(self, language: str | None) -> Flow[str]:
+        """The language a keyword search runs in: the collection's full-text language, set up
+        first if needed, unless the call names another one (then computed row by row)."""
+        configured = yield from self._full_text_flow()
+        if language is None or language == configured:
+            return configured
+        yield from self._language_flow(language)
+        return language
+
     def _keyword_search_flow(self, request: KeywordRequest) -> Flow[list[Hit]]:
-        yield from self._language_flow(request.options.language)
-        yield from self._full_text_flow()
-        table = self._target.table
-        hits: list[Hit] = yield Job(lambda: text.keyword_plan(table, request), "statements")
+        language = yield from self._search_language_flow(request.options.language)
+        info = self._info
+        hits: list[Hit] = yield Job(
+            lambda: text.keyword_plan(info, request, language), "statements"
+        )
         return hits
 
     def _hybrid_search_flow(self, request: HybridRequest) -> Flow[list[Hit]]:
         options = request.options
-        yield from self._language_flow(options.language)
-        yield from self._full_text_flow()
+        language = yield from self._search_language_flow(options.language)
         found = yield from self._indexes_flow()
         index = covering_index(found, options.measure)
         version = yield from self.client._version_flow()
         filtered = request.where is not None
         settings, _ = search_settings(index, options.candidates, None, None, filtered, version)
         distance = distance_sql(self._target, index, MEASURES[options.measure].operator)
-        table = self._target.table
+        info = self._info
         hits: list[Hit] = yield Job(
-            lambda: text.hybrid_plan(table, request, distance, settings), "statements"
+            lambda: text.hybrid_plan(info, request, language, distance, settings), "statements"
         )
         return hits

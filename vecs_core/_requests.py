@@ -65,6 +65,16 @@ def optional(check: Check) -> Check:
     return lambda name, value: None if value is None else check(name, value)
 
 
+def distance(name: str, value: object) -> float:
+    """A distance bound: a finite number (``max_inner_product`` distances may be negative)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ArgError(f"{name} must be a number, got {type(value).__name__} {value!r}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise ArgError(f"{name} must be a finite number, got {value!r}")
+    return number
+
+
 def flag(name: str, value: object) -> bool:
     return bool(value)
 
@@ -209,6 +219,7 @@ class SearchOptions(Options):
     include_vector: bool = opt(check=flag, default=False)
     include_metadata: bool = opt(check=flag, default=True)
     warn_unindexed: bool = opt(check=flag, default=True)
+    max_distance: float | None = opt(check=optional(distance), default=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,7 +241,7 @@ class SearchRequest:
 @options
 class KeywordOptions(Options):
     limit: int = opt(check=int_in(1, MAX_LIMIT))
-    language: str = opt(check=language)
+    language: str | None = opt(check=optional(language), default=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,7 +260,8 @@ class HybridOptions(Options):
     semantic_weight: float = opt(check=weight)
     rrf_k: int = opt(check=int_in(1))
     measure: IndexMeasure = opt(check=measure)
-    language: str = opt(check=language)
+    language: str | None = opt(check=optional(language), default=None)
+    max_distance: float | None = opt(check=optional(distance), default=None)
 
     @property
     def candidates(self) -> int:

@@ -130,6 +130,7 @@ class Collection(CollectionBase):
         skip_adapter: bool = False,
         iterative_scan: str | None = None,
         warn_unindexed: bool = True,
+        max_distance: float | None = None,
     ) -> list[Hit]:
         """Nearest records to ``data`` as :class:`Hit` tuples (id, distance, metadata, text...),
         nearest first. Same arguments as :meth:`query`; ``warn_unindexed=False`` silences the
@@ -146,6 +147,7 @@ class Collection(CollectionBase):
             ef_search=ef_search,
             iterative_scan=iterative_scan,
             warn_unindexed=warn_unindexed,
+            max_distance=max_distance,
             form="hits",
         )
         return self._do(self._search_flow(request))
@@ -164,6 +166,7 @@ class Collection(CollectionBase):
         ef_search: int | None = None,
         skip_adapter: bool = False,
         iterative_scan: str | None = None,
+        max_distance: float | None = None,
     ) -> list[Any]:
         """vecs-compatible similarity search.
 
@@ -175,8 +178,14 @@ class Collection(CollectionBase):
         ``relaxed_order`` when filters are given, else leaves it off; or force ``"off"``,
         ``"strict_order"`` (HNSW) or ``"relaxed_order"``.
 
+        ``max_distance`` keeps only records at most that far (pgvector's distance for
+        ``measure``; for ``cosine_distance`` a similarity threshold ``t`` is ``1 - t``), cut by
+        PostgreSQL after the nearest ``limit`` are found: fewer than ``limit`` records come
+        back when fewer are that near, at the cost of a plain search.
+
         Raises:
-            ArgError: limit outside 1..1000, unknown measure, bad probes/ef_search, bad vector.
+            ArgError: limit outside 1..1000, unknown measure, bad probes/ef_search/max_distance,
+                bad vector.
             FilterError: a malformed filter.
         """
         included = include_value or include_vector or include_metadata
@@ -192,6 +201,7 @@ class Collection(CollectionBase):
             probes=probes,
             ef_search=ef_search,
             iterative_scan=iterative_scan,
+            max_distance=max_distance,
             form="tuples" if included else "ids",
         )
         return self._do(self._search_flow(request))
@@ -283,13 +293,22 @@ class Collection(CollectionBase):
         return self._do(self._getitem_flow(key))
 
     # -- text search (keyword / hybrid) --
-    def enable_full_text(self) -> None:
-        """Make the document text searchable by keyword now: add the ``text`` column, a stored
-        generated column ``fts`` (``to_tsvector('english', text)``) and a GIN index on it, where
-        missing. Idempotent. The first :meth:`keyword_search` or :meth:`hybrid_search` does this
-        automatically; call it early on a large collection, since adding ``fts`` rewrites the
-        table once."""
-        return self._do(self._full_text_flow(force=True))
+    def enable_full_text(self, language: str | None = None) -> str:
+        """Make the document text searchable by keyword in ``language`` (any text search
+        configuration of the server: ``'english'``, ``'french'``, ``'simple'`` ...; None keeps
+        the collection's current one, else ``'english'``); return that language.
+
+        Adds the ``text`` column if missing and builds a GIN index over ``to_tsvector(language,
+        text)`` without blocking reads or writes (``CREATE INDEX CONCURRENTLY``); a new language
+        replaces the old index once the new one is ready. Idempotent. The first
+        :meth:`keyword_search` or :meth:`hybrid_search` does this (in english) when it was never
+        done, except under a session role: there the owner must call it first.
+
+        Raises:
+            ArgError: an unknown text search configuration.
+            IndexBuildError: the index build failed; the previous index is kept.
+        """
+        return self._do(self._full_text_flow(language, force=True))
 
     def keyword_search(
         self,
@@ -297,14 +316,15 @@ class Collection(CollectionBase):
         *,
         limit: int = 10,
         filters: Mapping[str, Any] | None = None,
-        language: str = "english",
+        language: str | None = None,
     ) -> list[Hit]:
         """Records whose document text matches ``text`` (web-search syntax: words, ``"quoted
         phrases"``, ``or``, ``-excluded``), best first, as :class:`Hit` tuples with
         ``distance=None`` and ``score`` = ``ts_rank_cd`` rank.
 
-        ``language`` is a PostgreSQL text search configuration; only ``'english'`` is served by
-        the index, any other is computed row by row (correct but slower).
+        ``language`` (a text search configuration) defaults to the collection's full-text
+        language (see :meth:`enable_full_text`), which its index serves; another one is
+        computed row by row (correct but slower).
 
         Raises:
             ArgError: empty text, limit outside 1..1000, unknown language.
@@ -324,7 +344,8 @@ class Collection(CollectionBase):
         semantic_weight: float = 1.0,
         rrf_k: int = 50,
         measure: IndexMeasure | str = IndexMeasure.cosine_distance,
-        language: str = "english",
+        language: str | None = None,
+        max_distance: float | None = None,
     ) -> list[Hit]:
         """Keyword and vector search fused with Reciprocal Rank Fusion, in one statement.
 
@@ -332,7 +353,8 @@ class Collection(CollectionBase):
         ``semantic_weight / (rrf_k + semantic_rank) + full_text_weight / (rrf_k + keyword_rank)``
         (0 for a side it is missing from). ``vector`` defaults to the collection's adapter
         applied to ``text``. Hits carry ``score`` (fused) and ``distance`` (the vector distance
-        when the record was a semantic candidate, else None).
+        when the record was a semantic candidate, else None). ``max_distance`` drops semantic
+        candidates farther than that (keyword matches still count).
 
         Raises:
             ArgError: no vector and no adapter, bad limit/weights/rrf_k/measure/language.
@@ -348,6 +370,7 @@ class Collection(CollectionBase):
             rrf_k=rrf_k,
             measure=measure,
             language=language,
+            max_distance=max_distance,
         )
         return self._do(self._hybrid_search_flow(request))
 

@@ -24,6 +24,20 @@ class TableInfo:
     dimension: int
     columns: frozenset[str]
     kind: VectorKind
+    schema: str = ""
+    fts_language: str | None = None  # the language of the valid full-text index, if any
+
+    @property
+    def table(self) -> sql.Composable:
+        return table_sql(self.schema, self.name)
+
+    @property
+    def full_text(self) -> str | None:
+        """The language full-text search is set up in (an earlier version's stored ``fts``
+        column is english), or None."""
+        if self.fts_language is None and "fts" in self.columns:
+            return "english"
+        return self.fts_language
 
     @property
     def has_text(self) -> bool:
@@ -34,7 +48,13 @@ _TABLES = sql.SQL(
     """SELECT c.relname::text, a.atttypmod,
   ARRAY(SELECT x.attname::text FROM pg_attribute x
         WHERE x.attrelid = c.oid AND x.attnum > 0 AND NOT x.attisdropped),
-  t.typname::text
+  t.typname::text,
+  (SELECT cfg.cfgname::text FROM pg_index i
+   JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = i.indexrelid
+     AND d.refclassid = 'pg_ts_config'::regclass
+   JOIN pg_ts_config cfg ON cfg.oid = d.refobjid
+   WHERE i.indrelid = c.oid AND i.indisvalid ORDER BY i.indexrelid DESC LIMIT 1),
+  n.nspname::text
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'vec' AND NOT a.attisdropped
@@ -57,7 +77,14 @@ def _lock(key: str) -> Execute:
 def _info(row: Any) -> TableInfo:
     kind = kind_of_type(row[3])
     assert kind is not None  # the query selects the known kinds only
-    return TableInfo(name=row[0], dimension=int(row[1]), columns=frozenset(row[2]), kind=kind)
+    return TableInfo(
+        name=row[0],
+        dimension=int(row[1]),
+        columns=frozenset(row[2]),
+        kind=kind,
+        schema=row[5],
+        fts_language=row[4],
+    )
 
 
 def table_info_plan(schema: str, name: str) -> Plan[TableInfo | None]:
@@ -157,7 +184,7 @@ def create_plan(
         fetch="none",
     )
     columns = frozenset({"id", "vec", "metadata"})
-    return TableInfo(name=name, dimension=dimension, columns=columns, kind=kind)
+    return TableInfo(name=name, dimension=dimension, columns=columns, kind=kind, schema=schema)
 
 
 def drop_plan(schema: str, name: str) -> Plan[None]:

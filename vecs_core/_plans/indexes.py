@@ -71,28 +71,29 @@ def indexes_plan(schema: str, name: str) -> Plan[list[VectorIndex]]:
     return found
 
 
-def _index_lock(schema: str, name: str, fn: str) -> Execute:
+def _lock_step(key: str, fn: str) -> Execute:
     return Execute(
         sql.SQL("SELECT {}(hashtextextended({}, 0))").format(
             sql.Identifier(fn), sql.Placeholder("k")
         ),
-        {"k": f"vecs_core:index:{schema}.{name}"},
+        {"k": f"vecs_core:{key}"},
         fetch="one",
     )
 
 
-def _locked(schema: str, name: str, inner: Plan[T]) -> Plan[T]:
-    """Run ``inner`` holding a session advisory lock for the collection's index (an autocommit
-    job cannot hold a transaction lock), so concurrent builds on one collection take turns and
-    it ends with exactly one vector index. The lock is polled with ``pg_try_advisory_lock``: a
-    statement blocked on the lock would be a transaction that the other session's
-    ``CREATE INDEX CONCURRENTLY`` waits for, a deadlock. A dead connection releases the lock."""
-    while not (yield _index_lock(schema, name, "pg_try_advisory_lock"))[0]:
+def locked(key: str, inner: Plan[T]) -> Plan[T]:
+    """Run ``inner`` holding the session advisory lock ``key`` (a job that runs outside a
+    transaction cannot hold a transaction lock), so concurrent builds on one collection take
+    turns (and it ends with exactly one vector index). The lock is polled with
+    ``pg_try_advisory_lock``: a statement blocked on the lock would be a transaction that the
+    other session's ``CREATE INDEX CONCURRENTLY`` waits for, a deadlock. A dead connection
+    releases the lock."""
+    while not (yield _lock_step(key, "pg_try_advisory_lock"))[0]:
         yield Execute(sql.SQL("SELECT pg_sleep(0.05)"), fetch="none")
     try:
         return (yield from inner)
     finally:
-        yield _index_lock(schema, name, "pg_advisory_unlock")
+        yield _lock_step(key, "pg_advisory_unlock")
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,7 @@ def create_index_plan(
     build that fails with a database error leaves no invalid index behind and keeps the old one.
     """
     inner = _create_index(target, plan, replace, build_settings)
-    return (yield from _locked(target.schema, target.name, inner))
+    return (yield from locked(f"index:{target.schema}.{target.name}", inner))
 
 
 def _create_index(
@@ -173,7 +174,7 @@ def _drop(schema: str, index: str) -> Plan[None]:
 
 
 def drop_index_plan(schema: str, name: str) -> Plan[list[str]]:
-    return (yield from _locked(schema, name, _drop_all(schema, name)))
+    return (yield from locked(f"index:{schema}.{name}", _drop_all(schema, name)))
 
 
 def _drop_all(schema: str, name: str) -> Plan[list[str]]:

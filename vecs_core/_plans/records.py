@@ -16,7 +16,7 @@ from .._protocol import CopyIn, Execute, Plan
 from .._records import Checked, Encoder, VectorParam
 from .._sqlparams import Params
 from .._types import Item, Record
-from ..exc import RecordError
+from ..exc import PermissionDenied, RecordError
 from .catalog import TEXT_COLUMN, add_text_column
 
 _STAGE = sql.Identifier("vecs_core_stage")
@@ -32,6 +32,7 @@ class Target:
     dimension: int
     has_text: bool
     kind: VectorKind
+    may_add_text: bool = True  # False under a session role: no DDL there (see CollectionBase)
 
     @property
     def text_col(self) -> sql.Composable:
@@ -73,6 +74,12 @@ def upsert_plan(target: Target, records: Iterable[Any]) -> Plan[UpsertResult]:
         encoder.chunks(chain([first], numbered)),
     )
     added = encoder.has_text and not target.has_text
+    if added and not target.may_add_text:
+        raise PermissionDenied(
+            "the records carry document text but the collection has no text column yet, and "
+            "it is never added under a session role; have the collection's owner call "
+            "enable_text() first (nothing was written)"
+        )
     if added:
         yield add_text_column(target.table)
     cols = [_ID, _VEC, _META] + ([_TEXT] if target.has_text or added else [])
