@@ -6,6 +6,8 @@
 """
 
 from . import adapter, exc
+from . import client as client  # vecs' module paths, reachable as attributes (not in *)
+from . import collection as collection
 from ._async import AsyncClient, AsyncCollection, create_async_client
 from ._index_plans import IndexBuildProgress, VectorIndex
 from ._indexes import (
