@@ -58,7 +58,8 @@ def test_public_names_are_pinned():
     assert vecs_core.exc.VecsException is vecs_core.VecsError
 
 
-NO_IO_METHODS = {"session"}  # shared, synchronous on both shells (they only build a view)
+# shared, synchronous on both shells (no I/O: they build a view, or set a value)
+NO_IO_METHODS = {"session", "set_vector_version"}
 
 
 def _public(cls):

@@ -371,4 +371,12 @@ def test_len_and_getitem(client):
         col["missing"]
     with pytest.raises(ArgError):
         col[3]  # type: ignore[index]
-    assert repr(col) == "Collection(name='docs', dimension=3)"
+    assert repr(col) == 'vecs_core.Collection(name="docs", dimension=3)'
+
+
+def test_repr_matches_vecs_format(vx):
+    col = vx.get_or_create_collection("movies", dimension=99)
+    kind = "Collection" if isinstance(vx, vecs_core.Client) else "AsyncCollection"
+    assert repr(col) == f'vecs_core.{kind}(name="movies", dimension=99)'
+    odd = vx.get_or_create_collection('it\'s "x"', dimension=2)
+    assert repr(odd) == f'vecs_core.{kind}(name="it\'s \\"x\\"", dimension=2)'

@@ -18,7 +18,7 @@ from ._adriver import AsyncEngineSource, AsyncPoolSource, run_async
 from ._client_base import ClientBase, deprecated, translate
 from ._connect import ConnectOptions, options_from
 from ._index_plans import PROGRESS_INTERVAL, IndexBuildProgress, VectorIndex
-from ._indexes import IndexMeasure, IndexMethod
+from ._indexes import IndexMeasure, IndexMethod, known_measure
 from ._search import covering_index
 from ._types import Hit, Item, Record
 from .adapter import Adapter
@@ -201,7 +201,8 @@ class AsyncCollection(base.CollectionBase):
 
     async def is_indexed_for_measure(self, measure: IndexMeasure | str) -> bool:
         """See :meth:`Collection.is_indexed_for_measure`."""
-        return covering_index(await self.list_indexes(), measure) is not None
+        wanted = known_measure(measure)
+        return wanted is not None and covering_index(await self.list_indexes(), wanted) is not None
 
     async def enable_text(self) -> None:
         """See :meth:`Collection.enable_text`."""
@@ -306,7 +307,8 @@ class AsyncClient(ClientBase):
         return await self._do(self._delete_flow(name))  # type: ignore[no-any-return]
 
     async def vector_version(self) -> str:
-        """The pgvector version string (a property on the sync API)."""
+        """The pgvector version string (a property on the sync API; override it with
+        :meth:`set_vector_version`)."""
         return await self._do(self._vector_version_flow())  # type: ignore[no-any-return]
 
     async def disconnect(self) -> None:

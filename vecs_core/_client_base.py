@@ -79,6 +79,31 @@ class ClientBase:
         where = "embedded" if self._options.embedded else describe(self._options.url or "")
         return f"{type(self).__name__}({where}, schema={self.schema!r})"
 
+    def set_vector_version(self, version: str | None) -> None:
+        """Act as if the server had pgvector ``version`` (e.g. ``"0.4.1"``), or, with None, read
+        it from the server again on the next call that needs it.
+
+        vecs lets code assign ``client.vector_version``; the sync :class:`~vecs_core.Client`
+        accepts that assignment too (it calls this method), and on the async client, where
+        ``vector_version()`` is a coroutine, this method is the way. The version decides what
+        ``create_index`` and search may use: below 0.5.0 ``method="auto"`` builds IVFFlat and
+        ``method="hnsw"`` raises :class:`ArgError`; below 0.7.0 no l1 or half-precision indexes;
+        below 0.8.0 no iterative index scans. Set it before opening collections: a collection
+        keeps the search settings it derived until its index cache refreshes.
+
+        Raises:
+            ArgError: ``version`` is not a version string like ``"0.4.1"``.
+        """
+        if version is None:
+            self._version = self._version_string = None
+            return
+        parsed = parse_version(version) if isinstance(version, str) else ()
+        if not parsed:
+            raise ArgError(
+                f"vector_version must be a pgvector version string like '0.8.0', got {version!r}"
+            )
+        self._version_string, self._version = version, parsed
+
     def _version_flow(self) -> Flow:
         if self._version is None:
             found = yield Job(_catalog.vector_version_plan, transaction=False)

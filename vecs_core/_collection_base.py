@@ -17,6 +17,7 @@ from . import _catalog, _index_plans, _plans, _text_plans
 from ._filters import validate_filter
 from ._index_plans import VectorIndex
 from ._indexes import MEASURES, IndexMeasure, IndexMethod, parse_measure, plan_index
+from ._names import collection_repr
 from ._protocol import Job
 from ._records import Encoder, VectorParam, query_vector
 from ._search import (
@@ -92,7 +93,7 @@ class CollectionBase:
         return self._adapter or Adapter([NoOp(dimension=self.dimension)])
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(name={self.name!r}, dimension={self.dimension})"
+        return collection_repr(type(self).__name__, self.name, self.dimension)
 
     def _target(self) -> _plans.Target:
         key = (self.schema, self._info.has_text)

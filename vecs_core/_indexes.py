@@ -102,6 +102,15 @@ def parse_measure(measure: object) -> IndexMeasure:
         ) from None
 
 
+def known_measure(measure: object) -> IndexMeasure | None:
+    """``measure`` as an :class:`IndexMeasure`, or None when it names no measure (vecs'
+    ``is_indexed_for_measure("invalid")`` is False, not an error)."""
+    try:
+        return parse_measure(measure)
+    except ArgError:
+        return None
+
+
 def parse_method(method: object) -> IndexMethod:
     try:
         return IndexMethod(method)

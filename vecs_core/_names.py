@@ -6,6 +6,8 @@ PostgreSQL would silently alter (truncation past 63 bytes) or cannot store (NUL,
 
 from __future__ import annotations
 
+import json
+
 from psycopg import sql
 
 from .exc import ArgError
@@ -53,3 +55,9 @@ def ident(*parts: str) -> sql.Identifier:
     empty) so that psycopg turns ``%%`` back into ``%`` for the server.
     """
     return sql.Identifier(*(p.replace("%", "%%") for p in parts))
+
+
+def collection_repr(kind: str, name: str, dimension: int) -> str:
+    """``vecs_core.Collection(name="movies", dimension=99)``: vecs' repr format under our package
+    name. The name is written as a JSON string (double quotes, escapes where needed)."""
+    return f"vecs_core.{kind}(name={json.dumps(name, ensure_ascii=False)}, dimension={dimension})"

@@ -17,7 +17,7 @@ from ._client_base import ClientBase, deprecated, translate
 from ._connect import ConnectOptions, options_from
 from ._driver import EngineSource, PoolSource, run_sync
 from ._index_plans import PROGRESS_INTERVAL, IndexBuildProgress, VectorIndex
-from ._indexes import IndexMeasure, IndexMethod
+from ._indexes import IndexMeasure, IndexMethod, known_measure
 from ._search import covering_index
 from ._types import Hit, Item, Record
 from .adapter import Adapter
@@ -245,8 +245,9 @@ class Collection(base.CollectionBase):
         return self._do(self._indexes_flow(refresh=True))  # type: ignore[no-any-return]
 
     def is_indexed_for_measure(self, measure: IndexMeasure | str) -> bool:
-        """True when a valid vector index serves ``measure``."""
-        return covering_index(self.list_indexes(), measure) is not None
+        """True when a valid vector index serves ``measure`` (False for an unknown measure)."""
+        wanted = known_measure(measure)
+        return wanted is not None and covering_index(self.list_indexes(), wanted) is not None
 
     def enable_text(self) -> None:
         """Add the document-text column now (it is added automatically on the first upsert of
@@ -400,8 +401,13 @@ class Client(ClientBase):
 
     @property
     def vector_version(self) -> str:
-        """The pgvector version string, e.g. ``'0.8.0'``."""
+        """The pgvector version string, e.g. ``'0.8.0'``. Assignable, as in vecs: see
+        :meth:`set_vector_version`."""
         return self._do(self._vector_version_flow())  # type: ignore[no-any-return]
+
+    @vector_version.setter
+    def vector_version(self, version: str) -> None:
+        self.set_vector_version(version)
 
     def disconnect(self) -> None:
         """Close the connection pool; a later call reconnects."""
