@@ -14,7 +14,7 @@ from itertools import chain, islice
 from typing import Any
 
 from . import _catalog, _index_plans, _plans, _text_plans
-from ._filters import validate_filter
+from ._filters import check_filter_type, validate_filter
 from ._index_plans import VectorIndex
 from ._indexes import MEASURES, IndexMeasure, IndexMethod, parse_measure, plan_index
 from ._names import collection_repr
@@ -142,7 +142,7 @@ class CollectionBase:
         if (ids is None) == (filters is None):
             raise ArgError("give exactly one of ids or filters to delete")
         if filters is not None:
-            if not isinstance(filters, Mapping) or not filters:
+            if not check_filter_type(filters):  # FilterError unless a dict
                 raise ArgError(
                     "delete(filters=...) needs a non-empty filter dict; an empty filter would "
                     "delete every record: use clear() for that"

@@ -63,6 +63,29 @@ def _check_scalar(value: object, path: str, op: str, *, allow_null: bool = True)
     )
 
 
+def _short(value: object, width: int = 80) -> str:
+    """``repr(value)``, cut to ``width`` characters for error messages (input can be huge)."""
+    text = repr(value)
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _not_a_dict(node: object, path: str) -> FilterError:
+    return FilterError(
+        f"{path}: a filter must be a dict, got {type(node).__name__} {_short(node)}; write "
+        "e.g. {'year': {'$gte': 2000}}, and combine several with {'$and': [...]} or {'$or': [...]}"
+    )
+
+
+def check_filter_type(filters: object) -> Mapping[str, Any] | None:
+    """Return ``filters`` if it is None or a dict (a ``Mapping``); else raise :class:`FilterError`.
+
+    For callers that look at a filter before compiling it (``delete`` refuses an empty one).
+    """
+    if filters is None or isinstance(filters, Mapping):
+        return filters
+    raise _not_a_dict(filters, "filters")
+
+
 def _number_param(value: int | float) -> Decimal:
     """Numbers are compared as exact decimals, the way jsonb stores what ``json.dumps`` wrote."""
     return Decimal(value) if isinstance(value, int) else Decimal(repr(value))
@@ -80,9 +103,7 @@ class _Compiler:
     # -- structure ---------------------------------------------------------------------------
     def filter(self, node: object, path: str) -> sql.Composable:
         if not isinstance(node, Mapping):
-            raise FilterError(
-                f"{path}: a filter must be a dict, got {type(node).__name__} {node!r}"
-            )
+            raise _not_a_dict(node, path)
         if not node:
             raise FilterError(f"{path}: empty filter; give at least one field or operator")
         parts: list[sql.Composable] = []

@@ -98,7 +98,7 @@ class Collection(base.CollectionBase):
 
         Raises:
             ArgError: both or neither given, or an empty filter (use :meth:`clear`).
-            FilterError: a malformed filter.
+            FilterError: a malformed filter, or a filter that is not a dict.
         """
         return self._do(self._delete_flow(ids, filters))  # type: ignore[no-any-return]
 
