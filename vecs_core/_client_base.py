@@ -11,6 +11,7 @@ import psycopg
 from typing_extensions import Self
 
 from . import _catalog
+from ._checks import utf8_encodable
 from ._collection_base import Flow, check_int
 from ._connect import ConnectOptions, describe
 from ._indexes import parse_version
@@ -66,7 +67,11 @@ class ClientBase:
                 )
             if isinstance(value, bool):
                 value = "on" if value else "off"
-            if not isinstance(value, (str, int, float)) or "\x00" in str(value):
+            if (
+                not isinstance(value, (str, int, float))
+                or "\x00" in str(value)
+                or not utf8_encodable(str(value))
+            ):
                 raise ArgError(f"session setting {name!r} needs a str/int/float/bool value")
             merged[name] = str(value)
         if role is not None:
@@ -191,6 +196,13 @@ def translate(exc: psycopg.Error, collection: str | None) -> BaseException | Non
         return StatementTimeout(
             "the statement was cancelled by statement_timeout; raise the client's "
             "statement_timeout or narrow the call (nothing of it was committed)"
+        )
+    if isinstance(exc, (psycopg.DataError, psycopg.errors.ProgramLimitExceeded)):
+        # a value the server refused (out of range, too long for a tsvector, ...); the
+        # statement's transaction was rolled back
+        return ArgError(
+            f"the database refused a value: {str(exc).strip().splitlines()[0]} "
+            "(the statement was rolled back)"
         )
     if isinstance(exc, psycopg.OperationalError) and _lost(exc):
         return Unreachable(

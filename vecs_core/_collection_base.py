@@ -14,6 +14,7 @@ from itertools import chain, islice
 from typing import Any
 
 from . import _catalog, _index_plans, _plans, _text_plans
+from ._checks import check_encodable
 from ._filters import check_filter_type, validate_filter
 from ._index_plans import VectorIndex
 from ._indexes import MEASURES, IndexMeasure, IndexMethod, parse_measure, plan_index
@@ -64,6 +65,7 @@ def check_ids(ids: object, what: str = "ids") -> list[str]:
     for item in out:
         if not isinstance(item, str):
             raise ArgError(f"{what} must hold strings, got {type(item).__name__} {item!r}")
+    check_encodable(out, what)
     return out
 
 
@@ -191,6 +193,7 @@ class CollectionBase:
         check_int("offset", offset, 0)
         if after is not None and not isinstance(after, str):
             raise ArgError(f"after must be an id (str) or None, got {after!r}")
+        check_encodable([after] if after else [], "after")
         target = self._target()
         job = Job(
             lambda: _plans.find_plan(target, filters, limit, offset, after, include_vector),

@@ -26,7 +26,10 @@ def validate_name(name: object, *, what: str = "collection name") -> str:
         raise ArgError(f"{what} must be a str, got {type(name).__name__} {name!r}")
     if not name:
         raise ArgError(f"{what} must not be empty")
-    size = len(name.encode("utf-8"))
+    try:
+        size = len(name.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise ArgError(f"{what} {name!r} holds a lone surrogate (not valid Unicode)") from None
     if size > MAX_IDENTIFIER_BYTES:
         raise ArgError(
             f"{what} {name!r} is {size} bytes in UTF-8; PostgreSQL keeps at most "

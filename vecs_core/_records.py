@@ -20,6 +20,7 @@ import psycopg
 from psycopg.adapt import Dumper
 from psycopg.pq import Format
 
+from ._checks import MAX_METADATA_DEPTH, NestingError, scan_json
 from ._protocol import Execute, Plan
 from .exc import ArgError, RecordError
 
@@ -160,6 +161,8 @@ def _check_json(value: object, path: str) -> None:
     elif isinstance(value, (list, tuple)):
         for i, v in enumerate(value):
             _check_json(v, f"{path}[{i}]")
+    elif isinstance(value, np.ndarray):
+        _check_json(value.tolist(), path)
 
 
 def encode_metadata(metadata: object, *, what: str) -> bytes:
@@ -174,6 +177,10 @@ def encode_metadata(metadata: object, *, what: str) -> bytes:
         raise RecordError(
             f"{what}: metadata must be a dict (JSON object), got {type(metadata).__name__}"
         )
+    try:  # before json.dumps, which recurses: refuse deep or circular metadata without recursion
+        str_keys = scan_json(metadata, MAX_METADATA_DEPTH)
+    except NestingError as exc:
+        raise RecordError(f"{what}: metadata {exc}") from None
     try:
         text = json.dumps(
             metadata,
@@ -190,32 +197,43 @@ def encode_metadata(metadata: object, *, what: str) -> bytes:
     except ValueError as exc:
         if "Circular" in str(exc):
             raise RecordError(f"{what}: metadata contains a circular reference") from None
+        if "digits" in str(exc):  # int -> str beyond sys.get_int_max_str_digits()
+            raise RecordError(
+                f"{what}: metadata holds an integer too large to write as JSON ({exc}); "
+                "store it as a string"
+            ) from None
         raise RecordError(
             f"{what}: metadata holds NaN or infinity, which JSON cannot store"
         ) from None
-    # json.dumps silently turns int/float/bool/None keys into strings and escapes NUL:
-    # walk the structure only when one of those can be present.
-    if "\\u0000" in text or not _all_str_keys(metadata):
+    # json.dumps silently turns int/float/bool/None keys into strings and escapes NUL: walk the
+    # structure (at most MAX_METADATA_DEPTH levels, checked above) only when one can be present.
+    if not str_keys or "\\u0000" in text:
         _check_json(metadata, f"{what} metadata")
-    return text.encode("utf-8")
-
-
-def _all_str_keys(value: object) -> bool:
-    if isinstance(value, Mapping):
-        return all(isinstance(k, str) and _all_str_keys(v) for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return all(_all_str_keys(v) for v in value)
-    return True
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise RecordError(
+            f"{what}: metadata holds a string with a lone surrogate "
+            f"({text[exc.start : exc.end]!r}), which is not valid Unicode and cannot be stored; "
+            "decode your data with errors='replace' or fix its source"
+        ) from None
 
 
 def check_id(record_id: object, *, what: str) -> bytes:
     if not isinstance(record_id, str):
-        raise RecordError(f"{what}: id must be a str, got {type(record_id).__name__} {record_id!r}")
+        raise RecordError(
+            f"{what}: id must be a str, got {type(record_id).__name__} {record_id!r:.80}"
+        )
     if not record_id:
         raise RecordError(f"{what}: id must not be empty")
     if "\x00" in record_id:
-        raise RecordError(f"{what}: id {record_id!r} contains a NUL character")
-    raw = record_id.encode("utf-8")
+        raise RecordError(f"{what}: id {record_id!r:.80} contains a NUL character")
+    try:
+        raw = record_id.encode("utf-8")
+    except UnicodeEncodeError:
+        raise RecordError(
+            f"{what}: id {record_id!r:.80} holds a lone surrogate, which is not valid Unicode"
+        ) from None
     if len(raw) > MAX_ID_BYTES:
         raise RecordError(f"{what}: id is {len(raw)} bytes; the limit is {MAX_ID_BYTES}")
     return raw
@@ -228,7 +246,13 @@ def check_text(text: object, *, what: str) -> bytes | None:
         raise RecordError(f"{what}: text must be a str or None, got {type(text).__name__}")
     if "\x00" in text:
         raise RecordError(f"{what}: text contains a NUL character, which PostgreSQL cannot store")
-    return text.encode("utf-8")
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise RecordError(
+            f"{what}: text holds a lone surrogate ({text[exc.start : exc.end]!r}), which is not "
+            "valid Unicode and cannot be stored"
+        ) from None
 
 
 # -- binary COPY stream --------------------------------------------------------------------------

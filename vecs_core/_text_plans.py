@@ -19,6 +19,7 @@ from typing import Any
 from psycopg import sql
 
 from ._catalog import TEXT_COLUMN, TableInfo, _lock, add_text_column, table_info_plan, table_sql
+from ._checks import check_encodable
 from ._filters import compile_filter
 from ._protocol import Execute, Plan
 from ._records import VectorParam, query_step
@@ -40,6 +41,7 @@ def check_query_text(text: object) -> str:
         raise ArgError(f"the search text must be a non-empty string, got {text!r:.80}")
     if "\x00" in text:
         raise ArgError(f"the search text contains a NUL character: {text!r:.80}")
+    check_encodable([text], "the search text")
     return text
 
 
