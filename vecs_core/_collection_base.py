@@ -20,7 +20,7 @@ from ._index_plans import VectorIndex
 from ._indexes import MEASURES, IndexMeasure, IndexMethod, parse_measure, plan_index
 from ._names import collection_repr
 from ._protocol import Job
-from ._records import Encoder, VectorParam, query_vector
+from ._records import Encoder, VectorParam, check_direction, query_vector
 from ._search import (
     Form,
     SearchShape,
@@ -31,6 +31,7 @@ from ._search import (
     search_shape,
 )
 from ._types import Hit, Record
+from ._zero_vectors import cosine_indexed, refuse_zero_vectors
 from .adapter import Adapter, AdapterContext, NoOp
 from .exc import ArgError
 
@@ -120,6 +121,7 @@ class CollectionBase:
         if len(head) <= _plans.SMALL_BATCH:
             encoder = Encoder(self.dimension)
             checked = [encoder.validate(i, r) for i, r in enumerate(head)]
+            yield from refuse_zero_vectors(self, checked)  # only with a cosine index
             needs_column = encoder.has_text and not target.has_text
             result = yield Job(
                 lambda: _plans.small_upsert_plan(target, checked), transaction=needs_column
@@ -127,7 +129,8 @@ class CollectionBase:
         else:
             # a fresh chain per attempt: a retry on a dead pooled connection (before any step
             # ran) must see the buffered records again
-            result = yield Job(lambda: _plans.upsert_plan(target, chain(head, rest)))
+            cosine = yield from cosine_indexed(self)  # then zero vectors are refused
+            result = yield Job(lambda: _plans.upsert_plan(target, chain(head, rest), cosine))
         if result.added_text_column:
             self._info = _catalog.TableInfo(
                 self._info.name, self._info.dimension, self._info.columns | {_catalog.TEXT_COLUMN}
@@ -244,6 +247,7 @@ class CollectionBase:
             check_int("ef_search", ef_search, 1, 1000)
         validate_filter(filters)
         vector = self._query_vector(data, skip_adapter)
+        check_direction(vector.array, imeasure)  # no zero vector with cosine distance
         indexes = self._fresh_indexes()  # without a generator for the common case (hot path)
         if indexes is None:
             indexes = yield from self._indexes_flow(refresh=True)
@@ -447,6 +451,7 @@ class CollectionBase:
                 "an adapter (e.g. TextEmbedding) that embeds the text"
             )
         qvec = self._query_vector(text if vector is None else vector, vector is not None)
+        check_direction(qvec.array, imeasure)
         candidates = min(limit * 4, MAX_LIMIT)
         yield from self._language_flow(lang)
         yield from self._full_text_flow()

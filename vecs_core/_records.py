@@ -21,6 +21,7 @@ from psycopg.adapt import Dumper
 from psycopg.pq import Format
 
 from ._checks import MAX_METADATA_DEPTH, NestingError, scan_json
+from ._indexes import IndexMeasure
 from ._protocol import Execute, Plan
 from .exc import ArgError, RecordError
 
@@ -84,6 +85,30 @@ def query_vector(value: object, dimension: int) -> Vector:
     ):
         return value
     return as_vector(value, dimension, what="query vector")
+
+
+def check_direction(vector: Vector, measure: IndexMeasure) -> None:
+    """Refuse a zero query vector for cosine distance: it has no direction, so its distance to
+    every record is NaN and the order of the results would be arbitrary.
+
+    Raises:
+        ArgError: ``measure`` is cosine distance and ``vector`` is all zeros.
+    """
+    if measure is IndexMeasure.cosine_distance and not vector.any():
+        raise ArgError(
+            "query vector: a zero vector has no direction, so its cosine distance to every "
+            "record is undefined (NaN); query with a non-zero vector, or with another measure "
+            "(l2_distance, max_inner_product, l1_distance)"
+        )
+
+
+def zero_vector_error(what: str) -> RecordError:
+    """The error for a zero vector upserted into a collection with a cosine index."""
+    return RecordError(
+        f"{what}: a zero vector has no direction, and the collection's cosine_distance index "
+        "skips such vectors, so no search through it could find this record; store a non-zero "
+        "vector, or index the collection for another measure (e.g. l2_distance)"
+    )
 
 
 _NONFINITE = ("NaN not allowed in vector", "infinite value not allowed in vector")
@@ -281,11 +306,20 @@ class Encoder:
     bounded memory. ``has_text`` tells afterwards whether any record carried document text.
     """
 
-    def __init__(self, dimension: int, chunk_rows: int = 2000) -> None:
+    def __init__(
+        self, dimension: int, chunk_rows: int = 2000, *, refuse_zero: bool = False
+    ) -> None:
         self.dimension = dimension
         self.chunk_rows = chunk_rows
+        self.refuse_zero = refuse_zero  # the collection has a cosine index (see zero_vector_error)
         self.count = 0
         self.has_text = False
+
+    def _vector(self, value: object, what: str) -> Vector:
+        vec = as_vector(value, self.dimension, what=what)
+        if self.refuse_zero and not vec.any():
+            raise zero_vector_error(what)
+        return vec
 
     def _shape(self, index: int, record: object) -> tuple[Any, ...]:
         what = f"record {index}"
@@ -315,7 +349,7 @@ class Encoder:
         """Check one record; return its parts ready to send. Raises :class:`RecordError`."""
         shaped = self._shape(index, record)
         rid, what, meta, text = self._parts(index, shaped)
-        vec = as_vector(shaped[1], self.dimension, what=what)
+        vec = self._vector(shaped[1], what)
         return Checked(shaped[0], rid, vec, meta, text)
 
     def _batch_vectors(self, batch: list[tuple[int, tuple[Any, ...]]]) -> bytes | None:
@@ -331,6 +365,8 @@ class Encoder:
             return None
         if not np.isfinite(big_endian).all():
             return None
+        if self.refuse_zero and not big_endian.any(axis=1).all():
+            return None  # a zero vector: the per-record path names it
         return big_endian.tobytes()
 
     def _rows(self, batch: list[tuple[int, object]]) -> list[bytes]:
@@ -342,7 +378,7 @@ class Encoder:
         for j, (index, record) in enumerate(shaped):
             rid, what, meta, text = self._parts(index, record)
             if vectors is None:
-                vec = vector_bytes(as_vector(record[1], self.dimension, what=what))
+                vec = vector_bytes(self._vector(record[1], what))
                 vec_field = _LEN.pack(len(vec)) + vec
             else:
                 vec_field = vec_len + vectors[j * width : (j + 1) * width]
