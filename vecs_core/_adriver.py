@@ -22,6 +22,7 @@ from ._driver import (
     configure,
     pool_arguments,
 )
+from ._liveness import Liveness
 from ._protocol import CopyIn, Execute, Job, Step
 from .exc import Unreachable
 
@@ -37,7 +38,7 @@ class _AsyncLease:
     async def __aenter__(self) -> psycopg.AsyncConnection[Any]:
         self.pool = pool = await self.source._get()
         try:
-            self.conn = await pool.getconn()
+            self.conn = await self.source.liveness.agetconn(self.source, pool)
         except PoolTimeout as exc:
             await self.source.unavailable(exc)
         return self.conn  # type: ignore[no-any-return]
@@ -52,6 +53,7 @@ class AsyncPoolSource:
     def __init__(self, options: ConnectOptions) -> None:
         self.options = options
         self._pool: Any = None
+        self.liveness = Liveness(options)
         self.session_settings = options.prepare_threshold is not None
 
     async def _get(self) -> Any:
@@ -87,6 +89,7 @@ class AsyncPoolSource:
         raise Unreachable(f"no database connection became available: {exc}") from exc
 
     async def check(self) -> None:
+        await self.liveness.acheck(self)  # see PoolSource.check
         if self._pool is not None:
             await self._pool.check()
 

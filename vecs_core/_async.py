@@ -333,6 +333,7 @@ def create_async_client(
     prepare_threshold: int | None = 5,
     statement_timeout: int | None = None,
     connect_timeout: int = 10,
+    pool_timeout: float = 30.0,
     data_dir: str | None = None,
     application_name: str = "vecs-core",
 ) -> AsyncClient:
@@ -345,6 +346,7 @@ def create_async_client(
         prepare_threshold=prepare_threshold,
         statement_timeout_ms=statement_timeout,
         connect_timeout=connect_timeout,
+        pool_timeout=pool_timeout,
         application_name=application_name,
     )
     return AsyncClient(options, schema=schema, engine=engine)

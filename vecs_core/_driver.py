@@ -19,6 +19,7 @@ from psycopg.rows import tuple_row
 from psycopg_pool import PoolTimeout
 
 from ._connect import ConnectOptions, diagnose
+from ._liveness import Liveness
 from ._protocol import CopyIn, Execute, Job, Step
 from ._records import VectorParam, VectorParamDumper
 from .exc import Unreachable
@@ -58,7 +59,7 @@ def pool_arguments(options: ConnectOptions, connection_class: type, configure: A
     return {
         "min_size": options.min_size,
         "max_size": options.max_size,
-        "kwargs": options.connection_kwargs(),
+        "kwargs": {**options.connection_kwargs(), "connect_timeout": options.connect_timeout},
         "connection_class": connection_class,
         "configure": configure,
         "timeout": options.pool_timeout,
@@ -96,7 +97,7 @@ class _Lease:
     def __enter__(self) -> psycopg.Connection[Any]:
         self.pool = pool = self.source._get()
         try:
-            self.conn = pool.getconn()
+            self.conn = self.source.liveness.getconn(self.source, pool)  # fails fast when down
         except PoolTimeout as exc:
             self.source.unavailable(exc)
         return self.conn  # type: ignore[no-any-return]
@@ -112,6 +113,7 @@ class PoolSource:
         self.options = options
         self._pool: Any = None
         self._lock = threading.Lock()
+        self.liveness = Liveness(options)
         # behind a transaction pooler (prepare_threshold=None) session state is not ours to keep
         self.session_settings = options.prepare_threshold is not None
 
@@ -146,6 +148,7 @@ class PoolSource:
         raise Unreachable(f"no database connection became available: {exc}") from exc
 
     def check(self) -> None:
+        self.liveness.check(self)  # a dead connection: is the server gone? (then Unreachable)
         if self._pool is not None:
             self._pool.check()
 

@@ -431,6 +431,7 @@ def create_client(
     prepare_threshold: int | None = 5,
     statement_timeout: int | None = None,
     connect_timeout: int = 10,
+    pool_timeout: float = 30.0,
     data_dir: str | None = None,
     application_name: str = "vecs-core",
 ) -> Client:
@@ -447,7 +448,14 @@ def create_client(
         prepare_threshold: psycopg's server-side prepared statement threshold; pass ``None``
             behind a transaction-mode pooler (PgBouncer, Supabase's pooler on port 6543).
         statement_timeout: per-statement timeout in milliseconds.
-        connect_timeout: seconds to wait for a connection to open.
+        connect_timeout: seconds to wait for a new connection to open (libpq's
+            ``connect_timeout``, an int >= 1; values below 2 count as 2). Also bounds how long a
+            call takes to report an unreachable server: see ``pool_timeout``.
+        pool_timeout: seconds a call waits for a free pooled connection when all ``pool_size``
+            are busy. A call that waits longer than a second first checks that the server
+            answers, so a stopped server raises ``Unreachable`` at once (within
+            ``connect_timeout`` for a host that does not answer at all), not after
+            ``pool_timeout``; the pool is then reopened by the next call.
         data_dir: data directory of the embedded server (default: ``$VECS_DATA_DIR`` or the
             user's data directory).
         application_name: shown in ``pg_stat_activity`` for the client's connections.
@@ -459,6 +467,7 @@ def create_client(
         prepare_threshold=prepare_threshold,
         statement_timeout_ms=statement_timeout,
         connect_timeout=connect_timeout,
+        pool_timeout=pool_timeout,
         application_name=application_name,
     )
     return Client(options, schema=schema, engine=engine)
