@@ -150,8 +150,15 @@ def test_eq_of_an_array_or_object_is_exact_equality_behind_containment() -> None
 def test_json_operands_are_copied_as_plain_json() -> None:
     from types import MappingProxyType
 
-    _, values = compile_({"a": {"$eq": MappingProxyType({"b": (1, "x")})}})
+    _, values = compile_({"a": {"$eq": {"b": (1, "x")}}})
     assert values["p2"] == '{"b": [1, "x"]}'
+    # only dicts, lists and tuples are JSON containers here (the ones whose depth is checked)
+    deep: Any = [1]
+    for _ in range(5000):
+        deep = [deep]
+    for odd in (MappingProxyType({"b": 1}), {"b": MappingProxyType({"c": deep})}):
+        with pytest.raises(FilterError, match="string, number, boolean or null"):
+            validate_filter({"a": {"$eq": odd}})
 
 
 def test_in_is_containment_of_any() -> None:

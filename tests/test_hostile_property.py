@@ -88,16 +88,19 @@ metadata = st.one_of(
     st.builds(lambda leaf: {"k": [1, {"x": leaf}]}, bad_leaf),
     st.sampled_from([None, [], "str", 5, {1: "int key"}, {None: 1}, {SURROGATE: 1}, {"\x00": 1}]),
 )
+deep_list = st.builds(lambda n: nested(n, kind="list"), st.sampled_from([2000, 5000]))
 ids = st.one_of(
     st.text(max_size=12).map(lambda s: "h-" + s),
+    st.text(max_size=12).map(lambda s: "h-" + s),
+    st.sampled_from([None, 1, 1.5, b"id", ("t",)]) | deep_list,
     st.sampled_from(["", "\x00", SURROGATE, "h-" + "x" * 3000, "h-é" * 700, "base-99"]),
-    st.sampled_from([None, 1, 1.5, b"id", ("t",)]),
 )
 vectors = st.one_of(
     st.lists(
         st.floats(width=32, allow_nan=False, allow_infinity=False), min_size=DIM, max_size=DIM
     ),
-    st.lists(st.floats(allow_nan=True, allow_infinity=True), min_size=0, max_size=DIM + 2),
+    st.lists(st.floats(allow_nan=True, allow_infinity=True), min_size=0, max_size=DIM + 2)
+    | deep_list,
     st.sampled_from(
         [
             [0, 0, 0, 0],
@@ -165,6 +168,8 @@ filters = st.one_of(
     st.builds(lambda n: {"$or": [{"n": i} for i in range(n)]}, st.sampled_from([10, 4096, 4097])),
     st.builds(lambda n: {"o": {"$eq": nested(n)}}, depths),
     st.builds(lambda leaf: {"s": leaf}, bad_leaf),
+    st.builds(lambda d, op: {"n": {op: d}}, deep_list, ops),
+    st.builds(lambda d: {"n": {"$in": [1, d]}}, deep_list),
     st.sampled_from(
         [
             [],
@@ -183,10 +188,12 @@ filters = st.one_of(
 )
 limits = st.one_of(
     st.integers(min_value=1, max_value=12),
-    st.sampled_from([0, -1, 1001, 10**20, "5", None, True, 2.0]),
+    st.integers(min_value=1, max_value=12),
+    st.sampled_from([0, -1, 1001, 10**20, "5", None, True, 2.0]) | deep_list,
 )
-measures = st.sampled_from(
-    ["cosine_distance", "l2_distance", "max_inner_product", "l1_distance", "dot", "", None]
+measures = st.one_of(
+    st.sampled_from(["cosine_distance", "l2_distance", "max_inner_product", "l1_distance"]),
+    st.sampled_from(["dot", "", None]) | deep_list,
 )
 operations = st.one_of(
     st.tuples(st.just("upsert"), records),

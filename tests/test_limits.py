@@ -11,7 +11,7 @@ import pytest
 from psycopg import sql
 
 import vecs_core
-from vecs_core import ArgError, FilterError, RecordError
+from vecs_core import ArgError, FilterError, RecordError, VecsError
 from vecs_core._checks import (
     MAX_FILTER_CONDITIONS,
     MAX_FILTER_DEPTH,
@@ -240,3 +240,58 @@ def test_values_the_server_refuses_are_arg_errors(client, sql_conn, schema):
     ).fetchone()
     assert count == (0,)
     assert isinstance(vecs_core.ArgError("x"), ValueError)
+
+
+def test_deep_values_in_any_argument_raise_typed_errors(client, quiet):
+    """A 5,000-level nested list in any argument is refused with a VecsError; error messages
+    show it shortly (``safe_repr``) instead of recursing into it."""
+    deep = nested_list(5000)
+    col = client.get_or_create_collection("deep_args", dimension=3)
+    col.upsert([("a", [1, 2, 3], {"k": 1}, "text")])
+    calls = {
+        "upsert id": lambda: col.upsert([(deep, [1, 2, 3], {})]),
+        "upsert vector": lambda: col.upsert([("b", deep, {})]),
+        "upsert metadata": lambda: col.upsert([("b", [1, 2, 3], {"k": deep})]),
+        "upsert text": lambda: col.upsert([("b", [1, 2, 3], {}, deep)]),
+        "upsert records": lambda: col.upsert(deep),
+        "fetch": lambda: col.fetch([deep]),
+        "get": lambda: col.get([deep]),
+        "delete ids": lambda: col.delete(ids=[deep]),
+        "getitem": lambda: col[deep],
+        "query data": lambda: col.query(data=deep),
+        "query limit": lambda: col.query(data=[1, 2, 3], limit=deep),
+        "query measure": lambda: col.query(data=[1, 2, 3], measure=deep),
+        "query probes": lambda: col.query(data=[1, 2, 3], probes=deep),
+        "query ef_search": lambda: col.query(data=[1, 2, 3], ef_search=deep),
+        "query iterative_scan": lambda: col.query(data=[1, 2, 3], iterative_scan=deep),
+        "query filters": lambda: col.query(data=[1, 2, 3], filters=deep),
+        "filter value": lambda: col.count({"k": deep}),
+        "filter $in": lambda: col.count({"k": {"$in": [deep]}}),
+        "filter $gt": lambda: col.count({"k": {"$gt": deep}}),
+        "filter $like": lambda: col.count({"k": {"$like": deep}}),
+        "filter $exists": lambda: col.count({"k": {"$exists": deep}}),
+        "filter $and": lambda: col.count({"$and": deep}),
+        "filter key": lambda: col.count({("t",): 1}),
+        "find limit": lambda: col.find(limit=deep),
+        "find after": lambda: col.find(after=deep),
+        "search": lambda: col.search(deep),
+        "keyword text": lambda: col.keyword_search(deep),
+        "keyword language": lambda: col.keyword_search("x", language=deep),
+        "hybrid weight": lambda: col.hybrid_search("x", [1, 2, 3], full_text_weight=deep),
+        "hybrid rrf_k": lambda: col.hybrid_search("x", [1, 2, 3], rrf_k=deep),
+        "index measure": lambda: col.create_index(measure=deep),
+        "index method": lambda: col.create_index(method=deep),
+        "index arguments": lambda: col.create_index(index_arguments=deep),
+        "collection name": lambda: client.get_or_create_collection(deep, dimension=3),
+        "dimension": lambda: client.get_or_create_collection("x", dimension=deep),
+        "session": lambda: client.session({"app.x": deep}),
+        "vector_version": lambda: client.set_vector_version(deep),
+    }
+    for name, call in calls.items():
+        try:
+            call()
+        except VecsError as exc:
+            assert len(str(exc)) < 2000, name
+        else:
+            raise AssertionError(f"{name}: accepted")
+    assert [r.id for r in col.find()] == ["a"]

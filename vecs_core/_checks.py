@@ -32,6 +32,52 @@ MAX_FILTER_DEPTH = 64
 MAX_FILTER_CONDITIONS = 4096
 
 
+_SCALARS = (bool, float, complex, type(None))
+
+
+def safe_repr(value: object, width: int = 80) -> str:
+    """``repr(value)`` for an error message, cut to about ``width`` characters, that neither
+    recurses into nor builds the whole text of huge or deeply nested input: containers show their
+    first elements one level deep (``[1, [...], 'x', ...]``), other objects their type."""
+    if isinstance(value, (str, bytes)):
+        text = repr(value[: width + 1])
+    elif isinstance(value, _SCALARS):
+        text = repr(value)
+    elif isinstance(value, int):
+        bits = value.bit_length()
+        text = repr(value) if bits < 4 * width else f"<int of {bits} bits>"
+    elif isinstance(value, (list, tuple, set, frozenset, dict)):
+        text = _shallow(value, width)
+    elif isinstance(value, np.ndarray):
+        text = f"<numpy array of shape {value.shape} and dtype {value.dtype}>"
+    else:
+        text = f"<{type(value).__module__}.{type(value).__qualname__} object>"
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _shallow(value: Any, width: int) -> str:
+    def one(item: object) -> str:
+        if isinstance(item, (list, tuple, set, frozenset, dict)):
+            return "{...}" if isinstance(item, dict) else "[...]"
+        return safe_repr(item, 20)
+
+    parts: list[str] = []
+    size = 0
+    items = value.items() if isinstance(value, dict) else value
+    for item in items:
+        part = f"{one(item[0])}: {one(item[1])}" if isinstance(value, dict) else one(item)
+        parts.append(part)
+        size += len(part) + 2
+        if size > width:
+            parts.append("...")
+            break
+    if isinstance(value, (set, frozenset)) and not value:
+        return f"{type(value).__name__}()"
+    brackets = "[]" if isinstance(value, list) else "()" if isinstance(value, tuple) else "{}"
+    close = ",)" if isinstance(value, tuple) and len(value) == 1 else brackets[1]
+    return brackets[0] + ", ".join(parts) + close
+
+
 def utf8_encodable(text: str) -> bool:
     """False when ``text`` holds a lone surrogate (e.g. ``"\\ud800"``, which ``json.loads`` and
     ``os.fsdecode`` can produce): UTF-8, and so PostgreSQL, cannot store it."""
@@ -51,7 +97,7 @@ def check_encodable(values: Iterable[str], what: str) -> None:
         if not utf8_encodable(value):
             from .exc import ArgError
 
-            raise ArgError(f"{what}: {value!r:.80} holds a lone surrogate (not valid Unicode)")
+            raise ArgError(f"{what}: {safe_repr(value)} holds a lone surrogate (not valid Unicode)")
 
 
 class NestingError(ValueError):

@@ -11,7 +11,7 @@ import psycopg
 from typing_extensions import Self
 
 from . import _catalog
-from ._checks import utf8_encodable
+from ._checks import safe_repr, utf8_encodable
 from ._collection_base import Flow, check_int
 from ._connect import ConnectOptions, describe
 from ._indexes import parse_version
@@ -105,7 +105,8 @@ class ClientBase:
         parsed = parse_version(version) if isinstance(version, str) else ()
         if not parsed:
             raise ArgError(
-                f"vector_version must be a pgvector version string like '0.8.0', got {version!r}"
+                "vector_version must be a pgvector version string like '0.8.0', got "
+                f"{safe_repr(version)}"
             )
         self._version_string, self._version = version, parsed
 

@@ -14,7 +14,7 @@ from itertools import chain, islice
 from typing import Any
 
 from . import _catalog, _index_plans, _plans, _text_plans
-from ._checks import check_encodable
+from ._checks import check_encodable, safe_repr
 from ._filters import check_filter_type, validate_filter
 from ._index_plans import VectorIndex
 from ._indexes import MEASURES, IndexMeasure, IndexMethod, parse_measure, plan_index
@@ -49,7 +49,7 @@ def check_int(name: str, value: object, low: int, high: int | None = None) -> in
     if type(value) is int and low <= value and (high is None or value <= high):
         return value
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ArgError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+        raise ArgError(f"{name} must be an int, got {type(value).__name__} {safe_repr(value)}")
     if value < low or (high is not None and value > high):
         bound = f"between {low} and {high}" if high is not None else f">= {low}"
         raise ArgError(f"{name} must be {bound}, got {value}")
@@ -65,7 +65,7 @@ def check_ids(ids: object, what: str = "ids") -> list[str]:
         raise ArgError(f"{what} must be an iterable of strings, got {type(ids).__name__}") from None
     for item in out:
         if not isinstance(item, str):
-            raise ArgError(f"{what} must hold strings, got {type(item).__name__} {item!r}")
+            raise ArgError(f"{what} must hold strings, got {type(item).__name__} {safe_repr(item)}")
     check_encodable(out, what)
     return out
 
@@ -195,7 +195,7 @@ class CollectionBase:
         check_int("limit", limit, 1, 100_000)
         check_int("offset", offset, 0)
         if after is not None and not isinstance(after, str):
-            raise ArgError(f"after must be an id (str) or None, got {after!r}")
+            raise ArgError(f"after must be an id (str) or None, got {safe_repr(after)}")
         check_encodable([after] if after else [], "after")
         target = self._target()
         job = Job(

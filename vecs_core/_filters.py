@@ -27,6 +27,7 @@ from ._checks import (
     MAX_FILTER_DEPTH,
     MAX_METADATA_DEPTH,
     NestingError,
+    safe_repr,
     scan_json,
     utf8_encodable,
 )
@@ -65,28 +66,22 @@ def _check_scalar(value: object, path: str, op: str, *, allow_null: bool = True)
         return value
     if isinstance(value, str):
         if "\x00" in value:
-            raise FilterError(f"{path}: {op} operand {_short(value)} contains a NUL character")
+            raise FilterError(f"{path}: {op} operand {safe_repr(value)} contains a NUL character")
         if not utf8_encodable(value):
             raise FilterError(
-                f"{path}: {op} operand {_short(value)} holds a lone surrogate, which is not "
+                f"{path}: {op} operand {safe_repr(value)} holds a lone surrogate, which is not "
                 "valid Unicode"
             )
         return value
     raise FilterError(
         f"{path}: {op} expects a string, number, boolean or null, got "
-        f"{type(value).__name__} {value!r}"
+        f"{type(value).__name__} {safe_repr(value)}"
     )
-
-
-def _short(value: object, width: int = 80) -> str:
-    """``repr(value)``, cut to ``width`` characters for error messages (input can be huge)."""
-    text = repr(value)
-    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 def _not_a_dict(node: object, path: str) -> FilterError:
     return FilterError(
-        f"{path}: a filter must be a dict, got {type(node).__name__} {_short(node)}; write "
+        f"{path}: a filter must be a dict, got {type(node).__name__} {safe_repr(node)}; write "
         "e.g. {'year': {'$gte': 2000}}, and combine several with {'$and': [...]} or {'$or': [...]}"
     )
 
@@ -133,7 +128,9 @@ class _Compiler:
         parts: list[sql.Composable] = []
         for key, value in node.items():
             if not isinstance(key, str):
-                raise FilterError(f"{path}: keys must be strings, got {type(key).__name__} {key!r}")
+                raise FilterError(
+                    f"{path}: keys must be strings, got {type(key).__name__} {safe_repr(key)}"
+                )
             sub = _fmt_path(path, key)
             if key in ("$and", "$or"):
                 parts.append(self.logical(key, value, sub, depth))
@@ -181,7 +178,7 @@ class _Compiler:
                 handler = _FIELD_OPERATORS.get(op) if isinstance(op, str) else None
                 if handler is None:
                     raise FilterError(
-                        f"{path}: unknown operator {op!r}; expected one of "
+                        f"{path}: unknown operator {safe_repr(op)}; expected one of "
                         f"{', '.join(_FIELD_OPERATORS)} (to match a whole object value, "
                         "write {'$eq': {...}})"
                     )
@@ -232,12 +229,14 @@ def _json_operand(operand: object, path: str, op: str) -> object:
 
 
 def _json_copy(value: object, path: str, op: str) -> object:
-    if isinstance(value, Mapping):
+    # only the containers scan_json walked (dict, list, tuple); anything else must be a scalar
+    if isinstance(value, dict):
         out = {}
         for k, v in value.items():
             if not isinstance(k, str):
                 raise FilterError(
-                    f"{path}: {op} object keys must be strings, got {type(k).__name__} {_short(k)}"
+                    f"{path}: {op} object keys must be strings, got {type(k).__name__} "
+                    f"{safe_repr(k)}"
                 )
             _check_scalar(k, path, op)
             out[k] = _json_copy(v, _fmt_path(path, k), op)
@@ -248,7 +247,7 @@ def _json_copy(value: object, path: str, op: str) -> object:
 
 
 def _eq_value(operand: object, path: str, op: str) -> object:
-    if isinstance(operand, (list, tuple, Mapping)):
+    if isinstance(operand, (list, tuple, dict)):
         return _json_operand(operand, path, op)
     return _check_scalar(operand, path, op)
 
@@ -305,7 +304,7 @@ def _range(op: str, sql_op: str) -> Callable[[_Compiler, str, object, str], sql.
         if isinstance(operand, bool) or not isinstance(operand, (int, float, str)):
             raise FilterError(
                 f"{path}: {op} expects a number or a string, got "
-                f"{type(operand).__name__} {operand!r}"
+                f"{type(operand).__name__} {safe_repr(operand)}"
             )
         value = _check_scalar(operand, path, op)
         if isinstance(value, str):
@@ -334,7 +333,7 @@ def _op_contains(c: _Compiler, key: str, operand: object, path: str) -> sql.Comp
 
 def _op_exists(c: _Compiler, key: str, operand: object, path: str) -> sql.Composable:
     if not isinstance(operand, bool):
-        raise FilterError(f"{path}: $exists expects true or false, got {operand!r}")
+        raise FilterError(f"{path}: $exists expects true or false, got {safe_repr(operand)}")
     test = c.has_key(key)
     return test if operand else sql.SQL("(NOT {})").format(test)
 
@@ -342,15 +341,15 @@ def _op_exists(c: _Compiler, key: str, operand: object, path: str) -> sql.Compos
 def _like(op: str, sql_op: str) -> Callable[[_Compiler, str, object, str], sql.Composable]:
     def compile_like(c: _Compiler, key: str, operand: object, path: str) -> sql.Composable:
         if not isinstance(operand, str):
-            raise FilterError(f"{path}: {op} expects a pattern string, got {operand!r}")
+            raise FilterError(f"{path}: {op} expects a pattern string, got {safe_repr(operand)}")
         pattern = _check_scalar(operand, path, op)
         assert isinstance(pattern, str)
         if (len(pattern) - len(pattern.rstrip("\\"))) % 2:
             # PostgreSQL raises "LIKE pattern must not end with escape character" at run time,
             # and only for some rows; refuse it here instead.
             raise FilterError(
-                f"{path}: {op} pattern {pattern!r} ends with an unescaped backslash (the escape "
-                "character); write two backslashes for a literal one"
+                f"{path}: {op} pattern {safe_repr(pattern)} ends with an unescaped backslash (the "
+                "escape character); write two backslashes for a literal one"
             )
         test = sql.SQL("(({} ->> {}) {} {})").format(
             c.col, c.key(key), sql.SQL(sql_op), c.params.add(pattern, "text")

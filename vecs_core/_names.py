@@ -10,6 +10,7 @@ import json
 
 from psycopg import sql
 
+from ._checks import safe_repr
 from .exc import ArgError
 
 MAX_IDENTIFIER_BYTES = 63
@@ -23,7 +24,7 @@ def validate_name(name: object, *, what: str = "collection name") -> str:
             characters, or (for collections) starting with ``_``, which vecs reserves.
     """
     if not isinstance(name, str):
-        raise ArgError(f"{what} must be a str, got {type(name).__name__} {name!r}")
+        raise ArgError(f"{what} must be a str, got {type(name).__name__} {safe_repr(name)}")
     if not name:
         raise ArgError(f"{what} must not be empty")
     try:

@@ -20,7 +20,7 @@ import psycopg
 from psycopg.adapt import Dumper
 from psycopg.pq import Format
 
-from ._checks import MAX_METADATA_DEPTH, NestingError, scan_json
+from ._checks import MAX_METADATA_DEPTH, NestingError, safe_repr, scan_json
 from ._indexes import IndexMeasure
 from ._protocol import Execute, Plan
 from .exc import ArgError, RecordError
@@ -179,7 +179,7 @@ def _check_json(value: object, path: str) -> None:
         for k, v in value.items():
             if not isinstance(k, str):
                 raise RecordError(
-                    f"{path}: metadata keys must be strings, got {type(k).__name__} {k!r}"
+                    f"{path}: metadata keys must be strings, got {type(k).__name__} {safe_repr(k)}"
                 )
             _check_json(k, path)
             _check_json(v, f"{path}[{k!r}]")
@@ -247,17 +247,17 @@ def encode_metadata(metadata: object, *, what: str) -> bytes:
 def check_id(record_id: object, *, what: str) -> bytes:
     if not isinstance(record_id, str):
         raise RecordError(
-            f"{what}: id must be a str, got {type(record_id).__name__} {record_id!r:.80}"
+            f"{what}: id must be a str, got {type(record_id).__name__} {safe_repr(record_id)}"
         )
     if not record_id:
         raise RecordError(f"{what}: id must not be empty")
     if "\x00" in record_id:
-        raise RecordError(f"{what}: id {record_id!r:.80} contains a NUL character")
+        raise RecordError(f"{what}: id {safe_repr(record_id)} contains a NUL character")
     try:
         raw = record_id.encode("utf-8")
     except UnicodeEncodeError:
         raise RecordError(
-            f"{what}: id {record_id!r:.80} holds a lone surrogate, which is not valid Unicode"
+            f"{what}: id {safe_repr(record_id)} holds a lone surrogate, which is not valid Unicode"
         ) from None
     if len(raw) > MAX_ID_BYTES:
         raise RecordError(f"{what}: id is {len(raw)} bytes; the limit is {MAX_ID_BYTES}")

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from psycopg import sql
 
+from ._checks import safe_repr
 from ._index_plans import VectorIndex
 from ._indexes import IndexMethod, parse_measure
 from ._plans import Target, where_clause
@@ -37,7 +38,7 @@ def check_iterative_scan(mode: object) -> str | None:
     if mode is not None and mode not in ITERATIVE_SCAN_MODES:
         raise ArgError(
             f"iterative_scan must be None (automatic) or one of "
-            f"{', '.join(ITERATIVE_SCAN_MODES)}, got {mode!r}"
+            f"{', '.join(ITERATIVE_SCAN_MODES)}, got {safe_repr(mode)}"
         )
     return mode if mode is None else str(mode)
 

@@ -19,7 +19,7 @@ from typing import Any
 from psycopg import sql
 
 from ._catalog import TEXT_COLUMN, TableInfo, _lock, add_text_column, table_info_plan, table_sql
-from ._checks import check_encodable
+from ._checks import check_encodable, safe_repr
 from ._filters import compile_filter
 from ._protocol import Execute, Plan
 from ._records import VectorParam, query_step
@@ -38,7 +38,7 @@ _ID, _META, _TEXT, _FTS, _VEC = (
 
 def check_query_text(text: object) -> str:
     if not isinstance(text, str) or not text.strip():
-        raise ArgError(f"the search text must be a non-empty string, got {text!r:.80}")
+        raise ArgError(f"the search text must be a non-empty string, got {safe_repr(text)}")
     if "\x00" in text:
         raise ArgError(f"the search text contains a NUL character: {text!r:.80}")
     check_encodable([text], "the search text")
@@ -50,14 +50,16 @@ def check_language(language: object) -> str:
     if not isinstance(language, str) or not language.strip() or "\x00" in language:
         raise ArgError(
             f"language must be the name of a text search configuration such as 'english', "
-            f"got {language!r}"
+            f"got {safe_repr(language)}"
         )
     return language
 
 
 def check_weight(name: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ArgError(f"{name} must be a number >= 0, got {type(value).__name__} {value!r}")
+        raise ArgError(
+            f"{name} must be a number >= 0, got {type(value).__name__} {safe_repr(value)}"
+        )
     weight = float(value)
     if not math.isfinite(weight) or weight < 0:
         raise ArgError(f"{name} must be a finite number >= 0, got {value!r}")
