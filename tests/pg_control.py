@@ -8,6 +8,7 @@ server of the other tests is never disturbed.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import warnings
 
@@ -52,6 +53,7 @@ class Server:
             self.server.cleanup()
         except Exception:
             pass
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def _strip_data_dir(opts: str) -> str:
