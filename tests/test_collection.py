@@ -377,4 +377,39 @@ def test_len_and_getitem(client):
         col["missing"]
     with pytest.raises(ArgError):
         col[3]  # type: ignore[index]
-    assert repr(col) == "Collection(name='docs', dimension=3)"
+    assert repr(col) == 'vecs_core.Collection(name="docs", dimension=3)'
+
+
+def test_repr_matches_vecs_format(vx):
+    col = vx.get_or_create_collection("movies", dimension=99)
+    kind = "Collection" if isinstance(vx, vecs_core.Client) else "AsyncCollection"
+    assert repr(col) == f'vecs_core.{kind}(name="movies", dimension=99)'
+    odd = vx.get_or_create_collection('it\'s "x"', dimension=2)
+    assert repr(odd) == f'vecs_core.{kind}(name="it\'s \\"x\\"", dimension=2)'
+
+
+NOT_DICTS = [["wrong type"], [{"a": 1}], ({"a": 1},), "a", 5, True, {"a", "b"}]
+
+
+@pytest.mark.parametrize("bad", NOT_DICTS, ids=repr)
+def test_every_filter_argument_must_be_a_dict(vx, bad):
+    """A filter that is not a dict is a FilterError saying so, from every method taking one,
+    and nothing is deleted."""
+    col = vx.get_or_create_collection("typed", dimension=2)
+    col.upsert([("a", [1, 2], {"a": 1}, "some text"), ("b", [2, 1], {"a": 2}, "more text")])
+    calls = {
+        "delete": lambda: col.delete(filters=bad),
+        "query": lambda: col.query(data=[1, 2], filters=bad),
+        "search": lambda: col.search([1, 2], filters=bad),
+        "find": lambda: col.find(bad),
+        "count": lambda: col.count(bad),
+        "keyword_search": lambda: col.keyword_search("text", filters=bad),
+        "hybrid_search": lambda: col.hybrid_search("text", [1, 2], filters=bad),
+    }
+    for name, call in calls.items():
+        with pytest.raises(FilterError, match=r"^filters: a filter must be a dict") as info:
+            call()
+        assert type(bad).__name__ in str(info.value), name
+    assert len(col) == 2
+    with pytest.raises(ArgError, match="clear"):
+        col.delete(filters={})  # a dict, but empty: the caller must mean clear()

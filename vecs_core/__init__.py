@@ -6,6 +6,8 @@
 """
 
 from . import adapter, exc
+from . import client as client  # vecs' module paths, reachable as attributes (not in *)
+from . import collection as collection
 from ._async import AsyncClient, AsyncCollection, create_async_client
 from ._filters import FIELD_OPERATORS as FILTER_OPERATORS
 from ._filters import LOGICAL_OPERATORS

@@ -16,6 +16,7 @@ Running a job (:func:`run_job`) takes a pooled connection and runs the job's pla
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, NoReturn
@@ -55,6 +56,74 @@ async def _configure(conn: psycopg.AsyncConnection[Any]) -> None:
     configure(conn)
 
 
+FIRST_WAIT = 1.0
+"""Seconds a call waits for a pooled connection before it checks that the server is up."""
+
+
+class Liveness:
+    """Fail fast while the server is down, and recover by itself once it is back.
+
+    psycopg_pool, left alone, makes a call against a stopped server wait for the whole pool
+    timeout (30 s) while it retries in the background, and once the server is back its retries
+    have backed off so far that recovery takes as long again. So a pool source keeps a
+    ``Liveness``:
+
+    * a call waits for a pooled connection at most :data:`FIRST_WAIT` seconds before checking
+      the server with one direct connection (bounded by ``connect_timeout``); when the server
+      is busy but up, the call waits for the rest of ``pool_timeout``;
+    * a pooled connection found dead triggers the same check before the call is retried;
+    * when the check fails, the pool is closed (waiting calls end too) and :class:`Unreachable`
+      is raised; the next call opens a fresh pool after the same check, so calls fail fast while
+      the server is down and work at once when it is back.
+
+    A successful check is trusted for :data:`FIRST_WAIT` seconds, so a saturated pool does not
+    turn every waiting call into a connection attempt.
+    """
+
+    def __init__(self, options: ConnectOptions) -> None:
+        self.options = options
+        self._lock = asyncio.Lock()
+        self._ok_at = float("-inf")  # time.monotonic() of the last successful check
+
+    def _first_wait(self) -> float:
+        return min(FIRST_WAIT, self.options.pool_timeout)
+
+    def _trusted(self) -> bool:
+        return time.monotonic() - self._ok_at < FIRST_WAIT
+
+    async def getconn(self, source: Any, pool: Any) -> psycopg.AsyncConnection[Any]:
+        """``pool.getconn()`` that checks the server after :data:`FIRST_WAIT` seconds.
+
+        Raises:
+            Unreachable: the server cannot be reached (the pool is closed).
+            PoolTimeout: the server answers but no pooled connection came free in time.
+        """
+        first = self._first_wait()
+        try:
+            conn: psycopg.AsyncConnection[Any] = await pool.getconn(timeout=first)
+            return conn
+        except PoolTimeout:
+            await self.check(source)
+            rest = self.options.pool_timeout - first
+            if rest <= 0:
+                raise
+        conn = await pool.getconn(timeout=rest)
+        return conn
+
+    async def check(self, source: Any) -> None:
+        """Connect once, directly; on failure close ``source``'s pool and raise
+        :class:`Unreachable` (naming host and port, never the password)."""
+        async with self._lock:
+            if self._trusted():
+                return
+            try:
+                await diagnose(self.options.resolve(), self.options)
+            except Unreachable:
+                await source.close()
+                raise
+            self._ok_at = time.monotonic()
+
+
 class _AsyncLease:
     """``async with source.connection() as conn``: a connection of the pool, given back on exit
     (the pool rolls back one left in a transaction and drops a broken one). A class rather than
@@ -68,7 +137,7 @@ class _AsyncLease:
     async def __aenter__(self) -> psycopg.AsyncConnection[Any]:
         self.pool = pool = await self.source.get()
         try:
-            conn: psycopg.AsyncConnection[Any] = await pool.getconn()
+            conn = await self.source.liveness.getconn(self.source, pool)
         except PoolTimeout as exc:
             await self.source.unavailable(exc)
         self.conn = conn
@@ -85,6 +154,7 @@ class AsyncPoolSource:
         self.options = options
         self._pool: Any = None
         self._lock = asyncio.Lock()
+        self.liveness = Liveness(options)
         # behind a transaction pooler (prepare_threshold=None) session state is not ours to keep
         self.session_settings = options.prepare_threshold is not None
 
@@ -120,6 +190,9 @@ class AsyncPoolSource:
         raise Unreachable(f"no database connection became available: {exc}") from exc
 
     async def check(self) -> None:
+        """After a pooled connection was found dead: fail fast if the server is gone (see
+        :class:`Liveness`), else let the pool drop its dead connections."""
+        await self.liveness.check(self)
         if self._pool is not None:
             await self._pool.check()
 

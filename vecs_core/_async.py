@@ -120,7 +120,7 @@ class AsyncCollection(CollectionBase):
 
         Raises:
             ArgError: both or neither given, or an empty filter (use :meth:`clear`).
-            FilterError: a malformed filter.
+            FilterError: a malformed filter, or a filter that is not a dict.
         """
         request = self._delete_request(ids, filters)
         return await self._do(self._delete_flow(request))
@@ -305,7 +305,7 @@ class AsyncCollection(CollectionBase):
         return await self._do(self._list_indexes_flow())
 
     async def is_indexed_for_measure(self, measure: IndexMeasure | str) -> bool:
-        """True when a valid vector index serves ``measure``."""
+        """True when a valid vector index serves ``measure`` (False for an unknown measure)."""
         return await self._do(self._is_indexed_flow(measure))
 
     async def enable_text(self) -> None:
@@ -492,9 +492,16 @@ class AsyncClient(ClientBase[AsyncCollection]):
 
     # sync: @property
     async def vector_version(self) -> str:
-        """The pgvector version string, e.g. ``'0.8.0'`` (a property of ``Client``, a coroutine
-        method of ``AsyncClient``)."""
+        """The pgvector version string, e.g. ``'0.8.0'`` (a property of ``Client``, which can
+        also be assigned as in vecs; a coroutine method of ``AsyncClient``). Override it on
+        either with :meth:`set_vector_version`."""
         return await self._do(self._vector_version_flow())
+
+    # sync-only: begin
+    # @vector_version.setter
+    # def vector_version(self, version: str | None) -> None:
+    #     self.set_vector_version(version)
+    # sync-only: end
 
     async def disconnect(self) -> None:
         """Close the connection pool; a later call reconnects."""
@@ -518,6 +525,7 @@ def create_async_client(
     prepare_threshold: int | None = 5,
     statement_timeout: int | None = None,
     connect_timeout: int = 10,
+    pool_timeout: float = 30.0,
     data_dir: str | None = None,
     application_name: str = "vecs-core",
 ) -> AsyncClient:
@@ -534,7 +542,14 @@ def create_async_client(
         prepare_threshold: psycopg's server-side prepared statement threshold; pass ``None``
             behind a transaction-mode pooler (PgBouncer, Supabase's pooler on port 6543).
         statement_timeout: per-statement timeout in milliseconds.
-        connect_timeout: seconds to wait for a connection to open.
+        connect_timeout: seconds to wait for a new connection to open (libpq's
+            ``connect_timeout``, an int >= 1; values below 2 count as 2). Also bounds how long a
+            call takes to report an unreachable server: see ``pool_timeout``.
+        pool_timeout: seconds a call waits for a free pooled connection when all ``pool_size``
+            are busy. A call that waits longer than a second first checks that the server
+            answers, so a stopped server raises ``Unreachable`` at once (within
+            ``connect_timeout`` for a host that does not answer at all), not after
+            ``pool_timeout``; the pool is then reopened by the next call.
         data_dir: data directory of the embedded server (default: ``$VECS_DATA_DIR`` or the
             user's data directory).
         application_name: shown in ``pg_stat_activity`` for the client's connections.
@@ -546,6 +561,7 @@ def create_async_client(
         prepare_threshold=prepare_threshold,
         statement_timeout_ms=statement_timeout,
         connect_timeout=connect_timeout,
+        pool_timeout=pool_timeout,
         application_name=application_name,
     )
     return AsyncClient(options, schema=schema, engine=engine)

@@ -10,6 +10,7 @@ from typing import Generic, TypeVar
 import psycopg
 from typing_extensions import Self
 
+from ._checks import safe_repr, utf8_encodable
 from ._collection_base import CollectionBase
 from ._connect import ConnectOptions, describe
 from ._indexes import parse_version
@@ -71,7 +72,11 @@ class ClientBase(Generic[C]):
                 )
             if isinstance(value, bool):
                 value = "on" if value else "off"
-            if not isinstance(value, (str, int, float)) or "\x00" in str(value):
+            if (
+                not isinstance(value, (str, int, float))
+                or "\x00" in str(value)
+                or not utf8_encodable(str(value))
+            ):
                 raise ArgError(f"session setting {name!r} needs a str/int/float/bool value")
             merged[name] = str(value)
         if role is not None:
@@ -83,6 +88,33 @@ class ClientBase(Generic[C]):
     def __repr__(self) -> str:
         where = "embedded" if self._options.embedded else describe(self._options.url or "")
         return f"{type(self).__name__}({where}, schema={self.schema!r})"
+
+    def set_vector_version(self, version: str | None) -> None:
+        """Act as if the server had pgvector ``version`` (e.g. ``"0.4.1"``), or, with None, read
+        it from the server again on the next call that needs it.
+
+        vecs lets code assign ``client.vector_version``; the sync :class:`~vecs_core.Client`
+        accepts that assignment too (it calls this method), and on the async client, where
+        ``vector_version()`` is a coroutine, this method is the way. The version decides what
+        ``create_index`` and search may use: below 0.5.0 ``method="auto"`` builds IVFFlat and
+        ``method="hnsw"`` raises :class:`ArgError`; below 0.7.0 no l1 or half-precision indexes
+        (nor ``halfvec``/``sparsevec`` collections); below 0.8.0 no iterative index scans. Set it
+        before opening collections: a collection keeps the search settings it derived until its
+        index cache refreshes.
+
+        Raises:
+            ArgError: ``version`` is not a version string like ``"0.4.1"``.
+        """
+        if version is None:
+            self._version = self._version_string = None
+            return
+        parsed = parse_version(version) if isinstance(version, str) else ()
+        if not parsed:
+            raise ArgError(
+                "vector_version must be a pgvector version string like '0.8.0', got "
+                f"{safe_repr(version)}"
+            )
+        self._version_string, self._version = version, parsed
 
     def _version_flow(self) -> Flow[tuple[int, ...]]:
         if self._version is None:
@@ -187,6 +219,13 @@ def translate(exc: psycopg.Error, collection: str | None) -> BaseException | Non
         return StatementTimeout(
             "the statement was cancelled by statement_timeout; raise the client's "
             "statement_timeout or narrow the call (nothing of it was committed)"
+        )
+    if isinstance(exc, (psycopg.DataError, psycopg.errors.ProgramLimitExceeded)):
+        # a value the server refused (out of range, too long for a tsvector, ...); the
+        # statement's transaction was rolled back
+        return ArgError(
+            f"the database refused a value: {str(exc).strip().splitlines()[0]} "
+            "(the statement was rolled back)"
         )
     if isinstance(exc, psycopg.OperationalError) and _lost(exc):
         return Unreachable(

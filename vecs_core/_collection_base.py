@@ -17,8 +17,10 @@ from collections.abc import Iterable, Mapping
 from itertools import islice
 from typing import Any
 
+from ._checks import check_encodable, safe_repr
 from ._filters import CompiledFilter, compile_request_filter
-from ._indexes import MEASURES, plan_index
+from ._indexes import MEASURES, known_measure, plan_index
+from ._names import collection_repr
 from ._plans import catalog, indexes, records, text
 from ._plans.indexes import IndexBuildProgress, IndexTarget, VectorIndex
 from ._plans.search import (
@@ -30,7 +32,7 @@ from ._plans.search import (
     search_shape,
 )
 from ._protocol import Flow, Job, Mode
-from ._records import Encoder, VectorParam, query_vector
+from ._records import Encoder, VectorParam, check_direction, query_vector
 from ._requests import (
     DeleteRequest,
     FindOptions,
@@ -46,6 +48,7 @@ from ._requests import (
     check_text,
 )
 from ._types import Hit, Item, Record
+from ._zero_vectors import cosine_indexed, refuse_zero_vectors
 from .adapter import Adapter, AdapterContext, NoOp
 from .exc import ArgError, PermissionDenied
 
@@ -63,7 +66,8 @@ def check_ids(ids: object, what: str = "ids") -> list[str]:
         raise ArgError(f"{what} must be an iterable of strings, got {type(ids).__name__}") from None
     for item in out:
         if not isinstance(item, str):
-            raise ArgError(f"{what} must hold strings, got {type(item).__name__} {item!r}")
+            raise ArgError(f"{what} must hold strings, got {type(item).__name__} {safe_repr(item)}")
+    check_encodable(out, what)
     return out
 
 
@@ -104,7 +108,7 @@ class CollectionBase:
         return self._adapter or Adapter([NoOp(dimension=self.dimension)])
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(name={self.name!r}, dimension={self.dimension})"
+        return collection_repr(type(self).__name__, self.name, self.dimension)
 
     # -- request builders: validate a call, raise before any I/O ---------------------------------
     def _where(self, filters: Mapping[str, Any] | None) -> CompiledFilter | None:
@@ -128,7 +132,9 @@ class CollectionBase:
     ) -> SearchRequest:
         checked = SearchOptions.build(**options)
         where = self._where(filters)
-        return SearchRequest(checked, self._query_vector(data, skip_adapter), where)
+        vector = self._query_vector(data, skip_adapter)
+        check_direction(vector.value, checked.measure)
+        return SearchRequest(checked, vector, where)
 
     def _keyword_request(
         self, text: str, *, filters: Mapping[str, Any] | None, **options: Any
@@ -150,6 +156,7 @@ class CollectionBase:
         where = self._where(filters)
         text = check_text("text", text)
         qvec = self._query_vector(text if vector is None else vector, vector is not None)
+        check_direction(qvec.value, checked.measure)
         return HybridRequest(checked, text, qvec, where)
 
     def _index_request(self, **options: Any) -> IndexOptions:
@@ -172,7 +179,8 @@ class CollectionBase:
         self, filters: Mapping[str, Any] | None, after: str | None, **options: Any
     ) -> FindRequest:
         if after is not None and not isinstance(after, str):
-            raise ArgError(f"after must be an id (str) or None, got {after!r}")
+            raise ArgError(f"after must be an id (str) or None, got {safe_repr(after)}")
+        check_encodable([after] if after else [], "after")
         return FindRequest(FindOptions.build(**options), self._where(filters), after)
 
     def _delete_request(
@@ -200,6 +208,7 @@ class CollectionBase:
             needs_column = any(c.text_bytes is not None for c in small) and not target.has_text
             if needs_column:
                 self._owner_only("text column", "enable_text()")
+            yield from refuse_zero_vectors(self, small)
             # one statement is atomic by itself; adding the text column first needs a transaction
             mode: Mode = "transaction" if needs_column else "statements"
             result = yield Job(lambda: records.small_upsert_plan(target, small), mode)
@@ -207,9 +216,10 @@ class CollectionBase:
             if not target.has_text and "role" in self.client._settings:
                 # the COPY path adds the column when text shows up mid-stream: not as a role
                 target = dataclasses.replace(target, may_add_text=False)
+            cosine = yield from cosine_indexed(self)  # zero vectors are refused then
             # a fresh iterator per attempt: a retry on a dead pooled connection (before any
             # step ran) must see the buffered records again
-            result = yield Job(lambda: records.upsert_plan(target, request.records()))
+            result = yield Job(lambda: records.upsert_plan(target, request.records(), cosine))
         if result.added_text_column:
             columns = self._info.columns | {catalog.TEXT_COLUMN}
             self._set_info(dataclasses.replace(self._info, columns=columns))
@@ -367,8 +377,11 @@ class CollectionBase:
         return next((ix.name for ix in found if ix.valid), None)
 
     def _is_indexed_flow(self, measure: object) -> Flow[bool]:
+        wanted = known_measure(measure)  # vecs: an unknown measure is simply not indexed
+        if wanted is None:
+            return False
         found = yield from self._indexes_flow(refresh=True)
-        return covering_index(found, measure) is not None
+        return covering_index(found, wanted) is not None
 
     # -- text search (keyword / hybrid) --
     # Full text is set up by ``_full_text_flow``: explicitly through ``enable_full_text()``, else

@@ -51,7 +51,7 @@ def pool_arguments(options: ConnectOptions, connection_class: type, configure: A
     return {
         "min_size": options.min_size,
         "max_size": options.max_size,
-        "kwargs": options.connection_kwargs(),
+        "kwargs": {**options.connection_kwargs(), "connect_timeout": options.connect_timeout},
         "connection_class": connection_class,
         "configure": configure,
         "timeout": options.pool_timeout,

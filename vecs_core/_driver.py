@@ -9,6 +9,7 @@ are documented) by ``scripts/async_to_sync.py``; do not edit by hand.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, NoReturn
@@ -48,6 +49,74 @@ def _configure(conn: psycopg.Connection[Any]) -> None:
     configure(conn)
 
 
+FIRST_WAIT = 1.0
+"""Seconds a call waits for a pooled connection before it checks that the server is up."""
+
+
+class Liveness:
+    """Fail fast while the server is down, and recover by itself once it is back.
+
+    psycopg_pool, left alone, makes a call against a stopped server wait for the whole pool
+    timeout (30 s) while it retries in the background, and once the server is back its retries
+    have backed off so far that recovery takes as long again. So a pool source keeps a
+    ``Liveness``:
+
+    * a call waits for a pooled connection at most :data:`FIRST_WAIT` seconds before checking
+      the server with one direct connection (bounded by ``connect_timeout``); when the server
+      is busy but up, the call waits for the rest of ``pool_timeout``;
+    * a pooled connection found dead triggers the same check before the call is retried;
+    * when the check fails, the pool is closed (waiting calls end too) and :class:`Unreachable`
+      is raised; the next call opens a fresh pool after the same check, so calls fail fast while
+      the server is down and work at once when it is back.
+
+    A successful check is trusted for :data:`FIRST_WAIT` seconds, so a saturated pool does not
+    turn every waiting call into a connection attempt.
+    """
+
+    def __init__(self, options: ConnectOptions) -> None:
+        self.options = options
+        self._lock = threading.Lock()
+        self._ok_at = float("-inf")  # time.monotonic() of the last successful check
+
+    def _first_wait(self) -> float:
+        return min(FIRST_WAIT, self.options.pool_timeout)
+
+    def _trusted(self) -> bool:
+        return time.monotonic() - self._ok_at < FIRST_WAIT
+
+    def getconn(self, source: Any, pool: Any) -> psycopg.Connection[Any]:
+        """``pool.getconn()`` that checks the server after :data:`FIRST_WAIT` seconds.
+
+        Raises:
+            Unreachable: the server cannot be reached (the pool is closed).
+            PoolTimeout: the server answers but no pooled connection came free in time.
+        """
+        first = self._first_wait()
+        try:
+            conn: psycopg.Connection[Any] = pool.getconn(timeout=first)
+            return conn
+        except PoolTimeout:
+            self.check(source)
+            rest = self.options.pool_timeout - first
+            if rest <= 0:
+                raise
+        conn = pool.getconn(timeout=rest)
+        return conn
+
+    def check(self, source: Any) -> None:
+        """Connect once, directly; on failure close ``source``'s pool and raise
+        :class:`Unreachable` (naming host and port, never the password)."""
+        with self._lock:
+            if self._trusted():
+                return
+            try:
+                diagnose(self.options.resolve(), self.options)
+            except Unreachable:
+                source.close()
+                raise
+            self._ok_at = time.monotonic()
+
+
 class _Lease:
     """``with source.connection() as conn``: a connection of the pool, given back on exit
     (the pool rolls back one left in a transaction and drops a broken one). A class rather than
@@ -61,7 +130,7 @@ class _Lease:
     def __enter__(self) -> psycopg.Connection[Any]:
         self.pool = pool = self.source.get()
         try:
-            conn: psycopg.Connection[Any] = pool.getconn()
+            conn = self.source.liveness.getconn(self.source, pool)
         except PoolTimeout as exc:
             self.source.unavailable(exc)
         self.conn = conn
@@ -78,6 +147,7 @@ class PoolSource:
         self.options = options
         self._pool: Any = None
         self._lock = threading.Lock()
+        self.liveness = Liveness(options)
         # behind a transaction pooler (prepare_threshold=None) session state is not ours to keep
         self.session_settings = options.prepare_threshold is not None
 
@@ -113,6 +183,9 @@ class PoolSource:
         raise Unreachable(f"no database connection became available: {exc}") from exc
 
     def check(self) -> None:
+        """After a pooled connection was found dead: fail fast if the server is gone (see
+        :class:`Liveness`), else let the pool drop its dead connections."""
+        self.liveness.check(self)
         if self._pool is not None:
             self._pool.check()
 

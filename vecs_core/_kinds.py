@@ -65,6 +65,13 @@ Prepared = Dense | Sparse
 """A vector checked for a kind, ready to encode."""
 
 
+def is_zero(vector: Prepared) -> bool:
+    """Whether ``vector`` is all zeros (no direction: its cosine distance to anything is NaN)."""
+    if isinstance(vector, Sparse):
+        return vector.nnz == 0 or not vector.values.any()
+    return not vector.any()
+
+
 def as_dense(
     value: object, dimension: int | None, *, what: str, error: type[ArgError] = ArgError
 ) -> Dense:

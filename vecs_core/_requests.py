@@ -24,8 +24,16 @@ from dataclasses import MISSING, dataclass, field, fields
 from itertools import chain
 from typing import Any, ClassVar, Literal, TypeVar
 
+from ._checks import check_encodable, safe_repr
 from ._filters import CompiledFilter
-from ._indexes import IndexArgsHNSW, IndexArgsIVFFlat, IndexMeasure, parse_measure
+from ._indexes import (
+    IndexArgsHNSW,
+    IndexArgsIVFFlat,
+    IndexMeasure,
+    IndexMethod,
+    parse_measure,
+    parse_method,
+)
 from ._records import Checked, VectorParam
 from .exc import ArgError
 
@@ -52,7 +60,7 @@ def check_int(name: str, value: object, low: int, high: int | None = None) -> in
     if type(value) is int and low <= value and (high is None or value <= high):
         return value
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ArgError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+        raise ArgError(f"{name} must be an int, got {type(value).__name__} {safe_repr(value)}")
     bound = f"between {low} and {high}" if high is not None else f">= {low}"
     raise ArgError(f"{name} must be {bound}, got {value}")
 
@@ -68,7 +76,7 @@ def optional(check: Check) -> Check:
 def distance(name: str, value: object) -> float:
     """A distance bound: a finite number (``max_inner_product`` distances may be negative)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ArgError(f"{name} must be a number, got {type(value).__name__} {value!r}")
+        raise ArgError(f"{name} must be a number, got {type(value).__name__} {safe_repr(value)}")
     number = float(value)
     if not math.isfinite(number):
         raise ArgError(f"{name} must be a finite number, got {value!r}")
@@ -83,10 +91,14 @@ def measure(name: str, value: object) -> IndexMeasure:
     return parse_measure(value)
 
 
+def method(name: str, value: object) -> IndexMethod:
+    return parse_method(value)
+
+
 def one_of(*choices: str) -> Check:
     def check(name: str, value: object) -> str:
         if value not in choices:
-            raise ArgError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+            raise ArgError(f"{name} must be one of {', '.join(choices)}, got {safe_repr(value)}")
         return str(value)
 
     return check
@@ -94,7 +106,9 @@ def one_of(*choices: str) -> Check:
 
 def weight(name: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ArgError(f"{name} must be a number >= 0, got {type(value).__name__} {value!r}")
+        raise ArgError(
+            f"{name} must be a number >= 0, got {type(value).__name__} {safe_repr(value)}"
+        )
     number = float(value)
     if not math.isfinite(number) or number < 0:
         raise ArgError(f"{name} must be a finite number >= 0, got {value!r}")
@@ -104,9 +118,10 @@ def weight(name: str, value: object) -> float:
 def check_text(name: str, value: object) -> str:
     """The text of a keyword or hybrid search."""
     if not isinstance(value, str) or not value.strip():
-        raise ArgError(f"the search text must be a non-empty string, got {value!r:.80}")
+        raise ArgError(f"the search text must be a non-empty string, got {safe_repr(value)}")
     if "\x00" in value:
-        raise ArgError(f"the search text contains a NUL character: {value!r:.80}")
+        raise ArgError(f"the search text contains a NUL character: {safe_repr(value)}")
+    check_encodable([value], "the search text")
     return value
 
 
@@ -115,7 +130,7 @@ def language(name: str, value: object) -> str:
     if not isinstance(value, str) or not value.strip() or "\x00" in value:
         raise ArgError(
             f"{name} must be the name of a text search configuration such as 'english', "
-            f"got {value!r}"
+            f"got {safe_repr(value)}"
         )
     return value
 
@@ -177,7 +192,12 @@ class Options:
         return made
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_hash", hash(tuple(getattr(self, f.name) for f in _own(self))))
+        values = tuple(getattr(self, f.name) for f in _own(self))
+        try:
+            digest = hash(values)
+        except TypeError:  # an unhashable value of a field with no check: hash by identity
+            digest = id(self)
+        object.__setattr__(self, "_hash", digest)
 
     def __hash__(self) -> int:
         return self._hash
@@ -288,7 +308,7 @@ class IndexOptions(Options):
     matched to the collection and the pgvector version by ``_indexes.plan_index``."""
 
     measure: IndexMeasure = opt(check=measure)
-    method: object = opt()
+    method: IndexMethod = opt(check=method)
     index_arguments: IndexArgsHNSW | IndexArgsIVFFlat | None = opt(check=index_arguments)
     replace: bool = opt(check=flag)
     maintenance_work_mem: str | None = opt(check=size_setting, default=None)

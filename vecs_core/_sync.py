@@ -108,7 +108,7 @@ class Collection(CollectionBase):
 
         Raises:
             ArgError: both or neither given, or an empty filter (use :meth:`clear`).
-            FilterError: a malformed filter.
+            FilterError: a malformed filter, or a filter that is not a dict.
         """
         request = self._delete_request(ids, filters)
         return self._do(self._delete_flow(request))
@@ -272,7 +272,7 @@ class Collection(CollectionBase):
         return self._do(self._list_indexes_flow())
 
     def is_indexed_for_measure(self, measure: IndexMeasure | str) -> bool:
-        """True when a valid vector index serves ``measure``."""
+        """True when a valid vector index serves ``measure`` (False for an unknown measure)."""
         return self._do(self._is_indexed_flow(measure))
 
     def enable_text(self) -> None:
@@ -455,9 +455,14 @@ class Client(ClientBase[Collection]):
 
     @property
     def vector_version(self) -> str:
-        """The pgvector version string, e.g. ``'0.8.0'`` (a property of ``Client``, a coroutine
-        method of ``Client``)."""
+        """The pgvector version string, e.g. ``'0.8.0'`` (a property of ``Client``, which can
+        also be assigned as in vecs; a coroutine method of ``Client``). Override it on
+        either with :meth:`set_vector_version`."""
         return self._do(self._vector_version_flow())
+
+    @vector_version.setter
+    def vector_version(self, version: str | None) -> None:
+        self.set_vector_version(version)
 
     def disconnect(self) -> None:
         """Close the connection pool; a later call reconnects."""
@@ -481,6 +486,7 @@ def create_client(
     prepare_threshold: int | None = 5,
     statement_timeout: int | None = None,
     connect_timeout: int = 10,
+    pool_timeout: float = 30.0,
     data_dir: str | None = None,
     application_name: str = "vecs-core",
 ) -> Client:
@@ -497,7 +503,14 @@ def create_client(
         prepare_threshold: psycopg's server-side prepared statement threshold; pass ``None``
             behind a transaction-mode pooler (PgBouncer, Supabase's pooler on port 6543).
         statement_timeout: per-statement timeout in milliseconds.
-        connect_timeout: seconds to wait for a connection to open.
+        connect_timeout: seconds to wait for a new connection to open (libpq's
+            ``connect_timeout``, an int >= 1; values below 2 count as 2). Also bounds how long a
+            call takes to report an unreachable server: see ``pool_timeout``.
+        pool_timeout: seconds a call waits for a free pooled connection when all ``pool_size``
+            are busy. A call that waits longer than a second first checks that the server
+            answers, so a stopped server raises ``Unreachable`` at once (within
+            ``connect_timeout`` for a host that does not answer at all), not after
+            ``pool_timeout``; the pool is then reopened by the next call.
         data_dir: data directory of the embedded server (default: ``$VECS_DATA_DIR`` or the
             user's data directory).
         application_name: shown in ``pg_stat_activity`` for the client's connections.
@@ -509,6 +522,7 @@ def create_client(
         prepare_threshold=prepare_threshold,
         statement_timeout_ms=statement_timeout,
         connect_timeout=connect_timeout,
+        pool_timeout=pool_timeout,
         application_name=application_name,
     )
     return Client(options, schema=schema, engine=engine)

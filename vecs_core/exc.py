@@ -14,6 +14,7 @@ __all__ = [
     "CollectionNotFound",
     "FilterError",
     "IndexBuildError",
+    "IndexNotFound",
     "MismatchedDimension",
     "MissingDependency",
     "PermissionDenied",
@@ -59,6 +60,14 @@ class CollectionAlreadyExists(VecsError):
 
 class IndexBuildError(VecsError):
     """Building a vector index failed; the collection keeps its previous index, if any."""
+
+
+class IndexNotFound(VecsError, LookupError):
+    """Kept for code written against Supabase ``vecs``, whose ``vecs.exc`` exports this name.
+
+    Neither vecs nor vecs_core raises it: a collection without a vector index reports ``None``
+    from ``Collection.index`` and an empty list from ``list_indexes()``/``drop_index()``.
+    """
 
 
 class PermissionDenied(VecsError, PermissionError):

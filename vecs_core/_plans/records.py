@@ -45,7 +45,9 @@ class UpsertResult:
     added_text_column: bool
 
 
-def upsert_plan(target: Target, records: Iterable[Any]) -> Plan[UpsertResult]:
+def upsert_plan(
+    target: Target, records: Iterable[Any], refuse_zero: bool = False
+) -> Plan[UpsertResult]:
     """Stream ``records`` through binary COPY into a transaction-scoped staging table, then merge
     them with one ``INSERT ... SELECT DISTINCT ON (id) ... ON CONFLICT DO UPDATE``.
 
@@ -53,8 +55,9 @@ def upsert_plan(target: Target, records: Iterable[Any]) -> Plan[UpsertResult]:
     concurrent upserts of overlapping ids lock in the same order and cannot deadlock. Any bad
     record aborts the transaction: nothing of the call is written. When records carry document
     text and the table has no text column yet, the column is added in the same transaction.
+    ``refuse_zero``: the collection has a cosine index, so zero vectors are refused.
     """
-    encoder = Encoder(target.kind, target.dimension)
+    encoder = Encoder(target.kind, target.dimension, refuse_zero=refuse_zero)
     numbered = enumerate(records)
     first = next(numbered, None)
     if first is None:
