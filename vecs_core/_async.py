@@ -31,6 +31,7 @@ from ._client_base import ClientBase, deprecated, translate
 from ._collection_base import CollectionBase
 from ._connect import ConnectOptions, options_from
 from ._indexes import IndexMeasure, IndexMethod
+from ._metaindex import MetadataIndex
 from ._plans.indexes import PROGRESS_INTERVAL, IndexBuildProgress, VectorIndex
 from ._protocol import Flow
 from ._types import Hit, Item, Record
@@ -228,12 +229,15 @@ class AsyncCollection(CollectionBase):
         maintenance_work_mem: str | None = None,
         parallel_workers: int | None = None,
         progress: Callable[[IndexBuildProgress], None] | None = None,
+        statement_timeout: int | None = None,
     ) -> VectorIndex:
         """Build a vector index without blocking reads or writes (``CREATE INDEX CONCURRENTLY``),
         then drop the previous one. See the README's "Indexes" section.
 
         ``progress`` is called about twice a second with an :class:`IndexBuildProgress` read
         from ``pg_stat_progress_create_index`` on a second pooled connection.
+        ``statement_timeout`` (ms, 0 = none) overrides the role's timeout for the build (on
+        Supabase, roles time out long builds).
 
         Raises:
             ArgError: bad arguments, or ``replace=False`` while an index exists.
@@ -246,6 +250,7 @@ class AsyncCollection(CollectionBase):
             replace=replace,
             maintenance_work_mem=maintenance_work_mem,
             parallel_workers=parallel_workers,
+            statement_timeout=statement_timeout,
         )
         flow = self._create_index_flow(request)
         if progress is None:
@@ -286,6 +291,38 @@ class AsyncCollection(CollectionBase):
         #     done.set()
         #     poller.join()
         # sync-only: end
+
+    async def index_metadata(
+        self, key: str, type: str = "text", *, statement_timeout: int | None = None
+    ) -> MetadataIndex:
+        """Index metadata key ``key`` for filters: a btree over its values of ``type``
+        (``"text"``, ``"number"``, ``"bool"`` or ``"timestamp"``: ISO 8601 strings, compared as
+        strings), built without blocking reads or writes (``CREATE INDEX CONCURRENTLY``).
+
+        Filters on the key then use the index for ranges (``$gt``, ``$gte``, ``$lt``,
+        ``$lte``), ``$eq`` and ``$in`` on values of that type, and prefix ``$like`` (text), and
+        the adaptive filtered search counts matches through it. What a filter matches does not
+        change. Indexing the key as another type replaces its index once the new one is ready;
+        the same type again is a no-op. ``statement_timeout`` (ms, 0 = none) overrides the
+        role's timeout for the build.
+
+        Raises:
+            ArgError: a bad key (empty, starting with ``$``, too long) or type.
+            IndexBuildError: the build failed.
+        """
+        request = self._metadata_index_request(
+            key=key, type=type, statement_timeout=statement_timeout
+        )
+        return await self._do(self._index_metadata_flow(request))
+
+    async def list_metadata_indexes(self) -> list[MetadataIndex]:
+        """The collection's indexed metadata keys (see :meth:`index_metadata`)."""
+        return await self._do(self._list_metadata_indexes_flow())
+
+    async def drop_metadata_index(self, key: str) -> list[str]:
+        """Drop the index of metadata key ``key``; return the dropped index names (none when the
+        key was not indexed)."""
+        return await self._do(self._drop_metadata_index_flow(key))
 
     async def prewarm(self) -> int:
         """Load the vector index and table into PostgreSQL's buffer cache (``pg_prewarm``) so

@@ -20,9 +20,10 @@ from typing import Any
 from ._checks import check_encodable, safe_repr
 from ._filters import CompiledFilter, compile_request_filter
 from ._indexes import MEASURES, known_measure, plan_index
+from ._metaindex import MetadataIndex, MetaType, check_key
 from ._names import collection_repr
-from ._plans import catalog, indexes, records, text
-from ._plans.indexes import IndexBuildProgress, IndexTarget, VectorIndex
+from ._plans import catalog, indexes, metadata, records, text
+from ._plans.indexes import IndexBuildProgress, IndexSet, IndexTarget, VectorIndex
 from ._plans.search import (
     SearchShape,
     covering_index,
@@ -42,6 +43,7 @@ from ._requests import (
     IndexOptions,
     KeywordOptions,
     KeywordRequest,
+    MetadataIndexOptions,
     SearchOptions,
     SearchRequest,
     UpsertRequest,
@@ -80,7 +82,8 @@ class CollectionBase:
         self.client = client
         self.name = name
         self._adapter = adapter
-        self._indexes: tuple[float, list[VectorIndex]] | None = None
+        self._indexes: tuple[float, IndexSet] | None = None
+        self._meta_keys: dict[str, MetaType] = {}  # indexed metadata keys (valid indexes)
         self._ts_languages: frozenset[str] | None = None
         self._set_info(info)
 
@@ -112,7 +115,9 @@ class CollectionBase:
 
     # -- request builders: validate a call, raise before any I/O ---------------------------------
     def _where(self, filters: Mapping[str, Any] | None) -> CompiledFilter | None:
-        return compile_request_filter(filters)
+        """The compiled filter, over the index expressions of indexed metadata keys (as last
+        read from the catalog: a stale list changes only which indexes a filter can use)."""
+        return compile_request_filter(filters, self._meta_keys)
 
     def _query_vector(self, data: Any, skip_adapter: bool) -> VectorParam:
         if data is None:
@@ -161,6 +166,9 @@ class CollectionBase:
 
     def _index_request(self, **options: Any) -> IndexOptions:
         return IndexOptions.build(**options)
+
+    def _metadata_index_request(self, **options: Any) -> MetadataIndexOptions:
+        return MetadataIndexOptions.build(**options)
 
     def _upsert_request(self, items: Iterable[Any], skip_adapter: bool) -> UpsertRequest:
         if isinstance(items, (str, bytes, Mapping)):
@@ -315,19 +323,50 @@ class CollectionBase:
         """The cached vector indexes, unless older than ``INDEX_CACHE_SECONDS``."""
         cached = self._indexes
         if cached is not None and time.monotonic() - cached[0] < INDEX_CACHE_SECONDS:
-            return cached[1]
+            return cached[1].vector
         return None
 
     def _indexes_flow(self, refresh: bool = False) -> Flow[list[VectorIndex]]:
         fresh = None if refresh else self._fresh_indexes()
         if fresh is not None:
             return fresh
-        found: list[VectorIndex] = yield Job(
-            lambda: indexes.indexes_plan(self.schema, self.name), "statements"
+        found: IndexSet = yield Job(
+            lambda: indexes.all_indexes_plan(self.schema, self.name), "statements"
         )
         self._indexes = (time.monotonic(), found)
+        self._meta_keys = {m.key: m.type for m in found.metadata if m.valid}
         self._shapes = {}  # search shapes depend on the indexes
-        return found
+        return found.vector
+
+    # -- indexed metadata keys -------------------------------------------------------------------
+    def _index_metadata_flow(self, options: MetadataIndexOptions) -> Flow[MetadataIndex]:
+        target, o = self._index_target(), options
+        try:
+            made: MetadataIndex = yield Job(
+                lambda: metadata.index_metadata_plan(target, o.key, o.type, o.build_settings),
+                "outside",
+            )
+        finally:
+            self._indexes = None
+        yield from self._indexes_flow(refresh=True)
+        return made
+
+    def _list_metadata_indexes_flow(self) -> Flow[list[MetadataIndex]]:
+        yield from self._indexes_flow(refresh=True)
+        assert self._indexes is not None
+        return list(self._indexes[1].metadata)
+
+    def _drop_metadata_index_flow(self, key: object) -> Flow[list[str]]:
+        name = check_key(key)
+        try:
+            dropped: list[str] = yield Job(
+                lambda: metadata.drop_metadata_index_plan(self.schema, self.name, name),
+                "outside",
+            )
+        finally:
+            self._indexes = None
+        yield from self._indexes_flow(refresh=True)
+        return dropped
 
     def _index_target(self) -> IndexTarget:
         return IndexTarget(self.schema, self.name, self._target.table, self.dimension)

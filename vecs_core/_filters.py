@@ -32,6 +32,8 @@ from ._checks import (
     scan_json,
     utf8_encodable,
 )
+from ._metaindex import MetaType
+from ._metaindex import expression as metaindex_expression
 from ._sqlparams import Params
 from .exc import FilterError
 
@@ -107,10 +109,19 @@ def _json(obj: object) -> str:
 
 
 class _Compiler:
-    def __init__(self, column: sql.Composable, params: Params) -> None:
+    def __init__(
+        self,
+        column: sql.Composable,
+        params: Params,
+        indexed: Mapping[str, MetaType] | None = None,
+    ) -> None:
         self.col = column
         self.params = params
         self.conditions = 0
+        self.indexed = indexed or {}
+        # under an odd number of $not: a leaf must be two-valued (never NULL) for NOT to be its
+        # complement; elsewhere a NULL leaf acts as false through AND/OR, as WHERE reads it
+        self.negated = False
 
     # -- structure ---------------------------------------------------------------------------
     def filter(self, node: object, path: str, depth: int = 1) -> sql.Composable:
@@ -136,7 +147,11 @@ class _Compiler:
             if key in ("$and", "$or"):
                 parts.append(self.logical(key, value, sub, depth))
             elif key == "$not":
-                parts.append(sql.SQL("(NOT {})").format(self.filter(value, sub, depth + 1)))
+                self.negated = not self.negated
+                try:
+                    parts.append(sql.SQL("(NOT {})").format(self.filter(value, sub, depth + 1)))
+                finally:
+                    self.negated = not self.negated
             elif key.startswith("$"):
                 raise FilterError(
                     f"{sub}: unknown logical operator {key!r}; expected one of "
@@ -208,6 +223,20 @@ class _Compiler:
             self.col, self.key(key), sql.Literal(json_type), test
         )
 
+    def index_expression(self, key: str, *types: MetaType) -> tuple[sql.Composable, str] | None:
+        """The expression of ``key``'s metadata index when the key is indexed as one of
+        ``types`` (see ``_metaindex``), with the SQL type of its values; else None."""
+        meta_type = self.indexed.get(key)
+        if meta_type is None or meta_type not in types:
+            return None
+        sql_type = {"number": "numeric", "bool": "boolean"}.get(meta_type, "text")
+        return metaindex_expression(key, meta_type), sql_type
+
+    def indexable(self, test: sql.Composable) -> sql.Composable:
+        """``test`` over an index expression, which is NULL for values of another type: as is
+        where NULL reads as false (so the planner can use the index), two-valued under $not."""
+        return sql.SQL("COALESCE({}, false)").format(test) if self.negated else test
+
 
 def _join(parts: list[sql.Composable], word: str) -> sql.Composable:
     if len(parts) == 1:
@@ -270,7 +299,39 @@ def _equal(c: _Compiler, key: str, value: object) -> sql.Composable:
 
 
 def _op_eq(c: _Compiler, key: str, operand: object, path: str) -> sql.Composable:
-    return _equal(c, key, _eq_value(operand, path, "$eq"))
+    value = _eq_value(operand, path, "$eq")
+    indexed = _indexed_values(c, key, [value])
+    if indexed is not None:
+        expr, cast, (param,) = indexed
+        return c.indexable(sql.SQL("({} = {}::{})").format(expr, param, sql.SQL(cast)))
+    return _equal(c, key, value)
+
+
+def _indexed_values(
+    c: _Compiler, key: str, values: list[object]
+) -> tuple[sql.Composable, str, list[sql.Composable]] | None:
+    """When ``key`` has a metadata index whose type every value has (numbers for ``number``,
+    strings for ``text``, booleans for ``bool``): the index expression, its SQL type and the
+    values as parameters. Equality on that expression is JSON equality for such values."""
+    if not values:
+        return None
+    if all(isinstance(v, bool) for v in values):
+        types: tuple[MetaType, ...] = ("bool",)
+    elif all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        types = ("number",)
+    elif all(isinstance(v, str) for v in values):
+        types = ("text",)
+    else:
+        return None
+    found = c.index_expression(key, *types)
+    if found is None:
+        return None
+    expr, cast = found
+    params = [
+        c.params.add(_number_param(v) if cast == "numeric" else v)  # type: ignore[arg-type]
+        for v in values
+    ]
+    return expr, cast, params
 
 
 def _op_ne(c: _Compiler, key: str, operand: object, path: str) -> sql.Composable:
@@ -292,7 +353,13 @@ def _any_contains(c: _Compiler, key: str, values: list[Scalar]) -> sql.Composabl
 
 
 def _op_in(c: _Compiler, key: str, operand: object, path: str) -> sql.Composable:
-    return _any_contains(c, key, _in_values(operand, path, "$in"))
+    values = _in_values(operand, path, "$in")
+    indexed = _indexed_values(c, key, list(values))
+    if indexed is not None:
+        expr, cast, params = indexed
+        listed = sql.SQL("ARRAY[{}]::{}[]").format(sql.SQL(", ").join(params), sql.SQL(cast))
+        return c.indexable(sql.SQL("({} = ANY({}))").format(expr, listed))
+    return _any_contains(c, key, values)
 
 
 def _op_nin(c: _Compiler, key: str, operand: object, path: str) -> sql.Composable:
@@ -308,6 +375,16 @@ def _range(op: str, sql_op: str) -> Callable[[_Compiler, str, object, str], sql.
                 f"{type(operand).__name__} {safe_repr(operand)}"
             )
         value = _check_scalar(operand, path, op)
+        kinds: tuple[MetaType, ...] = ("text", "timestamp") if isinstance(value, str) else ()
+        found = c.index_expression(key, *kinds) if kinds else c.index_expression(key, "number")
+        if found is not None:
+            expr, cast = found
+            bound = _number_param(value) if cast == "numeric" else value  # type: ignore[arg-type]
+            return c.indexable(
+                sql.SQL("({} {} {}::{})").format(
+                    expr, sql.SQL(sql_op), c.params.add(bound), sql.SQL(cast)
+                )
+            )
         if isinstance(value, str):
             test = sql.SQL('(({} ->> {}) COLLATE "C" {} {})').format(
                 c.col, c.key(key), sql.SQL(sql_op), c.params.add(value, "text")
@@ -352,6 +429,10 @@ def _like(op: str, sql_op: str) -> Callable[[_Compiler, str, object, str], sql.C
                 f"{path}: {op} pattern {safe_repr(pattern)} ends with an unescaped backslash (the "
                 "escape character); write two backslashes for a literal one"
             )
+        found = c.index_expression(key, "text", "timestamp") if op == "$like" else None
+        if found is not None:  # a prefix pattern can use the btree ("C" collation)
+            expr = found[0]
+            return c.indexable(sql.SQL("({} LIKE {})").format(expr, c.params.add(pattern, "text")))
         test = sql.SQL("(({} ->> {}) {} {})").format(
             c.col, c.key(key), sql.SQL(sql_op), c.params.add(pattern, "text")
         )
@@ -417,14 +498,20 @@ class CompiledFilter:
     params: Mapping[str, Any]
 
 
-def compile_request_filter(filters: Mapping[str, Any] | None) -> CompiledFilter | None:
-    """Compile a call's ``filters`` (None and ``{}`` mean no filter).
+def compile_request_filter(
+    filters: Mapping[str, Any] | None, indexed: Mapping[str, MetaType] | None = None
+) -> CompiledFilter | None:
+    """Compile a call's ``filters`` (None and ``{}`` mean no filter). ``indexed`` names the
+    collection's indexed metadata keys and their types: conditions on them are written over
+    the index expressions (same results, served by the indexes).
 
     Raises:
         FilterError: the filter is malformed (see :func:`compile_filter`).
     """
     if filters is None:
         return None
+    if isinstance(filters, Mapping) and not filters:
+        return None
     params = Params("f")
-    condition = compile_filter(filters, _METADATA, params)
-    return None if condition is None else CompiledFilter(condition, params.values)
+    condition = _Compiler(_METADATA, params, indexed).filter(filters, "filters")
+    return CompiledFilter(condition, params.values)

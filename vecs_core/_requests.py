@@ -34,6 +34,7 @@ from ._indexes import (
     parse_measure,
     parse_method,
 )
+from ._metaindex import MetaType, check_key, check_type
 from ._records import Checked, VectorParam
 from .exc import ArgError
 
@@ -81,6 +82,14 @@ def distance(name: str, value: object) -> float:
     if not math.isfinite(number):
         raise ArgError(f"{name} must be a finite number, got {value!r}")
     return number
+
+
+def metadata_key(name: str, value: object) -> str:
+    return check_key(value)
+
+
+def metadata_type(name: str, value: object) -> MetaType:
+    return check_type(value)
 
 
 def flag(name: str, value: object) -> bool:
@@ -313,6 +322,7 @@ class IndexOptions(Options):
     replace: bool = opt(check=flag)
     maintenance_work_mem: str | None = opt(check=size_setting, default=None)
     parallel_workers: int | None = opt(check=optional(int_in(0, 64)), default=None)
+    statement_timeout: int | None = opt(check=optional(int_in(0)), default=None)
 
     @property
     def build_settings(self) -> dict[str, str]:
@@ -322,7 +332,24 @@ class IndexOptions(Options):
             settings["maintenance_work_mem"] = self.maintenance_work_mem
         if self.parallel_workers is not None:
             settings["max_parallel_maintenance_workers"] = str(self.parallel_workers)
+        if self.statement_timeout is not None:  # a role's own timeout would cancel long builds
+            settings["statement_timeout"] = str(self.statement_timeout)
         return settings
+
+
+@options
+class MetadataIndexOptions(Options):
+    """An index on a metadata key (``Collection.index_metadata``)."""
+
+    key: str = opt(check=metadata_key)
+    type: MetaType = opt(check=metadata_type)
+    statement_timeout: int | None = opt(check=optional(int_in(0)), default=None)
+
+    @property
+    def build_settings(self) -> dict[str, str]:
+        if self.statement_timeout is None:
+            return {}
+        return {"statement_timeout": str(self.statement_timeout)}
 
 
 @dataclass(frozen=True, slots=True)

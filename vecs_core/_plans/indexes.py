@@ -19,6 +19,7 @@ from .._indexes import (
     index_name,
     measure_from_opclass,
 )
+from .._metaindex import MetadataIndex, from_comment
 from .._names import ident
 from .._protocol import Execute, Plan, T
 from ..exc import ArgError, IndexBuildError
@@ -46,29 +47,49 @@ class VectorIndex:
 
 
 _INDEXES = sql.SQL(
-    """SELECT ic.relname::text, am.amname::text, opc.opcname::text, i.indisvalid
+    """SELECT ic.relname::text, am.amname::text, opc.opcname::text, i.indisvalid,
+  CASE WHEN am.amname = 'btree' THEN obj_description(i.indexrelid, 'pg_class') END
 FROM pg_index i
 JOIN pg_class ic ON ic.oid = i.indexrelid
 JOIN pg_am am ON am.oid = ic.relam
 JOIN pg_opclass opc ON opc.oid = i.indclass[0]
 WHERE i.indrelid = (SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
                     WHERE n.nspname = {} AND c.relname = {})
-  AND am.amname IN ('hnsw', 'ivfflat')
+  AND am.amname IN ('hnsw', 'ivfflat', 'btree')
 ORDER BY ic.oid"""
 )
 
 
-def indexes_plan(schema: str, name: str) -> Plan[list[VectorIndex]]:
+@dataclass(frozen=True)
+class IndexSet:
+    """A collection's indexes as the catalog lists them: vector and metadata-key indexes."""
+
+    vector: list[VectorIndex]
+    metadata: list[MetadataIndex]
+
+
+def all_indexes_plan(schema: str, name: str) -> Plan[IndexSet]:
+    """The collection's vector indexes and indexed metadata keys, in one statement."""
     rows = yield Execute(
         _INDEXES.format(sql.Placeholder("s"), sql.Placeholder("n")), {"s": schema, "n": name}
     )
-    found = []
-    for index_name_, method, opclass, valid in rows:
+    vector, metadata = [], []
+    for index_name_, method, opclass, valid, note in rows:
+        if method == "btree":
+            found = from_comment(note, index_name_, valid)
+            if found is not None:
+                metadata.append(found)
+            continue
         served = measure_from_opclass(opclass)
         if served is not None:
             kind, measure = served
-            found.append(VectorIndex(index_name_, IndexMethod(method), measure, kind.name, valid))
-    return found
+            vector.append(VectorIndex(index_name_, IndexMethod(method), measure, kind.name, valid))
+    return IndexSet(vector, metadata)
+
+
+def indexes_plan(schema: str, name: str) -> Plan[list[VectorIndex]]:
+    """The collection's vector indexes."""
+    return (yield from all_indexes_plan(schema, name)).vector
 
 
 def _lock_step(key: str, fn: str) -> Execute:
@@ -147,9 +168,12 @@ def _create_index(
         yield Execute(statement, fetch="none")
     except psycopg.Error as exc:
         yield from _drop(schema, new_name)
+        hint = ""
+        if isinstance(exc, psycopg.errors.QueryCanceled) and "statement timeout" in str(exc):
+            hint = " (pass create_index(statement_timeout=0) to lift the role's timeout)"
         raise IndexBuildError(
             f"building {plan.method.value} index on {name!r} failed: "
-            f"{str(exc).strip().splitlines()[0]}; the previous index (if any) is kept"
+            f"{str(exc).strip().splitlines()[0]}{hint}; the previous index (if any) is kept"
         ) from exc
     finally:
         for key in build_settings:
