@@ -10,12 +10,15 @@ so a bad record aborts the whole call and nothing of it is written.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import time
 import warnings
 from collections.abc import Iterable, Mapping
 from itertools import islice
 from typing import Any
+
+from typing_extensions import Self
 
 from ._checks import check_encodable, safe_repr
 from ._filters import CompiledFilter, compile_request_filter
@@ -113,6 +116,22 @@ class CollectionBase:
     def __repr__(self) -> str:
         return collection_repr(type(self).__name__, self.name, self.dimension)
 
+    def session(
+        self, settings: Mapping[str, object] | None = None, *, role: str | None = None
+    ) -> Self:
+        """A view of this collection whose calls run with ``settings`` (and ``role``), like
+        :meth:`Client.session` (Row Level Security per request). The view shares this
+        collection's catalog description, cached indexes and search shapes: making one per
+        request costs no round trip. No schema change (a text column, a full-text index) ever
+        runs lazily through a view with a ``role``: the owner sets those up first.
+
+        Raises:
+            ArgError: as :meth:`Client.session`.
+        """
+        view = copy.copy(self)
+        view.client = self.client.session(settings, role=role)
+        return view
+
     # -- request builders: validate a call, raise before any I/O ---------------------------------
     def _where(self, filters: Mapping[str, Any] | None) -> CompiledFilter | None:
         """The compiled filter, over the index expressions of indexed metadata keys (as last
@@ -121,7 +140,10 @@ class CollectionBase:
 
     def _query_vector(self, data: Any, skip_adapter: bool) -> VectorParam:
         if data is None:
-            raise ArgError("query data must be a vector (or, with an adapter, its input), not None")
+            raise ArgError(
+                "query data must be a vector (or, with an adapter, its input), not None: pass "
+                "data= (or its alias query_vector=)"
+            )
         if self._adapter is not None and not skip_adapter:
             adapted = list(self._adapter([("", data, {})], AdapterContext.query))
             if len(adapted) != 1:
@@ -133,8 +155,15 @@ class CollectionBase:
         return VectorParam(query_vector(data, kind, self.dimension), kind)
 
     def _search_request(
-        self, data: Any, *, filters: Mapping[str, Any] | None, skip_adapter: bool, **options: Any
+        self,
+        data: Any,
+        *,
+        filters: Mapping[str, Any] | None,
+        skip_adapter: bool,
+        query_vector: Any = None,
+        **options: Any,
     ) -> SearchRequest:
+        data = _alias("data", data, "query_vector", query_vector)
         checked = SearchOptions.build(**options)
         where = self._where(filters)
         vector = self._query_vector(data, skip_adapter)
@@ -170,7 +199,12 @@ class CollectionBase:
     def _metadata_index_request(self, **options: Any) -> MetadataIndexOptions:
         return MetadataIndexOptions.build(**options)
 
-    def _upsert_request(self, items: Iterable[Any], skip_adapter: bool) -> UpsertRequest:
+    def _upsert_request(
+        self, items: Iterable[Any] | None, skip_adapter: bool, vectors: Iterable[Any] | None = None
+    ) -> UpsertRequest:
+        items = _alias("records", items, "vectors", vectors)
+        if items is None:
+            raise ArgError("upsert needs records=[(id, vector, metadata), ...]")
         if isinstance(items, (str, bytes, Mapping)):
             raise ArgError("records must be an iterable of (id, vector, metadata) tuples")
         if self._adapter is not None and not skip_adapter:
@@ -485,10 +519,20 @@ class CollectionBase:
         index = covering_index(found, options.measure)
         version = yield from self.client._version_flow()
         filtered = request.where is not None
-        settings, _ = search_settings(index, options.candidates, None, None, filtered, version)
+        semantic_n = options.candidates[0]
+        settings, _ = search_settings(index, semantic_n, None, None, filtered, version)
         distance = distance_sql(self._target, index, MEASURES[options.measure].operator)
         info = self._info
         hits: list[Hit] = yield Job(
             lambda: text.hybrid_plan(info, request, language, distance, settings), "statements"
         )
         return hits
+
+
+def _alias(name: str, value: Any, alias: str, aliased: Any) -> Any:
+    """``value``, or the same argument under the spelling of the Supabase guides (``alias``)."""
+    if aliased is None:
+        return value
+    if value is not None:
+        raise ArgError(f"pass {name}= or {alias}= (the same argument), not both")
+    return aliased

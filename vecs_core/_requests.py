@@ -291,11 +291,15 @@ class HybridOptions(Options):
     measure: IndexMeasure = opt(check=measure)
     language: str | None = opt(check=optional(language), default=None)
     max_distance: float | None = opt(check=optional(distance), default=None)
+    semantic_candidates: int | None = opt(check=optional(int_in(1, MAX_LIMIT)), default=None)
+    keyword_candidates: int | None = opt(check=optional(int_in(1, MAX_LIMIT)), default=None)
 
     @property
-    def candidates(self) -> int:
-        """How many rows each side ranks before fusion."""
-        return min(self.limit * 4, MAX_LIMIT)
+    def candidates(self) -> tuple[int, int]:
+        """How many rows each side (semantic, keyword) ranks before fusion: as given, else
+        ``min(4 * limit, 1000)``."""
+        default = min(self.limit * 4, MAX_LIMIT)
+        return (self.semantic_candidates or default, self.keyword_candidates or default)
 
 
 @dataclass(frozen=True, slots=True)

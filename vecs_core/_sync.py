@@ -59,8 +59,15 @@ class Collection(CollectionBase):
     def _do(self, flow: Flow[T]) -> T:
         return run_flow(self.client._source, flow, self.client._settings, self.name)
 
-    def upsert(self, records: Iterable[Any], skip_adapter: bool = False) -> None:
-        """Insert or update records ``(id, vector, metadata)`` or ``(id, vector, metadata, text)``.
+    def upsert(
+        self,
+        records: Iterable[Any] | None = None,
+        skip_adapter: bool = False,
+        *,
+        vectors: Iterable[Any] | None = None,
+    ) -> None:
+        """Insert or update records ``(id, vector, metadata)`` or ``(id, vector, metadata, text)``
+        (``vectors=`` is accepted for ``records=``, as the Supabase guides spell it).
 
         Atomic per call (all records or none); the last record wins when an id repeats; any
         iterable works, including generators of millions of records (streamed in bounded memory).
@@ -71,7 +78,7 @@ class Collection(CollectionBase):
             RecordError: a malformed id, vector (wrong dimension, NaN/inf) or metadata (not a
                 JSON object, NUL characters, non-JSON values); nothing is written.
         """
-        request = self._upsert_request(records, skip_adapter)
+        request = self._upsert_request(records, skip_adapter, vectors)
         return self._do(self._upsert_flow(request))
 
     def fetch(self, ids: Iterable[str]) -> list[Record]:
@@ -155,7 +162,7 @@ class Collection(CollectionBase):
 
     def query(
         self,
-        data: Any,
+        data: Any = None,
         limit: int = 10,
         filters: Mapping[str, Any] | None = None,
         measure: IndexMeasure | str = IndexMeasure.cosine_distance,
@@ -168,8 +175,10 @@ class Collection(CollectionBase):
         skip_adapter: bool = False,
         iterative_scan: str | None = None,
         max_distance: float | None = None,
+        query_vector: Any = None,
     ) -> list[Any]:
-        """vecs-compatible similarity search.
+        """vecs-compatible similarity search (``query_vector=`` is accepted for ``data=``, as
+        the Supabase guides spell it).
 
         Returns ids (nothing included) or tuples ``(id, distance?, vector?, metadata?)``, nearest
         first. Warns ``UserWarning`` when no index covers ``measure``.
@@ -203,6 +212,7 @@ class Collection(CollectionBase):
             ef_search=ef_search,
             iterative_scan=iterative_scan,
             max_distance=max_distance,
+            query_vector=query_vector,
             form="tuples" if included else "ids",
         )
         return self._do(self._search_flow(request))
@@ -383,10 +393,13 @@ class Collection(CollectionBase):
         measure: IndexMeasure | str = IndexMeasure.cosine_distance,
         language: str | None = None,
         max_distance: float | None = None,
+        semantic_candidates: int | None = None,
+        keyword_candidates: int | None = None,
     ) -> list[Hit]:
         """Keyword and vector search fused with Reciprocal Rank Fusion, in one statement.
 
-        Each side ranks up to ``min(4 * limit, 1000)`` candidates; a record scores
+        Each side ranks up to ``min(4 * limit, 1000)`` candidates (or ``semantic_candidates``
+        and ``keyword_candidates``, each at most 1000); a record scores
         ``semantic_weight / (rrf_k + semantic_rank) + full_text_weight / (rrf_k + keyword_rank)``
         (0 for a side it is missing from). ``vector`` defaults to the collection's adapter
         applied to ``text``. Hits carry ``score`` (fused) and ``distance`` (the vector distance
@@ -408,6 +421,8 @@ class Collection(CollectionBase):
             measure=measure,
             language=language,
             max_distance=max_distance,
+            semantic_candidates=semantic_candidates,
+            keyword_candidates=keyword_candidates,
         )
         return self._do(self._hybrid_search_flow(request))
 

@@ -210,7 +210,8 @@ def hybrid_plan(
     params.values["q"] = request.vector
     o = request.options
     table = info.table
-    n = params.add(o.candidates)
+    semantic_n, keyword_n = o.candidates
+    n = params.add(semantic_n)
     semantic: sql.Composable = sql.SQL(
         "SELECT t.{id}, {distance} AS distance FROM {table} t WHERE true{filt}"
         " ORDER BY {distance} LIMIT {n}"
@@ -220,7 +221,9 @@ def hybrid_plan(
             semantic, params.add(o.max_distance, "float8")
         )
     doc = _document(info, language)
-    keyword = _keyword_ranked(table, doc, request.text, language, request.where, n, params, _NONE)
+    keyword = _keyword_ranked(
+        table, doc, request.text, language, request.where, params.add(keyword_n), params, _NONE
+    )
     query = sql.SQL(
         "WITH semantic AS (SELECT id, distance,"
         " row_number() OVER (ORDER BY distance, id) AS rank FROM ({semantic}) s),"
