@@ -39,6 +39,7 @@ def test_public_names_are_pinned():
         "Item",
         "LOGICAL_OPERATORS",
         "MAX_LIMIT",
+        "MetadataIndex",
         "MismatchedDimension",
         "MissingDependency",
         "PermissionDenied",

@@ -19,6 +19,7 @@ from ._indexes import (
     parse_measure,
     relevance_score,
 )
+from ._metaindex import MetadataIndex
 from ._plans.indexes import IndexBuildProgress, VectorIndex
 from ._requests import MAX_LIMIT
 from ._sync import Client, Collection, create_client
@@ -60,6 +61,7 @@ __all__ = [
     "Item",
     "LOGICAL_OPERATORS",
     "MAX_LIMIT",
+    "MetadataIndex",
     "MismatchedDimension",
     "MissingDependency",
     "PermissionDenied",
