@@ -7,6 +7,7 @@
 
 from . import adapter, exc
 from ._async import AsyncClient, AsyncCollection, create_async_client
+from ._citus import Distribution, ShardPlacement
 from ._filters import FIELD_OPERATORS as FILTER_OPERATORS
 from ._filters import LOGICAL_OPERATORS
 from ._indexes import (
@@ -46,6 +47,7 @@ __all__ = [
     "Collection",
     "CollectionAlreadyExists",
     "CollectionNotFound",
+    "Distribution",
     "FILTER_OPERATORS",
     "FilterError",
     "Hit",
@@ -63,6 +65,7 @@ __all__ = [
     "PermissionDenied",
     "Record",
     "RecordError",
+    "ShardPlacement",
     "StatementTimeout",
     "Unreachable",
     "VecsError",
