@@ -28,6 +28,7 @@ import vecs_core
 SHELLS = ("sync", "async")
 CITUS_PLACEMENT = {"distribution": "hash", "shard_count": 4}
 """How the Citus runs of the behaviour suites place their collections."""
+PLACEMENT_ARGS = {"distribution", "shard_count", "colocate_with"}
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -187,10 +188,18 @@ class KindClient:
         self._defaults = defaults if kind is None else {"storage": kind, **defaults}
 
     def get_or_create_collection(self, name: str, **kwargs: Any) -> Any:
-        return self._client.get_or_create_collection(name, **{**self._defaults, **kwargs})
+        defaults = self._defaults
+        if PLACEMENT_ARGS & kwargs.keys():  # a test that places its collection itself
+            defaults = {k: v for k, v in defaults.items() if k not in PLACEMENT_ARGS}
+        return self._client.get_or_create_collection(name, **{**defaults, **kwargs})
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._client, name)
+
+
+def placement(backend: str) -> dict[str, Any]:
+    """The placement arguments of a new collection in a test's run (none on PostgreSQL)."""
+    return dict(CITUS_PLACEMENT) if backend == "citus" else {}
 
 
 def placed(client: Any, backend: str, kind: str | None = None) -> Any:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import uuid
 from typing import Any
 
 import numpy as np
@@ -226,3 +227,99 @@ def test_a_search_is_one_round_trip(citus_url, schema):
         # BEGIN, SET LOCAL citus.propagate_set_commands, hnsw.ef_search, hnsw.iterative_scan,
         # the search, COMMIT
         assert frontend.count("Execute") == 6
+
+
+# -- placement -------------------------------------------------------------------------------
+@pytest.mark.citus(only=True)
+def test_placement_and_its_description(vx, quiet):
+    hashed = vx.get_or_create_collection("hashed", dimension=3, distribution="hash", shard_count=2)
+    found = vx.describe_distribution("hashed")
+    assert (found.placement, found.distribution_column, found.shard_count) == ("hash", "id", 2)
+    assert len(found.nodes) == 2 and found.citus_version  # one shard on each worker
+    pod = vx.get_or_create_collection("pod", dimension=3, distribution="single_shard")
+    mate = vx.get_or_create_collection(
+        "mate", dimension=3, distribution="single_shard", colocate_with="pod"
+    )
+    twin = vx.get_or_create_collection(
+        "twin", dimension=3, distribution="hash", colocate_with="hashed"
+    )
+    pod_at, mate_at = vx.describe_distribution("pod"), vx.describe_distribution("mate")
+    assert pod_at.placement == "single_shard" and pod_at.shard_count == 1
+    assert pod_at.distribution_column is None
+    assert mate_at.nodes == pod_at.nodes and mate_at.colocation_id == pod_at.colocation_id
+    assert vx.describe_distribution("twin").colocation_id == found.colocation_id
+    local = vx.get_or_create_collection("local", dimension=3, distribution=None)  # as it is
+    assert vx.describe_distribution("local").placement == "local"
+    for col in (hashed, pod, mate, twin, local):
+        col.upsert([("a", [1, 0, 0], {"x": 1}), ("b", [0, 1, 0], {"x": 2})])
+        assert col.query([1, 0, 0], limit=2, filters={"x": {"$gte": 1}}) == ["a", "b"]
+    # reopening: with the same placement or none; anything else is refused
+    assert vx.get_or_create_collection("hashed", distribution="hash").name == "hashed"
+    assert vx.get_or_create_collection("pod", dimension=3, distribution=None).name == "pod"
+    for name, kwargs, message in [
+        ("hashed", {"distribution": "single_shard"}, "placed as 'hash'"),
+        ("hashed", {"distribution": "hash", "shard_count": 8}, "has 2 shards"),
+        ("local", {"distribution": "hash"}, "placed as 'local'"),
+        ("mate", {"distribution": "single_shard", "colocate_with": "hashed"}, "placed as 'hash'"),
+        ("new", {"distribution": "hash", "colocate_with": "missing"}, "no distributed"),
+        ("new", {"distribution": "hash", "colocate_with": "local"}, "no distributed"),
+        ("new", {"distribution": "single_shard", "colocate_with": "hashed"}, "another"),
+    ]:
+        with pytest.raises(ArgError, match=message):
+            vx.get_or_create_collection(name, dimension=3, **kwargs)
+    names = ["hashed", "local", "mate", "pod", "twin"]
+    assert sorted(c.name for c in vx.list_collections()) == names
+    vx.delete_collection("twin")
+    with pytest.raises(CollectionNotFound):
+        vx.describe_distribution("twin")
+
+
+@pytest.mark.citus(only=True)
+def test_index_build_settings_are_refused_on_a_distributed_collection(vx):
+    col = vx.get_or_create_collection("docs", dimension=3)
+    col.upsert([("a", [1, 0, 0], {})])
+    with pytest.raises(ArgError, match="cannot reach the Citus workers"):
+        col.create_index(maintenance_work_mem="256MB")
+    with pytest.raises(ArgError, match="cannot reach the Citus workers"):
+        col.create_index(parallel_workers=2)
+    assert col.index is None
+    local = vx.get_or_create_collection("local", dimension=3, distribution=None)
+    local.upsert([("a", [1, 0, 0], {})])
+    assert local.create_index(maintenance_work_mem="64MB").valid  # a coordinator-local table
+
+
+# -- multi-tenant: one schema per tenant --------------------------------------------------------
+def _tenant_url(url: str) -> str:
+    """``url`` with schema-based sharding on for its sessions (or set it for the database:
+    ``ALTER DATABASE ... SET citus.enable_schema_based_sharding = on``)."""
+    sep = "&" if "?" in url else "?"
+    return f"{url}{sep}options=-c%20citus.enable_schema_based_sharding%3Don"
+
+
+@pytest.mark.citus(only=True)
+def test_schema_per_tenant(citus_url):
+    tenants = [f"tenant_{uuid.uuid4().hex[:8]}" for _ in range(3)]
+    try:
+        for n, tenant in enumerate(tenants):
+            with vecs_core.create_client(_tenant_url(citus_url), schema=tenant) as vx:
+                col = vx.get_or_create_collection("docs", dimension=3)
+                col.upsert([(f"{tenant}-{i}", [1, i, n], {"tenant": tenant}) for i in range(5)])
+                col.create_index()
+                with pytest.raises(ArgError, match="distributed \\(tenant\\) schema"):
+                    vx.get_or_create_collection("other", dimension=3, distribution="hash")
+        placed = []
+        for tenant in tenants:
+            with vecs_core.create_client(citus_url, schema=tenant) as vx:
+                col = vx.get_or_create_collection("docs")
+                hits = col.search([1, 1, 0], limit=10)
+                assert len(hits) == 5 and {h.metadata["tenant"] for h in hits} == {tenant}
+                where = vx.describe_distribution("docs")
+                assert where.placement == "schema" and where.shard_count == 1
+                placed.append(where.nodes[0])
+        assert len(set(placed)) == 2  # the tenants' schemas spread over both workers
+    finally:
+        with psycopg.connect(citus_url, autocommit=True) as conn:
+            for tenant in tenants:
+                conn.execute(
+                    sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(tenant))
+                )
