@@ -14,10 +14,14 @@ them). The cluster is stopped and deleted at the end.
 The same records (``data.py``: 100,000 x 384, unit vectors, seed 42) go into one collection per
 placement: a table on the coordinator (``local``, the baseline), hash-distributed by ``id`` over
 1, 2 and 4 shards, and ``single_shard`` (the whole collection on one worker). Per placement:
-``upsert`` of all records as one generator through the coordinator (records/s), the HNSW build
-(m=16, ef_construction=64; seconds), then the held-out queries, single client and sequential,
-at ``ef_search`` 40 and 100 and with a 1%-selective filter (``{"category": 7}``, the adaptive
-search): recall@10 against exact numpy ground truth, QPS and median latency.
+``upsert`` of all records as one generator through the coordinator (records/s) and the HNSW
+build (m=16, ef_construction=64; seconds), one placement after the other. Then the 1,000
+held-out queries, single client and sequential, at ``ef_search`` 40 and 100 and with a
+1%-selective filter (``{"category": 7}``, the adaptive search): recall@10 against exact numpy
+ground truth and QPS. The placements take turns in blocks of 50 queries (``bench_query.measure``)
+so that background load hits them alike. For the cost of sending the settings, a raw prepared
+``SELECT`` in autocommit on the 4-shard collection runs alongside (it sends no settings and
+searches with the workers' defaults).
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import common
 import data
+from bench_query import measure
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CLUSTER_SH = os.path.join(HERE, "..", "..", "shared", "citus", "cluster.sh")
@@ -50,6 +55,9 @@ PLACEMENTS = {
 }
 NODE_SETTINGS = {"shared_buffers": "512MB", "maintenance_work_mem": "1GB"}
 FILTER = {"category": data.FILTER_CATEGORY}
+SCHEMA = "bench_citus"
+HNSW_M, HNSW_EFC = 16, 64
+RAW = "raw autocommit SELECT, hash 4 shards (no settings sent)"
 
 
 class Cluster:
@@ -131,78 +139,91 @@ def settings(url: str) -> dict:
     return info
 
 
-def search(col, ds: data.Dataset, n_queries: int, **kwargs) -> tuple[list[list[str]], float, float]:
-    queries = ds.queries[:n_queries]
-    for q in queries[:20]:  # warm-up
-        col.query(data=q, limit=10, **kwargs)
-    found, times = [], []
-    for q in queries:
-        t = time.perf_counter()
-        found.append(col.query(data=q, limit=10, **kwargs))
-        times.append(time.perf_counter() - t)
-    return found, len(queries) / sum(times), float(np.median(times)) * 1000
-
-
-def run_placement(url: str, name: str, placement: dict, ds: data.Dataset, n_queries: int) -> dict:
+def load(url: str, name: str, placement: dict, ds: data.Dataset) -> tuple[object, dict]:
+    """Create the placement's collection, upsert every record (one generator, timed), build
+    the HNSW index (timed); return the collection and what was measured."""
     import vecs_core
 
-    with vecs_core.create_client(url, schema="bench_citus") as vx:
-        vx.delete_collection("bench")
-        col = vx.get_or_create_collection("bench", dimension=ds.dim, **placement)
-        t = time.perf_counter()
-        col.upsert(ds.records())
-        upsert_s = time.perf_counter() - t
-        t = time.perf_counter()
-        col.create_index(
-            method="hnsw",
-            measure="cosine_distance",
-            index_arguments=vecs_core.IndexArgsHNSW(m=16, ef_construction=64),
-        )
-        build_s = time.perf_counter() - t
-        where = vx.describe_distribution("bench")
-        out: dict = {
-            "placement": where.placement,
-            "shards": where.shard_count,
-            "nodes": list(where.nodes),
-            "upsert_records_per_s": round(ds.n / upsert_s),
-            "index_build_s": round(build_s, 1),
-        }
-        gt = ds.gt[:n_queries]
-        for label, kwargs, truth in (
-            ("ef40", {"ef_search": 40}, gt),
-            ("ef100", {"ef_search": 100}, gt),
-            ("filtered_1pct", {"filters": FILTER}, ds.gt_filtered[:n_queries]),
-        ):
-            found, qps, p50 = search(col, ds, n_queries, **kwargs)
-            out[label] = {
-                "recall": round(data.recall(found, truth), 4),
-                "qps": round(qps, 1),
-                "p50_ms": round(p50, 2),
-            }
-        vx.delete_collection("bench")
+    vx = vecs_core.create_client(url, schema=SCHEMA)
+    table = "p_" + "".join(c if c.isalnum() else "_" for c in name)
+    vx.delete_collection(table)
+    col = vx.get_or_create_collection(table, dimension=ds.dim, **placement)
+    t = time.perf_counter()
+    col.upsert(ds.records())
+    upsert_s = time.perf_counter() - t
+    t = time.perf_counter()
+    col.create_index(
+        method="hnsw",
+        measure="cosine_distance",
+        index_arguments=vecs_core.IndexArgsHNSW(m=HNSW_M, ef_construction=HNSW_EFC),
+    )
+    build_s = time.perf_counter() - t
+    where = vx.describe_distribution(table)
+    out = {
+        "placement": where.placement,
+        "shards": where.shard_count,
+        "nodes": list(where.nodes),
+        "upsert_records_per_s": round(ds.n / upsert_s),
+        "index_build_s": round(build_s, 1),
+        "loadavg": [round(x, 2) for x in os.getloadavg()],
+    }
     print(name, json.dumps(out), flush=True)
-    return out
+    return col, out
+
+
+class RawAutocommit:
+    """A prepared ``SELECT`` in autocommit on one connection, without settings: what a search
+    costs when nothing is sent to the workers (it searches with their defaults, ef_search 40)."""
+
+    def __init__(self, url: str, table: str) -> None:
+        import psycopg
+        from pgvector.psycopg import register_vector
+
+        self.conn = psycopg.connect(url, autocommit=True)
+        register_vector(self.conn)
+        self.cur = self.conn.cursor()
+        self.sql = f'SELECT id FROM "{SCHEMA}"."{table}" ORDER BY vec <=> %b LIMIT 10'
+
+    def __call__(self, q: np.ndarray) -> list[str]:
+        self.cur.execute(self.sql, (q,), prepare=True)
+        return [r[0] for r in self.cur.fetchall()]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=100_000)
-    parser.add_argument("--queries", type=int, default=500)
+    parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--url", default=None, help="a Citus coordinator (else a local cluster)")
     parser.add_argument("--port", type=int, default=5811, help="base port of the local cluster")
-    parser.add_argument("--only", nargs="*", choices=list(PLACEMENTS), default=None)
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     ds = data.load(n=args.n)
+    queries = ds.queries[: args.queries]
     cluster = None if args.url else Cluster(args.port)
     url = args.url or cluster.url
     try:
         server = settings(url)
-        results = {
-            name: run_placement(url, name, placement, ds, args.queries)
-            for name, placement in PLACEMENTS.items()
-            if not args.only or name in args.only
-        }
+        loaded = {name: load(url, name, p, ds) for name, p in PLACEMENTS.items()}
+        cols = {name: col for name, (col, _) in loaded.items()}
+        results = {name: out for name, (_, out) in loaded.items()}
+        raw = RawAutocommit(url, cols["hash, 4 shards"].name)
+        for label, kwargs, truth in (
+            ("ef40", {"ef_search": 40}, ds.gt),
+            ("ef100", {"ef_search": 100}, ds.gt),
+            ("filtered_1pct", {"filters": FILTER}, ds.gt_filtered),
+        ):
+            fns = {
+                name: (lambda q, c=col, k=kwargs: c.query(data=q, limit=10, **k))
+                for name, col in cols.items()
+            }
+            if label == "ef40":
+                fns[RAW] = raw
+            got = measure(fns, queries, truth[: len(queries)], warmup=20, block=50, passes=1)
+            for name, r in got.items():
+                entry = {"recall": r["recall"], "qps": r["qps"], "ms": round(1000 / r["qps"], 2)}
+                results.setdefault(name, {})[label] = entry
+            print(label, json.dumps(got), flush=True)
+        raw.conn.close()
     finally:
         if cluster is not None:
             cluster.close()
@@ -211,24 +232,29 @@ def main() -> None:
         "server": server,
         "n": ds.n,
         "dim": ds.dim,
-        "queries": args.queries,
+        "queries": len(queries),
+        "hnsw": {"m": HNSW_M, "ef_construction": HNSW_EFC},
         "placements": results,
+        "loadavg_end": [round(x, 2) for x in os.getloadavg()],
     }
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
     with open(os.path.join(HERE, "results", "citus.json"), "w") as f:
         json.dump(report, f, indent=2)
     print(
         "\n| placement | shards | upsert rec/s | HNSW build s | recall@10 ef40 | QPS ef40 |"
-        " p50 ms ef40 | recall@10 ef100 | QPS ef100 | recall@10 1% filter | QPS 1% filter |"
+        " recall@10 ef100 | QPS ef100 | recall@10 1% filter | QPS 1% filter |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
-    for name, r in results.items():
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for name in PLACEMENTS:
+        r = results[name]
         a, b, f = r["ef40"], r["ef100"], r["filtered_1pct"]
         print(
             f"| {name} | {r['shards'] or '-'} | {r['upsert_records_per_s']:,} "
-            f"| {r['index_build_s']} | {a['recall']:.3f} | {a['qps']:.0f} | {a['p50_ms']} "
+            f"| {r['index_build_s']} | {a['recall']:.3f} | {a['qps']:.0f} "
             f"| {b['recall']:.3f} | {b['qps']:.0f} | {f['recall']:.3f} | {f['qps']:.0f} |"
         )
+    a = results[RAW]["ef40"]
+    print(f"\n{RAW}: recall@10 {a['recall']:.3f}, QPS {a['qps']:.0f} ({a['ms']} ms/query)")
 
 
 if __name__ == "__main__":

@@ -227,6 +227,39 @@ def test_a_search_is_one_round_trip(citus_url, schema):
         # BEGIN, SET LOCAL citus.propagate_set_commands, hnsw.ef_search, hnsw.iterative_scan,
         # the search, COMMIT
         assert frontend.count("Execute") == 6
+        # a failing search rolls its transaction back: the one connection is fine afterwards
+        bad = np.full(DIM, np.nan, dtype=np.float32)
+        with pytest.raises(ArgError, match="NaN or infinity"):
+            col.query(bad, limit=5, ef_search=64)
+        with pytest.raises(ArgError, match="NaN or infinity"):
+            col.hybrid_search("needle", bad, limit=5)
+        assert len(col.query(data[1], limit=5, ef_search=64)) == 5
+
+
+@pytest.mark.citus(only=True)
+def test_settings_reach_the_shards_through_an_injected_engine(citus_url, schema):
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(
+        "postgresql+psycopg://",
+        connect_args=psycopg.conninfo.conninfo_to_dict(citus_url),
+        pool_size=1,
+        max_overflow=0,
+    )
+    try:
+        with vecs_core.create_client(engine=engine, schema=schema) as vx:
+            col = vx.get_or_create_collection(
+                "docs", dimension=4, distribution="hash", shard_count=4
+            )
+            rng = np.random.default_rng(1)
+            col.upsert((f"r{i}", rng.normal(size=4), {}) for i in range(2000))
+            col.create_index(method="hnsw")
+            assert len(col.query(rng.normal(size=4), limit=500, ef_search=500)) == 500
+        with engine.connect() as conn:  # the user's connection keeps its own settings
+            got = conn.execute(sqlalchemy.text("SELECT current_setting('hnsw.ef_search')"))
+            assert got.scalar() == "40"
+    finally:
+        engine.dispose()
 
 
 # -- placement -------------------------------------------------------------------------------
