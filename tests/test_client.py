@@ -27,6 +27,7 @@ def test_public_names_are_pinned():
         "Collection",
         "CollectionAlreadyExists",
         "CollectionNotFound",
+        "Distribution",
         "FILTER_OPERATORS",
         "FilterError",
         "Hit",
@@ -45,6 +46,7 @@ def test_public_names_are_pinned():
         "PermissionDenied",
         "Record",
         "RecordError",
+        "ShardPlacement",
         "StatementTimeout",
         "Unreachable",
         "VecsError",
@@ -113,6 +115,7 @@ def test_generated_sync_half_is_current():
     assert out.returncode == 0, out.stdout + out.stderr
 
 
+@pytest.mark.citus
 def test_collection_lifecycle(vx):
     docs = vx.get_or_create_collection("docs", dimension=3)
     again = vx.get_or_create_collection("docs")
@@ -142,6 +145,7 @@ def test_deprecated_create_and_get(vx):
         vx.get_collection("nope")
 
 
+@pytest.mark.citus
 def test_deleted_collection_raises_not_found(vx):
     col = vx.get_or_create_collection("docs", dimension=3)
     vx.delete_collection("docs")
@@ -166,6 +170,7 @@ def test_bad_collection_names(vx, name, message):
         vx.get_or_create_collection(name, dimension=3)
 
 
+@pytest.mark.citus(params={"name": ["a'; DROP TABLE x; --", "x" * 63, "é" * 31 + "x"]})
 @pytest.mark.parametrize(
     "name",
     [

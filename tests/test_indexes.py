@@ -51,6 +51,7 @@ def test_too_many_dimensions_are_refused_clearly(vx):
         vx.get_or_create_collection("zero", dimension=0)
 
 
+@pytest.mark.citus
 def test_iterative_scan_returns_full_limit_for_selective_filters(vx):
     col = vx.get_or_create_collection("filtered", dimension=16)
     rng = np.random.default_rng(1)
@@ -75,6 +76,7 @@ def test_iterative_scan_returns_full_limit_for_selective_filters(vx):
     assert len(col.query(data=q, limit=10, filters={"rare": True}, probes=1)) == 10
 
 
+@pytest.mark.citus
 def test_ef_search_is_raised_to_limit(vx):
     col = vx.get_or_create_collection("ef", dimension=8)
     rng = np.random.default_rng(2)

@@ -48,6 +48,7 @@ def unit(i: int, dim: int = 3) -> list[float]:
 
 
 # -- keyword search --------------------------------------------------------------------------------
+@pytest.mark.citus
 def test_keyword_search_ranks_exact_matches(docs):
     hits = docs.keyword_search("PostgreSQL")
     assert {h.id for h in hits} == {"pg", "pgvector"}
@@ -114,6 +115,7 @@ def test_keyword_argument_checks(client):
             col.keyword_search("x", limit=limit)  # type: ignore[arg-type]
 
 
+@pytest.mark.citus
 def test_enable_full_text_is_idempotent(client, sql_conn, schema):
     col = client.get_or_create_collection("plain", dimension=3)
     col.upsert([("v", unit(0), {})])  # no text column yet
@@ -148,6 +150,7 @@ def test_enable_full_text_is_idempotent(client, sql_conn, schema):
     assert col.list_indexes() == []  # the GIN index is not a vector index
 
 
+@pytest.mark.citus
 def test_text_roundtrip_unicode_and_metadata_key_named_text(client):
     col = client.get_or_create_collection("uni", dimension=3)
     text = "Zürich café — 東京の天気 🚀\n\ttabs, \"quotes\", 'apostrophes' and \\backslashes\\ "
@@ -171,6 +174,7 @@ def test_text_roundtrip_unicode_and_metadata_key_named_text(client):
 
 
 # -- hybrid search ---------------------------------------------------------------------------------
+@pytest.mark.citus
 def test_hybrid_ranks_keyword_match_and_paraphrase_near_top(docs):
     hits = docs.hybrid_search("how to bake bread", limit=5)
     top3 = [h.id for h in hits[:3]]
@@ -199,6 +203,7 @@ def test_hybrid_filters_and_weights(docs):
     assert only_keyword[0].id == "loaf"
 
 
+@pytest.mark.citus
 def test_hybrid_rrf_scores_and_keyword_only_rows(client):
     col = client.get_or_create_collection("rrf", dimension=3)
     col.upsert(
@@ -225,6 +230,7 @@ def test_hybrid_rrf_scores_and_keyword_only_rows(client):
     assert math.isclose(hits[2].score, 1 / 3)
 
 
+@pytest.mark.citus
 def test_hybrid_measure_and_index(client):
     col = client.get_or_create_collection("ix", dimension=3)
     col.upsert([(f"r{i}", [1.0, i / 10, 0.5], {"i": i}, f"row number {i}") for i in range(40)])
@@ -263,6 +269,7 @@ def test_hybrid_argument_checks(client):
         col.hybrid_search("", unit(0))
 
 
+@pytest.mark.citus
 def test_keyword_and_hybrid_through_both_shells_on_every_kind(kvx):
     col = kvx.get_or_create_collection("shells", dimension=3)
     col.upsert(

@@ -9,6 +9,7 @@ from . import adapter, exc
 from . import client as client  # vecs' module paths, reachable as attributes (not in *)
 from . import collection as collection
 from ._async import AsyncClient, AsyncCollection, create_async_client
+from ._citus import Distribution, ShardPlacement
 from ._filters import FIELD_OPERATORS as FILTER_OPERATORS
 from ._filters import LOGICAL_OPERATORS
 from ._indexes import (
@@ -49,6 +50,7 @@ __all__ = [
     "Collection",
     "CollectionAlreadyExists",
     "CollectionNotFound",
+    "Distribution",
     "FILTER_OPERATORS",
     "FilterError",
     "Hit",
@@ -67,6 +69,7 @@ __all__ = [
     "PermissionDenied",
     "Record",
     "RecordError",
+    "ShardPlacement",
     "StatementTimeout",
     "Unreachable",
     "VecsError",

@@ -25,7 +25,9 @@ import psycopg
 from psycopg.copy import AsyncQueuedLibpqWriter
 from psycopg_pool import PoolTimeout
 
+from ._citus import BEGIN, COMMIT, set_local_statements
 from ._conn import (
+    IDLE,
     AsyncPooledConnection,
     ConnState,
     configure,
@@ -157,6 +159,7 @@ class AsyncPoolSource:
         self.liveness = Liveness(options)
         # behind a transaction pooler (prepare_threshold=None) session state is not ours to keep
         self.session_settings = options.prepare_threshold is not None
+        self.propagate_settings = False  # set by the client on a Citus coordinator
 
     async def get(self) -> Any:
         """The open pool, opened on first use (by one caller; the others wait for it)."""
@@ -209,6 +212,7 @@ class AsyncEngineSource:
     def __init__(self, engine: Any) -> None:
         self.engine = engine
         self.session_settings = False  # the engine's connections are the user's
+        self.propagate_settings = False  # set by the client on a Citus coordinator
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
@@ -241,8 +245,11 @@ class AsyncEngineSource:
         return None
 
 
-async def run_step(conn: psycopg.AsyncConnection[Any], step: Step, session: bool = False) -> Any:
-    """Send one step. Search settings go with the statement (see ``_conn.stale_settings``)."""
+async def run_step(
+    conn: psycopg.AsyncConnection[Any], step: Step, session: bool = False, citus: bool = False
+) -> Any:
+    """Send one step. Search settings go with the statement (see ``_conn.stale_settings``;
+    on a Citus coordinator, ``citus``, see :func:`run_propagated`)."""
     if isinstance(step, CopyIn):
         async with conn.cursor() as cur:
             # a writer thread sends while this thread encodes the next chunk
@@ -253,6 +260,8 @@ async def run_step(conn: psycopg.AsyncConnection[Any], step: Step, session: bool
     state: ConnState | None = getattr(conn, "vecs_state", None)
     cur = cursor_for(conn, state, step.binary)
     try:
+        if citus and step.settings:
+            return await run_propagated(conn, cur, step)
         stale = stale_settings(conn, state, step.settings, session) if step.settings else None
         if stale and state is not None:
             state.settings.clear()  # unknown until the statement succeeds
@@ -271,6 +280,37 @@ async def run_step(conn: psycopg.AsyncConnection[Any], step: Step, session: bool
             await cur.close()
 
 
+async def run_propagated(
+    conn: psycopg.AsyncConnection[Any], cur: psycopg.AsyncCursor[Any], step: Execute
+) -> Any:
+    """Run ``step`` on a Citus coordinator with its settings applied on the workers too:
+    ``BEGIN``, ``SET LOCAL`` of each setting (forwarded by Citus, see ``_citus.py``), the
+    statement and ``COMMIT``, pipelined in one round trip. Inside a transaction already open
+    (a session's RLS settings) only the settings and the statement are sent."""
+    own = conn.pgconn.transaction_status == IDLE
+    error: psycopg.Error | None = None
+    aux = conn.cursor()
+    try:
+        async with conn.pipeline():
+            try:
+                for statement in ([BEGIN] if own else []) + set_local_statements(step.settings):
+                    await aux.execute(statement)
+                await cur.execute(step.query, step.params or {})
+                if own:
+                    await aux.execute(COMMIT)
+            except psycopg.Error as exc:  # raised early when an error result arrives in time
+                error = exc
+    except psycopg.Error as exc:  # the usual place: the pipeline's sync at its exit
+        error = error or exc
+    finally:
+        await aux.close()
+    if error is not None:
+        if own and not conn.closed and conn.pgconn.transaction_status != IDLE:
+            await conn.rollback()
+        raise error
+    return await collect(cur, step)
+
+
 async def collect(cur: psycopg.AsyncCursor[Any], step: Execute) -> Any:
     if step.fetch == "all":
         return await cur.fetchall()
@@ -282,7 +322,11 @@ async def collect(cur: psycopg.AsyncCursor[Any], step: Execute) -> Any:
 
 
 async def run_plan(
-    conn: psycopg.AsyncConnection[Any], job: Job[Any], sent: list[int], session: bool = False
+    conn: psycopg.AsyncConnection[Any],
+    job: Job[Any],
+    sent: list[int],
+    session: bool = False,
+    citus: bool = False,
 ) -> Any:
     """Run ``job``'s plan on ``conn``: send each step, hand back its result (or throw its
     database error into the plan, which may handle it). ``sent[0]`` counts the steps sent."""
@@ -296,7 +340,7 @@ async def run_plan(
             return stop.value
         error = None
         try:
-            result = await run_step(conn, step, session)
+            result = await run_step(conn, step, session, citus)
             sent[0] += 1
         except psycopg.Error as exc:
             if is_disconnect(exc, conn):
@@ -309,11 +353,13 @@ async def run_job(source: Any, job: Job[Any], settings: Mapping[str, str] | None
     any step ran (e.g. the server restarted while it sat idle in the pool).
 
     ``settings`` (a client session's, e.g. for Row Level Security) are applied with
-    ``set_config(..., true)`` inside the job's transaction, or for a job that runs outside any
-    transaction at session level and reset afterwards, so they never leak to the next user of
-    the connection.
+    ``set_config(..., true)`` inside the job's transaction (on a Citus coordinator with ``SET
+    LOCAL`` statements that reach the workers), or for a job that runs outside any transaction
+    at session level and reset afterwards, so they never leak to the next user of the
+    connection.
     """
-    session = source.session_settings
+    citus = source.propagate_settings
+    session = source.session_settings and not citus
     for attempt in (1, 2):
         sent = [0]
         async with source.connection() as conn:
@@ -322,16 +368,20 @@ async def run_job(source: Any, job: Job[Any], settings: Mapping[str, str] | None
                     async with conn.cursor() as cur:
                         await cur.execute(*settings_statement(settings, local=False))
                         try:
-                            return await run_plan(conn, job, sent, session)
+                            return await run_plan(conn, job, sent, session, citus)
                         finally:
                             if not conn.broken:
                                 await cur.execute(*settings_statement(settings, False, reset=True))
                 if job.mode == "transaction" or (settings and job.mode == "statements"):
                     async with conn.transaction():
-                        if settings:
+                        if settings and citus:
+                            async with conn.pipeline():
+                                for statement in set_local_statements(settings):
+                                    await conn.execute(statement)
+                        elif settings:
                             await conn.execute(*settings_statement(settings))
-                        return await run_plan(conn, job, sent, session)
-                return await run_plan(conn, job, sent, session)
+                        return await run_plan(conn, job, sent, session, citus)
+                return await run_plan(conn, job, sent, session, citus)
             except psycopg.OperationalError as exc:
                 if attempt == 1 and sent[0] == 0 and is_disconnect(exc, conn):
                     await source.check()

@@ -416,6 +416,16 @@ class CollectionBase:
             table=self._info.kind,
         )
         target, settings = self._index_target(), request.build_settings
+        if settings and self.client._citus_version is not None:
+            placed = yield from self.client._describe_flow(self.name)
+            if placed.distributed:
+                raise ArgError(
+                    f"maintenance_work_mem and parallel_workers cannot reach the Citus workers "
+                    f"that build the index of distributed collection {self.name!r} (a "
+                    "concurrent build runs outside a transaction, where SET LOCAL cannot "
+                    "propagate): set them on the workers (ALTER ROLE ... SET on the "
+                    "coordinator is propagated) and call create_index without them"
+                )
         try:
             built: VectorIndex = yield Job(
                 lambda: indexes.create_index_plan(target, plan, request.replace, settings),

@@ -18,7 +18,9 @@ import psycopg
 from psycopg.copy import QueuedLibpqWriter
 from psycopg_pool import PoolTimeout
 
+from ._citus import BEGIN, COMMIT, set_local_statements
 from ._conn import (
+    IDLE,
     ConnState,
     PooledConnection,
     configure,
@@ -150,6 +152,7 @@ class PoolSource:
         self.liveness = Liveness(options)
         # behind a transaction pooler (prepare_threshold=None) session state is not ours to keep
         self.session_settings = options.prepare_threshold is not None
+        self.propagate_settings = False  # set by the client on a Citus coordinator
 
     def get(self) -> Any:
         """The open pool, opened on first use (by one caller; the others wait for it)."""
@@ -202,6 +205,7 @@ class EngineSource:
     def __init__(self, engine: Any) -> None:
         self.engine = engine
         self.session_settings = False  # the engine's connections are the user's
+        self.propagate_settings = False  # set by the client on a Citus coordinator
 
     @contextmanager
     def connection(self) -> Iterator[psycopg.Connection[Any]]:
@@ -232,8 +236,11 @@ class EngineSource:
         return None
 
 
-def run_step(conn: psycopg.Connection[Any], step: Step, session: bool = False) -> Any:
-    """Send one step. Search settings go with the statement (see ``_conn.stale_settings``)."""
+def run_step(
+    conn: psycopg.Connection[Any], step: Step, session: bool = False, citus: bool = False
+) -> Any:
+    """Send one step. Search settings go with the statement (see ``_conn.stale_settings``;
+    on a Citus coordinator, ``citus``, see :func:`run_propagated`)."""
     if isinstance(step, CopyIn):
         with conn.cursor() as cur:
             # a writer thread sends while this thread encodes the next chunk
@@ -244,6 +251,8 @@ def run_step(conn: psycopg.Connection[Any], step: Step, session: bool = False) -
     state: ConnState | None = getattr(conn, "vecs_state", None)
     cur = cursor_for(conn, state, step.binary)
     try:
+        if citus and step.settings:
+            return run_propagated(conn, cur, step)
         stale = stale_settings(conn, state, step.settings, session) if step.settings else None
         if stale and state is not None:
             state.settings.clear()  # unknown until the statement succeeds
@@ -262,6 +271,35 @@ def run_step(conn: psycopg.Connection[Any], step: Step, session: bool = False) -
             cur.close()
 
 
+def run_propagated(conn: psycopg.Connection[Any], cur: psycopg.Cursor[Any], step: Execute) -> Any:
+    """Run ``step`` on a Citus coordinator with its settings applied on the workers too:
+    ``BEGIN``, ``SET LOCAL`` of each setting (forwarded by Citus, see ``_citus.py``), the
+    statement and ``COMMIT``, pipelined in one round trip. Inside a transaction already open
+    (a session's RLS settings) only the settings and the statement are sent."""
+    own = conn.pgconn.transaction_status == IDLE
+    error: psycopg.Error | None = None
+    aux = conn.cursor()
+    try:
+        with conn.pipeline():
+            try:
+                for statement in ([BEGIN] if own else []) + set_local_statements(step.settings):
+                    aux.execute(statement)
+                cur.execute(step.query, step.params or {})
+                if own:
+                    aux.execute(COMMIT)
+            except psycopg.Error as exc:  # raised early when an error result arrives in time
+                error = exc
+    except psycopg.Error as exc:  # the usual place: the pipeline's sync at its exit
+        error = error or exc
+    finally:
+        aux.close()
+    if error is not None:
+        if own and not conn.closed and conn.pgconn.transaction_status != IDLE:
+            conn.rollback()
+        raise error
+    return collect(cur, step)
+
+
 def collect(cur: psycopg.Cursor[Any], step: Execute) -> Any:
     if step.fetch == "all":
         return cur.fetchall()
@@ -273,7 +311,11 @@ def collect(cur: psycopg.Cursor[Any], step: Execute) -> Any:
 
 
 def run_plan(
-    conn: psycopg.Connection[Any], job: Job[Any], sent: list[int], session: bool = False
+    conn: psycopg.Connection[Any],
+    job: Job[Any],
+    sent: list[int],
+    session: bool = False,
+    citus: bool = False,
 ) -> Any:
     """Run ``job``'s plan on ``conn``: send each step, hand back its result (or throw its
     database error into the plan, which may handle it). ``sent[0]`` counts the steps sent."""
@@ -287,7 +329,7 @@ def run_plan(
             return stop.value
         error = None
         try:
-            result = run_step(conn, step, session)
+            result = run_step(conn, step, session, citus)
             sent[0] += 1
         except psycopg.Error as exc:
             if is_disconnect(exc, conn):
@@ -300,11 +342,13 @@ def run_job(source: Any, job: Job[Any], settings: Mapping[str, str] | None = Non
     any step ran (e.g. the server restarted while it sat idle in the pool).
 
     ``settings`` (a client session's, e.g. for Row Level Security) are applied with
-    ``set_config(..., true)`` inside the job's transaction, or for a job that runs outside any
-    transaction at session level and reset afterwards, so they never leak to the next user of
-    the connection.
+    ``set_config(..., true)`` inside the job's transaction (on a Citus coordinator with ``SET
+    LOCAL`` statements that reach the workers), or for a job that runs outside any transaction
+    at session level and reset afterwards, so they never leak to the next user of the
+    connection.
     """
-    session = source.session_settings
+    citus = source.propagate_settings
+    session = source.session_settings and not citus
     for attempt in (1, 2):
         sent = [0]
         with source.connection() as conn:
@@ -313,16 +357,20 @@ def run_job(source: Any, job: Job[Any], settings: Mapping[str, str] | None = Non
                     with conn.cursor() as cur:
                         cur.execute(*settings_statement(settings, local=False))
                         try:
-                            return run_plan(conn, job, sent, session)
+                            return run_plan(conn, job, sent, session, citus)
                         finally:
                             if not conn.broken:
                                 cur.execute(*settings_statement(settings, False, reset=True))
                 if job.mode == "transaction" or (settings and job.mode == "statements"):
                     with conn.transaction():
-                        if settings:
+                        if settings and citus:
+                            with conn.pipeline():
+                                for statement in set_local_statements(settings):
+                                    conn.execute(statement)
+                        elif settings:
                             conn.execute(*settings_statement(settings))
-                        return run_plan(conn, job, sent, session)
-                return run_plan(conn, job, sent, session)
+                        return run_plan(conn, job, sent, session, citus)
+                return run_plan(conn, job, sent, session, citus)
             except psycopg.OperationalError as exc:
                 if attempt == 1 and sent[0] == 0 and is_disconnect(exc, conn):
                     source.check()

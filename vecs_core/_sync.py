@@ -14,6 +14,7 @@ from typing import Any, TypeVar, cast
 
 import psycopg
 
+from ._citus import Distribution, placement_request
 from ._client_base import ClientBase, deprecated, translate
 from ._collection_base import CollectionBase
 from ._connect import ConnectOptions, options_from
@@ -461,6 +462,9 @@ class Client(ClientBase[Collection]):
         dimension: int | None = None,
         adapter: Adapter | None = None,
         storage: str | None = None,
+        distribution: str | None = None,
+        shard_count: int | None = None,
+        colocate_with: str | None = None,
     ) -> Collection:
         """Open collection ``name``, creating it (and the schema and pgvector extension) if needed.
 
@@ -470,12 +474,23 @@ class Client(ClientBase[Collection]):
         dicts or ``pgvector.SparseVector``; HNSW indexes them up to 1,000 non-zero elements).
         An existing collection keeps the kind it was created with (None accepts any).
 
+        On a Citus coordinator, ``distribution`` places a new collection: ``"hash"`` shards it
+        by ``id`` over the workers (``shard_count`` shards, default Citus'
+        ``citus.shard_count``), ``"single_shard"`` keeps it whole on one node;
+        ``colocate_with`` names a collection to place it with. An existing collection must
+        already be placed that way. See ``docs/scaling-citus.md``.
+
         Raises:
             MismatchedDimension: ``dimension`` differs from the stored table or the adapter.
             ArgError: a bad name, dimension or storage, a storage that differs from the stored
-                table's, or neither dimension nor adapter for a new collection.
+                table's, or neither dimension nor adapter for a new collection; a
+                distribution argument on plain PostgreSQL, in a distributed (tenant) schema,
+                or that an existing collection does not match.
         """
-        flow = self._create_flow(name, dimension, adapter, storage, exist_ok=True)
+        placement = placement_request(distribution, shard_count, colocate_with)
+        flow = self._create_flow(
+            name, dimension, adapter, storage, exist_ok=True, placement=placement
+        )
         return self._do(flow)
 
     def create_collection(self, name: str, dimension: int) -> Collection:
@@ -500,6 +515,16 @@ class Client(ClientBase[Collection]):
     def list_collections(self) -> list[Collection]:
         """All collections in the client's schema."""
         return self._do(self._list_flow())
+
+    def describe_distribution(self, name: str) -> Distribution:
+        """How and where collection ``name`` is placed: ``placement`` (``"local"`` on plain
+        PostgreSQL, ``"hash"``, ``"single_shard"``, ``"schema"`` ... on Citus), its shards and
+        the nodes holding them (read from Citus' metadata on the coordinator).
+
+        Raises:
+            CollectionNotFound: no collection with that name.
+        """
+        return self._do(self._describe_flow(name))
 
     def delete_collection(self, name: str) -> None:
         """Drop collection ``name`` and its data (no error if it does not exist)."""

@@ -8,10 +8,12 @@ from typing import Any
 
 from psycopg import sql
 
+from .._citus import Placement
 from .._kinds import VectorKind, kind_of_type
 from .._names import ident
 from .._protocol import Execute, Plan
 from ..exc import ArgError, CollectionAlreadyExists, MismatchedDimension
+from . import distribution
 
 TEXT_COLUMN = "text"
 
@@ -101,15 +103,18 @@ def list_plan(schema: str) -> Plan[list[TableInfo]]:
     return [_info(r) for r in rows]
 
 
-def vector_version_plan() -> Plan[str | None]:
+def vector_version_plan() -> Plan[tuple[str | None, str | None]]:
+    """The pgvector version (installed, else available) and the Citus version (None when the
+    citus extension is not installed), in one statement."""
     row = yield Execute(
         sql.SQL(
             "SELECT coalesce((SELECT extversion FROM pg_extension WHERE extname = 'vector'),"
-            " (SELECT default_version FROM pg_available_extensions WHERE name = 'vector'))"
+            " (SELECT default_version FROM pg_available_extensions WHERE name = 'vector')),"
+            " (SELECT extversion FROM pg_extension WHERE extname = 'citus')"
         ),
         fetch="one",
     )
-    return None if row is None else row[0]
+    return (None, None) if row is None else (row[0], row[1])
 
 
 def _setup_steps(schema: str) -> Plan[None]:
@@ -136,14 +141,22 @@ def table_sql(schema: str, name: str) -> sql.Composable:
 
 
 def create_plan(
-    schema: str, name: str, dimension: int | None, kind: VectorKind | None, *, exist_ok: bool
+    schema: str,
+    name: str,
+    dimension: int | None,
+    kind: VectorKind | None,
+    *,
+    exist_ok: bool,
+    placement: Placement | None = None,
+    citus_version: str | None = None,
 ) -> Plan[TableInfo]:
     """Get or create a collection's table in one transaction, serialised per name.
 
     The table is laid out exactly as vecs lays it out (``id`` varchar primary key, ``vec
     vector(d) NOT NULL``, ``metadata jsonb NOT NULL DEFAULT '{}'``) plus a GIN ``jsonb_path_ops``
     index on metadata; ``kind`` may store ``halfvec(d)`` or ``sparsevec(d)`` instead. An
-    existing table keeps its kind: asking for another one raises.
+    existing table keeps its kind: asking for another one raises. On Citus, ``placement``
+    distributes a new table in the same transaction, or is checked against an existing one.
     """
     yield from _setup_steps(schema)
     yield _lock(f"vecs_core:{schema}.{name}")
@@ -165,6 +178,8 @@ def create_plan(
                 f"{kind.name!r} was requested; open it without storage= (or with "
                 f"storage={info.kind.name!r})"
             )
+        if placement is not None and citus_version is not None:
+            yield from distribution.check_placement_plan(schema, name, placement, citus_version)
         return info
     assert dimension is not None
     kind = kind or kind_of_type("vector")
@@ -183,6 +198,8 @@ def create_plan(
         ),
         fetch="none",
     )
+    if placement is not None and citus_version is not None:
+        yield from distribution.distribute_plan(schema, name, placement, citus_version)
     columns = frozenset({"id", "vec", "metadata"})
     return TableInfo(name=name, dimension=dimension, columns=columns, kind=kind, schema=schema)
 
