@@ -250,11 +250,20 @@ def test_functions_use_the_collections_indexes(client, sql_conn, api):
     q = _vec(np.random.default_rng(4).normal(size=DIM))
     info = col._info
     plan = FunctionsPlan(
-        info, vecs_core.IndexMeasure.cosine_distance, col.list_indexes()[0], (0, 8, 0),
-        api, "match_docs", "hybrid_docs", False, None,
-    )  # fmt: skip
+        info,
+        vecs_core.IndexMeasure.cosine_distance,
+        col.list_indexes()[0],
+        (0, 8, 0),
+        api,
+        "match_docs",
+        "hybrid_docs",
+        False,
+        None,
+    )
     plain, filtered = match_statements(plan)
-    body = sql_conn.execute("SELECT prosrc FROM pg_proc WHERE oid = %s::regproc", (f"{api}.match_docs",)).fetchone()[0]  # fmt: skip
+    body = sql_conn.execute(
+        "SELECT prosrc FROM pg_proc WHERE oid = %s::regproc", (f"{api}.match_docs",)
+    ).fetchone()[0]
     assert plain.as_string(None).replace("'", "''") in body  # the function runs this statement
 
     def translated(f: dict[str, Any]) -> str:
@@ -290,14 +299,22 @@ def test_functions_use_the_collections_indexes(client, sql_conn, api):
     hybrid = hybrid_statement(plan, config).as_string(None).replace("\x00cond\x00", "true")
     shown = explain(
         hybrid,
-        ("text", "cats"), ("vector", q), ("int", 10), ("int", 40),
-        ("float8", 1.0), ("float8", 1.0), ("int", 50),
-    )  # fmt: skip
+        ("text", "cats"),
+        ("vector", q),
+        ("int", 10),
+        ("int", 40),
+        ("float8", 1.0),
+        ("float8", 1.0),
+        ("int", 50),
+    )
     assert built.name in shown
-    fts = [ix for ix in sql_conn.execute(
-        "SELECT indexname FROM pg_indexes WHERE schemaname = %s AND indexname LIKE 'ix_fts%%'",
-        (client.schema,),
-    ).fetchall()]  # fmt: skip
+    fts = [
+        ix
+        for ix in sql_conn.execute(
+            "SELECT indexname FROM pg_indexes WHERE schemaname = %s AND indexname LIKE 'ix_fts%%'",
+            (client.schema,),
+        ).fetchall()
+    ]
     assert fts and fts[0][0] in shown
     # the function itself scans the vector index
     with sql_conn.transaction():
@@ -327,13 +344,19 @@ def test_install_is_idempotent_and_drops_cleanly(vx, sql_conn, api):
     ]
     assert _call(sql_conn, f"SELECT count(*) FROM {api}.match_v2('[1,0,0,0]', NULL, 5)") == [(5,)]
     # a function of the same name with other arguments would make .rpc() ambiguous
-    sql_conn.execute(f"CREATE FUNCTION {api}.match_docs(x int) RETURNS int LANGUAGE sql AS 'SELECT 1'")
+    sql_conn.execute(
+        f"CREATE FUNCTION {api}.match_docs(x int) RETURNS int LANGUAGE sql AS 'SELECT 1'"
+    )
     with pytest.raises(ArgError, match=r"exists with other arguments.*nothing was changed"):
         col.install_sql_functions(api)
-    assert sql_conn.execute(
-        "SELECT count(*) FROM pg_proc WHERE proname = 'match_docs' AND pronamespace = %s::regnamespace",
-        (api,),
-    ).fetchone()[0] == 1  # fmt: skip
+    assert (
+        sql_conn.execute(
+            "SELECT count(*) FROM pg_proc"
+            " WHERE proname = 'match_docs' AND pronamespace = %s::regnamespace",
+            (api,),
+        ).fetchone()[0]
+        == 1
+    )
     for bad, message in [
         ({"schema": "no_such_schema"}, "does not exist"),
         ({"schema": api, "name": "x" * 60}, "truncate"),
@@ -358,9 +381,12 @@ def test_names_with_quotes_and_percent(client, sql_conn, api):
     ).fetchall()
     assert len(rows) == 3
     hyb = sql.Identifier(api, 'hybrid_my "docs" 100%')
-    assert sql_conn.execute(
-        sql.SQL("SELECT count(*) FROM {}('cats', '[1,0,0,0]', 3)").format(hyb)
-    ).fetchone()[0] == 3  # fmt: skip
+    assert (
+        sql_conn.execute(
+            sql.SQL("SELECT count(*) FROM {}('cats', '[1,0,0,0]', 3)").format(hyb)
+        ).fetchone()[0]
+        == 3
+    )
 
 
 @pytest.mark.parametrize(
@@ -400,7 +426,13 @@ def test_other_kinds_and_measures(client, sql_conn, api, storage, measure):
     assert [r[2] for r in got] == pytest.approx([similarity(w[1]) for w in want], rel=1e-5)
     # the threshold keeps similarity > t
     t = similarity(float(np.median([w[1] for w in want])))
-    kept = _call(sql_conn, f"SELECT id FROM {api}.match_docs(%s::{vtype}, %s, 6, %s)", literal, t, '{"tag": "b"}')  # fmt: skip
+    kept = _call(
+        sql_conn,
+        f"SELECT id FROM {api}.match_docs(%s::{vtype}, %s, 6, %s)",
+        literal,
+        t,
+        '{"tag": "b"}',
+    )
     assert [r[0] for r in kept] == [w[0] for w in want if similarity(w[1]) > t]
     assert 0 < len(kept) < len(want)
     hits = col.hybrid_search("cats", q, limit=5, measure=measure)
@@ -459,7 +491,10 @@ def test_rls_as_authenticated_over_sql_matches_the_core(vx, sql_conn, api, supab
         sql.SQL("CREATE TABLE {} (id bigint PRIMARY KEY, name text, owner_id uuid NOT NULL)"),
         sql.SQL("INSERT INTO {} VALUES (1, 'a', %(a)s), (2, 'b', %(a)s), (3, 'c', %(b)s)"),
         sql.SQL("ALTER TABLE {} ENABLE ROW LEVEL SECURITY"),
-        sql.SQL("CREATE POLICY own_documents ON {} FOR SELECT TO authenticated USING (owner_id = (SELECT auth.uid()))"),  # fmt: skip
+        sql.SQL(
+            "CREATE POLICY own_documents ON {} FOR SELECT TO authenticated"
+            " USING (owner_id = (SELECT auth.uid()))"
+        ),
     ]:
         sql_conn.execute(statement.format(docs), {"a": alice, "b": bob})
     for statement in [
@@ -469,7 +504,8 @@ def test_rls_as_authenticated_over_sql_matches_the_core(vx, sql_conn, api, supab
         sql.SQL("ALTER TABLE {} ENABLE ROW LEVEL SECURITY").format(table),
         sql.SQL(
             "CREATE POLICY own_sections ON {} FOR SELECT TO authenticated USING ("
-            " (metadata ->> 'document_id')::bigint IN (SELECT id FROM {} WHERE owner_id = (SELECT auth.uid())))"  # fmt: skip
+            " (metadata ->> 'document_id')::bigint IN"
+            " (SELECT id FROM {} WHERE owner_id = (SELECT auth.uid())))"
         ).format(table, docs),
     ]:
         sql_conn.execute(statement)
@@ -490,11 +526,18 @@ def test_rls_as_authenticated_over_sql_matches_the_core(vx, sql_conn, api, supab
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             want = mine.query(q, limit=10, include_value=True, filters={"year": {"$gte": 1995}})
-        got = as_user(user, f"SELECT id, distance, metadata FROM {api}.match_sections(%s::vector, NULL, 10, %s)", _vec(q), f)  # fmt: skip
+        got = as_user(
+            user,
+            f"SELECT id, distance, metadata FROM {api}.match_sections(%s::vector, NULL, 10, %s)",
+            _vec(q),
+            f,
+        )
         assert [r[0] for r in got] == [w[0] for w in want] and got
         assert {r[2]["document_id"] for r in got} <= owned[user]
         hits = mine.hybrid_search("cats", q, limit=10)
-        got = as_user(user, f"SELECT id, metadata FROM {api}.hybrid_sections('cats', %s::vector, 10)", _vec(q))  # fmt: skip
+        got = as_user(
+            user, f"SELECT id, metadata FROM {api}.hybrid_sections('cats', %s::vector, 10)", _vec(q)
+        )
         assert [r[0] for r in got] == [h.id for h in hits] and got
         assert {r[1]["document_id"] for r in got} <= owned[user]
         got = as_user(user, f"SELECT metadata FROM {api}.match_documents(%s::vector, 50)", _vec(q))
@@ -503,7 +546,9 @@ def test_rls_as_authenticated_over_sql_matches_the_core(vx, sql_conn, api, supab
     with sql_conn.transaction(), pytest.raises(psycopg.errors.InsufficientPrivilege):
         sql_conn.execute("SET LOCAL ROLE anon")
         _call(sql_conn, f"SELECT * FROM {api}.match_sections(%s::vector, NULL, 10)", _vec(q))
-    everyone = _call(sql_conn, f"SELECT metadata FROM {api}.match_documents(%s::vector, 100)", _vec(q))  # fmt: skip
+    everyone = _call(
+        sql_conn, f"SELECT metadata FROM {api}.match_documents(%s::vector, 100)", _vec(q)
+    )
     assert {r[0]["document_id"] for r in everyone} == {1, 2, 3}
 
 
@@ -514,15 +559,38 @@ def test_expose_view_typed_columns(vx, sql_conn, api, supabase, schema):
     col = vx.get_or_create_collection("docs", dimension=3)
     col.upsert(
         [
-            ("a", [1, 0, 0], {"url": "/hello-world", "n": 3, "price": 2.5, "ok": True,
-                              "tags": ["x", "y"], "when": "2024-05-01T10:00:00+00:00",
-                              "big": 2**40, "u": str(uuid.UUID(int=1))}, "hello"),
-            ("b", [0, 1, 0], {"url": 7, "n": 3.5, "price": "cheap", "ok": "yes",
-                              "tags": ["x", 1], "when": "not a date", "big": 2**70,
-                              "u": "nope"}),
+            (
+                "a",
+                [1, 0, 0],
+                {
+                    "url": "/hello-world",
+                    "n": 3,
+                    "price": 2.5,
+                    "ok": True,
+                    "tags": ["x", "y"],
+                    "when": "2024-05-01T10:00:00+00:00",
+                    "big": 2**40,
+                    "u": str(uuid.UUID(int=1)),
+                },
+                "hello",
+            ),
+            (
+                "b",
+                [0, 1, 0],
+                {
+                    "url": 7,
+                    "n": 3.5,
+                    "price": "cheap",
+                    "ok": "yes",
+                    "tags": ["x", 1],
+                    "when": "not a date",
+                    "big": 2**70,
+                    "u": "nope",
+                },
+            ),
             ("c", [0, 0, 1], {"n": 2**31, "price": 1e300}),
         ]
-    )  # fmt: skip
+    )
     columns = {
         "url": "text",
         "n": "integer",
@@ -566,18 +634,41 @@ def test_expose_view_typed_columns(vx, sql_conn, api, supabase, schema):
             f" FROM {api}.docs ORDER BY id"
         ).fetchall()
     }
-    assert rows["a"] == ("/hello-world", 3, 2.5, True, ["x", "y"], True, 2**40, str(uuid.UUID(int=1)), "hello")  # fmt: skip
+    assert rows["a"] == (
+        "/hello-world",
+        3,
+        2.5,
+        True,
+        ["x", "y"],
+        True,
+        2**40,
+        str(uuid.UUID(int=1)),
+        "hello",
+    )
     assert rows["b"] == (None, None, None, None, None, False, None, None, None)
     assert rows["c"] == (None, None, 1e300, None, None, False, None, None, None)
     # the guide's client call: .from('docs').select(...).eq('url', '/hello-world')
-    assert sql_conn.execute(f"SELECT id FROM {api}.docs WHERE url = %s", ("/hello-world",)).fetchall() == [("a",)]  # fmt: skip
+    assert sql_conn.execute(
+        f"SELECT id FROM {api}.docs WHERE url = %s", ("/hello-world",)
+    ).fetchall() == [("a",)]
     # security_invoker: the caller's RLS applies through the view
     table = sql.Identifier(schema, "docs")
     sql_conn.execute(sql.SQL("ALTER TABLE {} ENABLE ROW LEVEL SECURITY").format(table))
-    sql_conn.execute(sql.SQL("CREATE POLICY only_a ON {} FOR SELECT TO authenticated USING (id = 'a')").format(table))  # fmt: skip
-    for obj in [sql.SQL("SCHEMA {}").format(sql.Identifier(schema)), sql.SQL("SCHEMA {}").format(sql.Identifier(api))]:  # fmt: skip
+    sql_conn.execute(
+        sql.SQL("CREATE POLICY only_a ON {} FOR SELECT TO authenticated USING (id = 'a')").format(
+            table
+        )
+    )
+    for obj in [
+        sql.SQL("SCHEMA {}").format(sql.Identifier(schema)),
+        sql.SQL("SCHEMA {}").format(sql.Identifier(api)),
+    ]:
         sql_conn.execute(sql.SQL("GRANT USAGE ON {} TO authenticated").format(obj))
-    sql_conn.execute(sql.SQL("GRANT SELECT ON {}, {} TO authenticated").format(table, sql.Identifier(api, "docs")))  # fmt: skip
+    sql_conn.execute(
+        sql.SQL("GRANT SELECT ON {}, {} TO authenticated").format(
+            table, sql.Identifier(api, "docs")
+        )
+    )
     with sql_conn.transaction():
         sql_conn.execute("SET LOCAL ROLE authenticated")
         assert sql_conn.execute(f"SELECT id FROM {api}.docs").fetchall() == [("a",)]

@@ -49,7 +49,7 @@ from ._plans.migrate import Copied, copy_plan
 from ._protocol import Flow, Job
 from ._sync import Collection
 from ._zero_vectors import cosine_indexed
-from .exc import ArgError, PermissionDenied
+from .exc import ArgError, MigrationError, PermissionDenied
 
 __all__ = [
     "LAYOUTS",
@@ -207,20 +207,30 @@ def _llama_metadata(meta: sql.Composable, node_id: sql.Composable) -> sql.Compos
     )
 
 
-def _stream(cursor: psycopg.Cursor[Any], query: sql.Composed) -> Iterator[bytes]:
-    """The binary COPY stream of ``query``, in buffers of about :data:`CHUNK_BYTES`."""
+def _stream(cursor: psycopg.Cursor[Any], query: sql.Composed, name: str) -> Iterator[bytes]:
+    """The binary COPY stream of ``query``, in buffers of about :data:`CHUNK_BYTES`.
+
+    Raises:
+        MigrationError: reading the source failed midway (the collection's transaction, which
+            this stream feeds, is then rolled back).
+    """
     copy_out = sql.SQL("COPY ({}) TO STDOUT (FORMAT BINARY)").format(query)
-    with cursor.copy(copy_out) as copy:
-        buffer: list[bytes] = []
-        size = 0
-        for data in copy:
-            buffer.append(bytes(data))
-            size += len(data)
-            if size >= CHUNK_BYTES:
+    try:
+        with cursor.copy(copy_out) as copy:
+            buffer: list[bytes] = []
+            size = 0
+            for data in copy:
+                buffer.append(bytes(data))
+                size += len(data)
+                if size >= CHUNK_BYTES:
+                    yield b"".join(buffer)
+                    buffer, size = [], 0
+            if buffer:
                 yield b"".join(buffer)
-                buffer, size = [], 0
-        if buffer:
-            yield b"".join(buffer)
+    except psycopg.Error as exc:
+        raise MigrationError(
+            f"reading {name} failed midway: {str(exc).strip().splitlines()[0]}; nothing was written"
+        ) from exc
 
 
 # -- the collection's side ------------------------------------------------------------------------
@@ -273,7 +283,9 @@ def _run(collection: Collection, layout: _Layout, source: str | None, where: Any
         expected = int(counted[0]) if counted else 0
         with conn.cursor() as cursor:
             copied = collection._do(
-                _copy_flow(collection, lambda: _stream(cursor, query), expected, layout)
+                _copy_flow(
+                    collection, lambda: _stream(cursor, query, layout.name), expected, layout
+                )
             )
         conn.rollback()  # read only: nothing to keep
     return MigrationResult(copied.rows, layout.name, collection.name, copied.added_text_column)
