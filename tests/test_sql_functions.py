@@ -230,6 +230,7 @@ def test_filter_errors_are_sql_errors_naming_the_problem(client, sql_conn, api):
         ("'[1,0,0,0]', NULL, 1001", "match_count must be between 1 and 1000"),
         ("'[1,0,0]', NULL, 3", "has 3 dimensions; the collection stores 4"),
         ("'[0,0,0,0]', NULL, 3", "zero vector"),
+        ("'[1,0,0,0]', 'NaN', 3", "match_threshold must be a finite number"),
     ]:
         with pytest.raises(psycopg.errors.InvalidParameterValue, match=message):
             _call(sql_conn, f"SELECT * FROM {fn}({args})")

@@ -258,6 +258,10 @@ def _match_body(plan: FunctionsPlan, langchain: bool) -> str:
         cond = f"{filter_fn}(filter)"
         bound = (
             "  IF match_threshold IS NOT NULL THEN\n"
+            "    IF NOT (match_threshold > '-Infinity' AND match_threshold < 'Infinity') THEN\n"
+            "      RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = format("
+            "'match_threshold must be a finite number or NULL, got %s', match_threshold);\n"
+            "    END IF;\n"
             f"    dmax := {_max_distance_sql(plan.measure)};\n  END IF;\n"
         )
     return (
