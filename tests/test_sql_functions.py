@@ -240,7 +240,7 @@ def test_functions_use_the_collections_indexes(client, sql_conn, api):
     """The function body's statements, run as they are (the function runs them with EXECUTE),
     use the HNSW index, the metadata GIN index for the filter's count, and the full-text GIN
     index; and a call of the function scans the HNSW index (pg_stat_get_xact_numscans)."""
-    from vecs_core._plans.sqlapi import FunctionsPlan, hybrid_statement, match_statements
+    from vecs_core._plans.sqlbodies import FunctionsPlan, hybrid_statement, match_statements
 
     col = client.get_or_create_collection("docs", dimension=DIM)
     col.upsert(_records(3000))

@@ -12,7 +12,8 @@ from ._checks import safe_repr
 from ._indexes import IndexMeasure, parse_measure
 from ._names import validate_name
 from ._plans.search import covering_index
-from ._plans.sqlapi import FunctionsPlan, drop_plan, install_plan
+from ._plans.sqlapi import drop_plan, install_plan
+from ._plans.sqlbodies import FunctionsPlan
 from ._plans.views import BASE_COLUMNS, drop_view_plan, expose_view_plan, view_type
 from ._protocol import Flow, Job
 from .exc import ArgError
