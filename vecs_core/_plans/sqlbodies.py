@@ -111,7 +111,9 @@ def match_statements(
         sql.SQL(similarity_sql(plan.measure, "f.distance")),
         sql.SQL(", f.distance::float8" if with_distance else ""),
     )
-    tail = sql.SQL(" WHERE $2 IS NULL OR f.distance < $2 ORDER BY f.distance")
+    # ``+ 0``: the outer sort re-sorts a relaxed (iterative) index scan's rows; PostgreSQL 17+
+    # would skip a sort on the bare column of a subquery it knows is ordered (see search.py)
+    tail = sql.SQL(" WHERE $2 IS NULL OR f.distance < $2 ORDER BY f.distance + 0")
     nearest = sql.SQL(" ORDER BY {} LIMIT $3").format(_DISTANCE)
     plain = sql.SQL("SELECT {} FROM ({}{}) AS f{}").format(out, inner, nearest, tail)
     if plan.index is None:
