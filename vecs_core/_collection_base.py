@@ -20,6 +20,7 @@ from typing import Any
 
 from typing_extensions import Self
 
+from . import _sqlapi
 from ._checks import check_encodable, safe_repr
 from ._filters import CompiledFilter, compile_request_filter
 from ._indexes import MEASURES, known_measure, plan_index
@@ -537,6 +538,19 @@ class CollectionBase:
             lambda: text.hybrid_plan(info, request, language, distance, settings), "statements"
         )
         return hits
+
+    # -- SQL functions and views for PostgREST apps (see _sqlapi) --
+    def _install_sql_functions_flow(self, **options: Any) -> Flow[list[str]]:
+        return (yield from _sqlapi.install_flow(self, **options))
+
+    def _drop_sql_functions_flow(self, **options: Any) -> Flow[list[str]]:
+        return (yield from _sqlapi.drop_flow(self, **options))
+
+    def _expose_view_flow(self, **options: Any) -> Flow[str]:
+        return (yield from _sqlapi.expose_view_flow(self, **options))
+
+    def _drop_view_flow(self, view: object) -> Flow[None]:
+        return (yield from _sqlapi.drop_view_flow(view))
 
 
 def _alias(name: str, value: Any, alias: str, aliased: Any) -> Any:

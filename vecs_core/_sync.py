@@ -427,6 +427,86 @@ class Collection(CollectionBase):
         )
         return self._do(self._hybrid_search_flow(request))
 
+    # -- SQL functions and views for apps that call PostgREST (supabase-js .rpc()/.from()) --
+    def install_sql_functions(
+        self,
+        schema: str = "public",
+        *,
+        name: str | None = None,
+        measure: IndexMeasure | str | None = None,
+        hybrid: bool | None = None,
+        langchain: bool | str = False,
+    ) -> list[str]:
+        """Create (or replace) SQL functions that search this collection, for apps that call
+        ``supabase.rpc(...)``; return their signatures. See ``docs/sql-functions.md``.
+
+        In ``schema``: ``match_<name>(query_embedding, match_threshold, match_count, filter jsonb
+        default '{}')`` returning ``id, content, metadata, similarity, distance`` (nearest first;
+        ``match_threshold`` keeps similarity > threshold, similarity being ``1 - distance`` for
+        cosine and ``-distance`` otherwise; NULL keeps all), and, when the collection has full
+        text (``enable_full_text()``), ``hybrid_<name>(query_text, query_embedding, match_count,
+        full_text_weight = 1, semantic_weight = 1, rrf_k = 50, filter jsonb default '{}')``
+        returning ``id, content, metadata, score, distance``. ``filter`` is the metadata filter
+        language (the same operators and semantics as ``query``); both are ``SECURITY INVOKER``
+        (Row Level Security holds) and use the collection's indexes. Idempotent.
+
+        Args:
+            schema: where the functions go (Supabase's API exposes ``public``).
+            name: the ``<name>`` in the function names (default: the collection's name).
+            measure: the distance measure (default: the one the collection's index serves, else
+                cosine distance).
+            hybrid: True requires the hybrid function (and full text), False skips it, None
+                adds it when the collection has full text.
+            langchain: True (or a function name) also creates LangChain's Supabase contract,
+                ``match_documents(query_embedding, match_count default null, filter jsonb
+                default '{}')`` returning ``id, content, metadata, similarity``, whose filter is
+                JSONB containment (``metadata @> filter``) as in LangChain's guide.
+
+        Raises:
+            ArgError: a bad or too long name, a schema that does not exist, another function of
+                the same name with other arguments, ``hybrid=True`` without full text.
+        """
+        flow = self._install_sql_functions_flow(
+            schema=schema, name=name, measure=measure, hybrid=hybrid, langchain=langchain
+        )
+        return self._do(flow)
+
+    def drop_sql_functions(
+        self, schema: str = "public", *, name: str | None = None, langchain: bool | str = False
+    ) -> list[str]:
+        """Drop the functions :meth:`install_sql_functions` made (with the same ``schema``,
+        ``name`` and ``langchain``); return the signatures dropped (none is an error)."""
+        flow = self._drop_sql_functions_flow(schema=schema, name=name, langchain=langchain)
+        return self._do(flow)
+
+    def expose_view(
+        self,
+        view: str,
+        columns: Mapping[str, str] | None = None,
+        *,
+        security_invoker: bool = True,
+    ) -> str:
+        """Create (or replace) a view of the collection for ``supabase.from(view)``, as the
+        guide's "simple workloads" view: ``id``, ``embedding``, ``metadata``, ``content`` and
+        one typed column per ``columns`` entry (metadata key -> type: ``text``, ``boolean``,
+        ``integer``, ``bigint``, ``numeric``, ``double precision``, ``jsonb``, ``text[]``, and
+        on PostgreSQL 16+ ``date``, ``timestamptz``, ``uuid``). A value of another JSON type,
+        out of range or unparsable reads as NULL. ``view`` is ``"schema.name"`` (or ``"name"``
+        in ``public``). ``security_invoker=True`` (PostgreSQL 15+) makes the view apply the
+        caller's privileges and Row Level Security; False runs it as its owner. Returns the
+        view's name.
+
+        Raises:
+            ArgError: an unknown type, a bad name, a column clashing with the base columns, a
+                schema that does not exist, a replacement that changes existing columns.
+        """
+        flow = self._expose_view_flow(view=view, columns=columns, security_invoker=security_invoker)
+        return self._do(flow)
+
+    def drop_view(self, view: str) -> None:
+        """Drop a view made by :meth:`expose_view` (no error if it does not exist)."""
+        return self._do(self._drop_view_flow(view))
+
 
 class Client(ClientBase[Collection]):
     """Connects to PostgreSQL + pgvector and manages collections.

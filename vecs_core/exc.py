@@ -15,6 +15,7 @@ __all__ = [
     "FilterError",
     "IndexBuildError",
     "IndexNotFound",
+    "MigrationError",
     "MismatchedDimension",
     "MissingDependency",
     "PermissionDenied",
@@ -68,6 +69,12 @@ class IndexNotFound(VecsError, LookupError):
     Neither vecs nor vecs_core raises it: a collection without a vector index reports ``None``
     from ``Collection.index`` and an empty list from ``list_indexes()``/``drop_index()``.
     """
+
+
+class MigrationError(VecsError):
+    """``vecs_core.migrate`` could not verify a copy (rows counted in the source, staged and
+    present in the collection differ, e.g. the source changed while it was read); nothing was
+    written."""
 
 
 class PermissionDenied(VecsError, PermissionError):
