@@ -41,6 +41,7 @@ def test_public_names_are_pinned():
         "LOGICAL_OPERATORS",
         "MAX_LIMIT",
         "MetadataIndex",
+        "MigrationError",
         "MismatchedDimension",
         "MissingDependency",
         "PermissionDenied",
