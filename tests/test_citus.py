@@ -225,8 +225,8 @@ def test_a_search_is_one_round_trip(citus_url, schema):
         frontend = [parts[2] for parts in sent if len(parts) > 2 and parts[0] == "F"]
         assert frontend.count("Sync") == 1, frontend
         # BEGIN, SET LOCAL citus.propagate_set_commands, hnsw.ef_search, hnsw.iterative_scan,
-        # the search, COMMIT
-        assert frontend.count("Execute") == 6
+        # hnsw.max_scan_tuples (the iterative scan's bound), the search, COMMIT
+        assert frontend.count("Execute") == 7
         # a failing search rolls its transaction back: the one connection is fine afterwards
         bad = np.full(DIM, np.nan, dtype=np.float32)
         with pytest.raises(ArgError, match="NaN or infinity"):
