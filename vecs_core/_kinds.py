@@ -124,8 +124,19 @@ def _as_half(value: object, dimension: int | None, *, what: str, error: type[Arg
     return arr
 
 
+def sparse_vector_class() -> type[SparseVector]:
+    """pgvector-python's ``SparseVector``: ``pgvector.SparseVector`` since 0.4, in
+    ``pgvector.utils`` before (vecs 0.4.5 and langchain-postgres pin 0.3, so a project moving
+    from them may have it)."""
+    try:
+        from pgvector import SparseVector
+    except ImportError:  # pragma: no cover - pgvector-python 0.3
+        from pgvector.utils import SparseVector  # type: ignore[no-redef,unused-ignore]
+    return SparseVector
+
+
 def _as_sparse(value: object, dimension: int | None, *, what: str, error: type[ArgError]) -> Sparse:
-    from pgvector import SparseVector
+    SparseVector = sparse_vector_class()
 
     if isinstance(value, SparseVector):
         if dimension is not None and value.dimensions() != dimension:
@@ -207,9 +218,8 @@ def _dense_from(dtype: np.dtype[Any]) -> Callable[[bytes], Dense]:
 
 
 def _sparse_from(data: bytes) -> SparseVector:
-    from pgvector import SparseVector
-
-    return SparseVector.from_binary(data)
+    decoded: SparseVector = sparse_vector_class().from_binary(data)
+    return decoded
 
 
 @dataclass(frozen=True)
