@@ -27,6 +27,7 @@ def test_public_names_are_pinned():
         "Collection",
         "CollectionAlreadyExists",
         "CollectionNotFound",
+        "Distribution",
         "EmbeddedServerError",
         "FILTER_OPERATORS",
         "FilterError",
@@ -40,11 +41,14 @@ def test_public_names_are_pinned():
         "Item",
         "LOGICAL_OPERATORS",
         "MAX_LIMIT",
+        "MetadataIndex",
+        "MigrationError",
         "MismatchedDimension",
         "MissingDependency",
         "PermissionDenied",
         "Record",
         "RecordError",
+        "ShardPlacement",
         "StatementTimeout",
         "Unreachable",
         "UpsertProgress",
@@ -76,7 +80,8 @@ def test_public_names_are_pinned():
         vecs_core.parse_measure("hamming")
 
 
-NO_IO_METHODS = {"session"}  # shared, synchronous on both shells (they only build a view)
+# shared, synchronous on both shells (no I/O: they build a view, or set a value)
+NO_IO_METHODS = {"session", "set_vector_version"}
 
 
 def _public(cls):
@@ -115,6 +120,7 @@ def test_generated_sync_half_is_current():
     assert out.returncode == 0, out.stdout + out.stderr
 
 
+@pytest.mark.citus
 def test_collection_lifecycle(vx):
     docs = vx.get_or_create_collection("docs", dimension=3)
     again = vx.get_or_create_collection("docs")
@@ -144,6 +150,7 @@ def test_deprecated_create_and_get(vx):
         vx.get_collection("nope")
 
 
+@pytest.mark.citus
 def test_deleted_collection_raises_not_found(vx):
     col = vx.get_or_create_collection("docs", dimension=3)
     vx.delete_collection("docs")
@@ -168,6 +175,7 @@ def test_bad_collection_names(vx, name, message):
         vx.get_or_create_collection(name, dimension=3)
 
 
+@pytest.mark.citus(params={"name": ["a'; DROP TABLE x; --", "x" * 63, "é" * 31 + "x"]})
 @pytest.mark.parametrize(
     "name",
     [

@@ -25,6 +25,7 @@ def rows(n: int, dim: int = 3, seed: int = 0) -> list[tuple[str, list[float], di
     ]
 
 
+@pytest.mark.citus
 def test_upsert_fetch_roundtrip_vector_forms(kvx):
     col = kvx.get_or_create_collection("docs", dimension=3)
     col.upsert(
@@ -46,6 +47,7 @@ def test_upsert_fetch_roundtrip_vector_forms(kvx):
     assert len(col) == 4
 
 
+@pytest.mark.citus
 def test_fetch_keeps_requested_order_and_skips_missing(kvx):
     col = kvx.get_or_create_collection("docs", dimension=3)
     col.upsert(rows(5))
@@ -58,6 +60,7 @@ def test_fetch_keeps_requested_order_and_skips_missing(kvx):
         col.fetch("r00001")
 
 
+@pytest.mark.citus
 def test_upsert_last_wins_and_updates(kvx):
     col = kvx.get_or_create_collection("docs", dimension=3)
     col.upsert([("a", [1, 0, 0], {"v": 1}), ("a", [0, 1, 0], {"v": 2}), ("b", [0, 0, 1], {})])
@@ -68,6 +71,7 @@ def test_upsert_last_wins_and_updates(kvx):
     assert len(col) == 2
 
 
+@pytest.mark.citus
 def test_last_wins_on_the_copy_path(kvx):
     col = kvx.get_or_create_collection("docs", dimension=3)
     col.upsert([(f"k{i}", [1, 0, 0], {"v": "old"}) for i in range(50)])
@@ -80,6 +84,7 @@ def test_last_wins_on_the_copy_path(kvx):
         assert rec.metadata == {"n": last} and same_vector(kvx.kind, rec.vector, [1, 2, last])
 
 
+@pytest.mark.citus
 def test_upsert_streams_a_generator(kvx):
     col = kvx.get_or_create_collection("docs", dimension=8)
     gen = ((f"g{i}", np.full(8, i % 7 + 1, dtype=np.float32), {"i": i}) for i in range(25_000))
@@ -122,6 +127,7 @@ def test_empty_upsert_is_a_noop(kvx):
     ],
 )
 @pytest.mark.parametrize("batch", [3, 3000], ids=["one-statement", "copy"])
+@pytest.mark.citus(params={"message": ["NaN"]})
 def test_bad_records_are_refused_and_nothing_is_written(kvx, record, message, batch):
     col = kvx.get_or_create_collection("docs", dimension=3)
     col.upsert([("keep", [1, 1, 1], {"v": "original"})])
@@ -147,6 +153,7 @@ def test_numpy_metadata_values_are_converted(kvx):
     assert col.fetch(["n"])[0].metadata == {"i": 3, "f": 0.5, "b": True, "a": [0, 1, 2]}
 
 
+@pytest.mark.citus
 def test_delete_by_ids_and_filters(kvx):
     col = kvx.get_or_create_collection("docs", dimension=3)
     col.upsert(rows(10))
@@ -168,6 +175,7 @@ def test_delete_by_ids_and_filters(kvx):
     assert len(col) == 0
 
 
+@pytest.mark.citus
 def test_query_shapes_and_order(kvx, quiet):
     col = kvx.get_or_create_collection("docs", dimension=3)
     col.upsert(
@@ -193,6 +201,7 @@ def test_query_shapes_and_order(kvx, quiet):
     assert col.query(data=[1, 0, 0], filters={"k": "m"}) == ["mid"]
 
 
+@pytest.mark.citus
 @pytest.mark.parametrize(
     ("measure", "expected"),
     [
@@ -240,6 +249,7 @@ def test_query_argument_errors(kvx, kwargs, message):
         col.query(**args)
 
 
+@pytest.mark.citus
 def test_missing_index_warning_and_index_lifecycle(kvx):
     col = kvx.get_or_create_collection("docs", dimension=3)
     col.upsert(rows(20))
@@ -323,6 +333,7 @@ def test_index_build_settings_and_catalog_detection(kvx, sql_conn, schema):
     assert col.is_indexed_for_measure("max_inner_product")
 
 
+@pytest.mark.citus
 def test_find_count_get(kvx):
     col = kvx.get_or_create_collection("docs", dimension=3)
     col.upsert(rows(30))
@@ -343,6 +354,7 @@ def test_find_count_get(kvx):
         col.find(limit=0)
 
 
+@pytest.mark.citus
 def test_text_column_round_trips_apart_from_metadata(kvx, quiet):
     col = kvx.get_or_create_collection("docs", dimension=3)
     col.upsert([("plain", [1, 0, 0], {"text": "metadata field"})])
@@ -355,6 +367,7 @@ def test_text_column_round_trips_apart_from_metadata(kvx, quiet):
     assert hit.id == "t" and hit.text == text
 
 
+@pytest.mark.citus
 def test_text_first_seen_mid_stream_adds_the_column(kvx):
     col = kvx.get_or_create_collection("docs", dimension=3)
     # > 256 records: the COPY path; only records after the first 400 carry text
@@ -368,6 +381,7 @@ def test_text_first_seen_mid_stream_adds_the_column(kvx):
     assert len(col) == 500
 
 
+@pytest.mark.citus
 def test_len_and_getitem(client):
     col = client.get_or_create_collection("docs", dimension=3)
     col.upsert([("a", [1, 2, 3], {"x": 1})])
@@ -377,4 +391,39 @@ def test_len_and_getitem(client):
         col["missing"]
     with pytest.raises(ArgError):
         col[3]  # type: ignore[index]
-    assert repr(col) == "Collection(name='docs', dimension=3)"
+    assert repr(col) == 'vecs_core.Collection(name="docs", dimension=3)'
+
+
+def test_repr_matches_vecs_format(vx):
+    col = vx.get_or_create_collection("movies", dimension=99)
+    kind = "Collection" if isinstance(vx, vecs_core.Client) else "AsyncCollection"
+    assert repr(col) == f'vecs_core.{kind}(name="movies", dimension=99)'
+    odd = vx.get_or_create_collection('it\'s "x"', dimension=2)
+    assert repr(odd) == f'vecs_core.{kind}(name="it\'s \\"x\\"", dimension=2)'
+
+
+NOT_DICTS = [["wrong type"], [{"a": 1}], ({"a": 1},), "a", 5, True, {"a", "b"}]
+
+
+@pytest.mark.parametrize("bad", NOT_DICTS, ids=repr)
+def test_every_filter_argument_must_be_a_dict(vx, bad):
+    """A filter that is not a dict is a FilterError saying so, from every method taking one,
+    and nothing is deleted."""
+    col = vx.get_or_create_collection("typed", dimension=2)
+    col.upsert([("a", [1, 2], {"a": 1}, "some text"), ("b", [2, 1], {"a": 2}, "more text")])
+    calls = {
+        "delete": lambda: col.delete(filters=bad),
+        "query": lambda: col.query(data=[1, 2], filters=bad),
+        "search": lambda: col.search([1, 2], filters=bad),
+        "find": lambda: col.find(bad),
+        "count": lambda: col.count(bad),
+        "keyword_search": lambda: col.keyword_search("text", filters=bad),
+        "hybrid_search": lambda: col.hybrid_search("text", [1, 2], filters=bad),
+    }
+    for name, call in calls.items():
+        with pytest.raises(FilterError, match=r"^filters: a filter must be a dict") as info:
+            call()
+        assert type(bad).__name__ in str(info.value), name
+    assert len(col) == 2
+    with pytest.raises(ArgError, match="clear"):
+        col.delete(filters={})  # a dict, but empty: the caller must mean clear()

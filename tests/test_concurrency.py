@@ -10,10 +10,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
+from conftest import placed, placement
 
 import vecs_core
 
 
+@pytest.mark.citus
 def test_eight_writers_with_overlapping_ids_never_deadlock(client):
     col = client.get_or_create_collection("docs", dimension=4)
     rng = np.random.default_rng(1)
@@ -46,6 +48,7 @@ def test_concurrent_get_or_create_on_one_name(database_url, schema):
             c.disconnect()
 
 
+@pytest.mark.citus
 def test_queries_and_upserts_continue_during_index_rebuild(client):
     col = client.get_or_create_collection("docs", dimension=16)
     rng = np.random.default_rng(2)
@@ -90,10 +93,11 @@ def test_queries_and_upserts_continue_during_index_rebuild(client):
     assert [ix.method.value for ix in col.list_indexes()] == ["ivfflat"]
 
 
-def test_async_fifty_queries_and_eight_upserters(database_url, schema):
+@pytest.mark.citus
+def test_async_fifty_queries_and_eight_upserters(db_url, schema, backend):
     async def main() -> None:
-        async with vecs_core.create_async_client(database_url, schema=schema, pool_size=6) as vx:
-            col = await vx.get_or_create_collection("docs", dimension=8)
+        async with vecs_core.create_async_client(db_url, schema=schema, pool_size=6) as vx:
+            col = await vx.get_or_create_collection("docs", dimension=8, **placement(backend))
             rng = np.random.default_rng(3)
             await col.upsert([(f"seed{i}", rng.normal(size=8), {"i": i}) for i in range(500)])
             await col.create_index()
@@ -155,8 +159,12 @@ def test_cancelled_async_query_returns_its_connection(database_url, schema):
     asyncio.run(main())
 
 
-def test_concurrent_index_builds_and_collection_churn(database_url, schema):
-    clients = [vecs_core.create_client(database_url, schema=schema, pool_size=2) for _ in range(4)]
+@pytest.mark.citus
+def test_concurrent_index_builds_and_collection_churn(db_url, schema, backend):
+    clients = [
+        placed(vecs_core.create_client(db_url, schema=schema, pool_size=2), backend)
+        for _ in range(4)
+    ]
     try:
         col = clients[0].get_or_create_collection("idx", dimension=8)
         rng = np.random.default_rng(5)

@@ -26,6 +26,9 @@ FENCE = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 
 pytestmark = pytest.mark.slow
 EMBEDDED_PAGES = {"embedded.md"}  # run on an embedded server of their own, not the test URL
+OWN_RUNNER = {  # pages whose blocks another test runs, on the server they need
+    "scaling-citus.md": "tests/test_docs_citus.py runs its blocks on the Citus test cluster",
+}
 
 
 def blocks(page: pathlib.Path) -> list[tuple[int, str]]:
@@ -55,6 +58,8 @@ def _reset(url: str) -> None:
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
 def test_page_runs(page, database_url, monkeypatch, tmp_path):
+    if page.name in OWN_RUNNER:
+        pytest.skip(OWN_RUNNER[page.name])
     found = blocks(page)
     if not found:
         pytest.skip(f"{page.name} has no Python blocks")

@@ -90,6 +90,9 @@ GIN_FILTERS = [
     {"tags": {"$contains": True}},
     {"tags": {"$contains": ["t5", 5]}},
     {"rare": "yes", "num": 100},
+    # arrays: exact equality, with containment in front for the index
+    {"tags": {"$eq": ["t5", 5, False]}},
+    {"tags": {"$eq": ["t5", 5]}},  # a prefix: contained in many rows, equal to none
 ]
 
 

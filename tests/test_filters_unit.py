@@ -66,6 +66,13 @@ VALID = [
     {"a": 1.5},
     {"a": {"$eq": 1}},
     {"a": {"$eq": None}},
+    {"a": {"$eq": [1, "x", None]}},
+    {"a": {"$eq": []}},
+    {"a": {"$eq": {"b": [1, {"c": True}]}}},
+    {"a": {"$eq": {}}},
+    {"a": {"$ne": [1]}},
+    {"a": {"$ne": {"b": 1}}},
+    {"a": {"$eq": (1, 2)}},
     {"a": {"$ne": "x"}},
     {"a": {"$gt": 1}},
     {"a": {"$gte": 1.5}},
@@ -130,6 +137,30 @@ def test_eq_is_containment_for_the_gin_index() -> None:
     assert values == {"p0": '{"a": "x"}'}
 
 
+def test_eq_of_an_array_or_object_is_exact_equality_behind_containment() -> None:
+    # containment alone would be wrong ([1, 2] contains [1]); it stays, for the GIN index
+    text, values = compile_({"a": {"$eq": [1]}})
+    assert text == ('(("metadata" @> %(p0)s::jsonb) AND (("metadata" -> %(p1)s) = %(p2)s::jsonb))')
+    assert values == {"p0": '{"a": [1]}', "p1": "a", "p2": "[1]"}
+    text, values = compile_({"a": {"$ne": {"b": (1, 2)}}})
+    assert text.startswith('(("metadata" ? %(p0)s) AND NOT ((')
+    assert values["p3"] == '{"b": [1, 2]}'
+
+
+def test_json_operands_are_copied_as_plain_json() -> None:
+    from types import MappingProxyType
+
+    _, values = compile_({"a": {"$eq": {"b": (1, "x")}}})
+    assert values["p2"] == '{"b": [1, "x"]}'
+    # only dicts, lists and tuples are JSON containers here (the ones whose depth is checked)
+    deep: Any = [1]
+    for _ in range(5000):
+        deep = [deep]
+    for odd in (MappingProxyType({"b": 1}), {"b": MappingProxyType({"c": deep})}):
+        with pytest.raises(FilterError, match="string, number, boolean or null"):
+            validate_filter({"a": {"$eq": odd}})
+
+
 def test_in_is_containment_of_any() -> None:
     text, values = compile_({"a": {"$in": [1, "1"]}})
     assert text == '("metadata" @> ANY(%(p0)s::jsonb[]))'
@@ -170,7 +201,7 @@ ERRORS = [
     ("a", "filters", ["must be a dict"]),
     ({"a": {"$regex": "x"}}, "filters['a']", ["'$regex'", *FIELD_OPERATORS]),
     ({"a": {"$EQ": 1}}, "filters['a']", ["'$EQ'", *FIELD_OPERATORS]),
-    ({"a": {"b": 1}}, "filters['a']", ["'b'", "nested objects", *FIELD_OPERATORS]),
+    ({"a": {"b": 1}}, "filters['a']", ["'b'", "{'$eq': {...}}", *FIELD_OPERATORS]),
     ({"a": {1: 1}}, "filters['a']", [*FIELD_OPERATORS]),
     ({"$nor": [{"a": 1}]}, "filters['$nor']", ["$and", "$or", "$not"]),
     ({"$and": [{"a": 1}, {"year": {"$foo": 1}}]}, "filters['$and'][1]['year']", ["'$foo'"]),
@@ -188,11 +219,18 @@ ERRORS = [
     ({"$or": [{"a": 1}, {("t",): 1}]}, "filters['$or'][1]", ["keys must be strings"]),
     ({"a": [1, 2]}, "filters['a']", ["bare list", "$in", "$contains"]),
     ({"a": (1, 2)}, "filters['a']", ["bare list"]),
-    ({"a": {"$eq": [1]}}, "filters['a']['$eq']", ["$eq", "string, number, boolean or null"]),
-    ({"a": {"$eq": {"b": 1}}}, "filters['a']['$eq']", ["$eq"]),
+    ({"a": {"$eq": [1, {2}]}}, "filters['a']['$eq'][1]", ["$eq", "string, number, boolean"]),
+    ({"a": {"$eq": {"b": b"x"}}}, "filters['a']['$eq']['b']", ["$eq", "bytes"]),
+    ({"a": {"$eq": {1: "x"}}}, "filters['a']['$eq']", ["$eq", "keys must be strings"]),
+    ({"a": {"$eq": {"k\x00": 1}}}, "filters['a']['$eq']", ["$eq", "NUL"]),
+    ({"a": {"$ne": [[float("nan")]]}}, "filters['a']['$ne'][0][0]", ["$ne", "finite"]),
+    ({"a": {"$eq": ["x\x00"]}}, "filters['a']['$eq'][0]", ["NUL"]),
+    ({"a": {"$eq": ["\ud800"]}}, "filters['a']['$eq'][0]", ["surrogate"]),
+    ({"a": "\udfff"}, "filters['a']", ["surrogate"]),
+    ({"a\ud800": 1}, "filters['a\\ud800']", ["surrogate"]),
+    ({"a": {"$in": ["\ud800"]}}, "filters['a']['$in'][0]", ["surrogate"]),
     ({"a": {"x": 1}.keys()}, "filters['a']", ["$eq"]),
     ({"a": b"x"}, "filters['a']", ["$eq", "bytes"]),
-    ({"a": {"$ne": [1]}}, "filters['a']['$ne']", ["$ne"]),
     ({"a": {"$gt": True}}, "filters['a']['$gt']", ["$gt", "number or a string"]),
     ({"a": {"$gte": None}}, "filters['a']['$gte']", ["$gte", "number or a string"]),
     ({"a": {"$lt": [1]}}, "filters['a']['$lt']", ["$lt", "number or a string"]),

@@ -51,6 +51,7 @@ def test_too_many_dimensions_are_refused_clearly(vx):
         vx.get_or_create_collection("zero", dimension=0)
 
 
+@pytest.mark.citus
 def test_iterative_scan_returns_full_limit_for_selective_filters(vx):
     col = vx.get_or_create_collection("filtered", dimension=16)
     rng = np.random.default_rng(1)
@@ -75,6 +76,7 @@ def test_iterative_scan_returns_full_limit_for_selective_filters(vx):
     assert len(col.query(data=q, limit=10, filters={"rare": True}, probes=1)) == 10
 
 
+@pytest.mark.citus
 def test_ef_search_is_raised_to_limit(vx):
     col = vx.get_or_create_collection("ef", dimension=8)
     rng = np.random.default_rng(2)
@@ -167,7 +169,60 @@ def test_search_settings_stay_local_on_an_injected_engine(database_url, schema):
     engine.dispose()
 
 
-def test_is_indexed_for_measure_refuses_unknown_measures(vx):
+def test_is_indexed_for_measure_is_false_for_unknown_measures(vx):
     col = vx.get_or_create_collection("m", dimension=3)
+    col.upsert([("a", [1, 2, 3], {})])
+    col.create_index(measure="max_inner_product")
+    # as in vecs: a question with the answer no, not an error
+    for measure in ("invalid", "dot", None, 3, ["cosine_distance"]):
+        assert col.is_indexed_for_measure(measure) is False
+    assert col.is_indexed_for_measure("max_inner_product") is True
+    assert col.is_indexed_for_measure(vecs_core.IndexMeasure.cosine_distance) is False
+    # where a measure is used, an unknown one is still refused
     with pytest.raises(ArgError, match="unknown measure 'dot'"):
-        col.is_indexed_for_measure("dot")
+        col.query(data=[1, 2, 3], measure="dot")
+    with pytest.raises(ArgError, match="unknown measure 'dot'"):
+        col.create_index(measure="dot")
+
+
+def test_pgvector_older_than_0_5_has_no_hnsw(vx):
+    """vecs' failover path: with pgvector < 0.5 (here simulated by overriding the version),
+    ``auto`` builds IVFFlat and ``hnsw`` is refused; the real server builds what is asked."""
+    real = vx.vector_version
+    vx.set_vector_version("0.4.1")
+    assert vx.vector_version == "0.4.1"
+    col = vx.get_or_create_collection("old_pgvector", dimension=4)
+    col.upsert([(f"r{i}", [1.0, float(i), 2.0, 3.0], {"i": i}) for i in range(50)])
+    built = col.create_index(method="auto")
+    assert built.method == vecs_core.IndexMethod.ivfflat
+    assert [(ix.method, ix.measure) for ix in col.list_indexes()] == [
+        (vecs_core.IndexMethod.ivfflat, vecs_core.IndexMeasure.cosine_distance)
+    ]
+    with pytest.raises(ArgError, match=r"HNSW is unavailable: pgvector >= 0\.5\.0.*0\.4\.1"):
+        col.create_index(method="hnsw")
+    with pytest.raises(ArgError, match="HNSW"):
+        col.create_index(method=vecs_core.IndexMethod.hnsw, replace=False)
+    assert [ix.name for ix in col.list_indexes()] == [built.name]  # the refusal changed nothing
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the IVFFlat index covers the query
+        assert col.query(data=[1.0, 7.0, 2.0, 3.0], limit=1, probes=10) == ["r7"]
+        # no iterative-scan setting is sent to a pgvector < 0.8, filtered or not
+        assert col.query(data=[1.0, 7.0, 2.0, 3.0], limit=2, filters={"i": {"$gte": 7}})
+    with pytest.raises(ArgError, match="needs pgvector >= 0.8.0"):
+        col.query(data=[1.0, 7.0, 2.0, 3.0], iterative_scan="relaxed_order")
+    # None forgets the override: the server's version is read again, and HNSW works
+    vx.set_vector_version(None)
+    assert vx.vector_version == real
+    assert col.create_index(method="hnsw").method == vecs_core.IndexMethod.hnsw
+
+
+def test_vector_version_is_assignable_like_vecs(client):
+    client.vector_version = "0.4.1"  # what vecs' own tests do
+    assert client.vector_version == "0.4.1"
+    col = client.get_or_create_collection("assigned", dimension=4)
+    col.upsert([("a", [1, 2, 3, 4], {})])
+    assert col.create_index(method=vecs_core.IndexMethod.auto).method == "ivfflat"
+    for bad in ("", "latest", 0.4, 5):
+        with pytest.raises(ArgError, match="version string"):
+            client.vector_version = bad  # type: ignore[assignment]
+    assert client.vector_version == "0.4.1"

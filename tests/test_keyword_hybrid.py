@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import math
 
+import psycopg
 import pytest
 
 import vecs_core
@@ -47,6 +48,7 @@ def unit(i: int, dim: int = 3) -> list[float]:
 
 
 # -- keyword search --------------------------------------------------------------------------------
+@pytest.mark.citus
 def test_keyword_search_ranks_exact_matches(docs):
     hits = docs.keyword_search("PostgreSQL")
     assert {h.id for h in hits} == {"pg", "pgvector"}
@@ -92,7 +94,7 @@ def test_keyword_language_validation_and_other_languages(client):
     with pytest.raises(ArgError, match="unknown text search language 'klingon'.*english"):
         col.keyword_search("chat", language="klingon")
     with pytest.raises(ArgError, match="language must be"):
-        col.keyword_search("chat", language=None)  # type: ignore[arg-type]
+        col.keyword_search("chat", language=3)  # type: ignore[arg-type]
     with pytest.raises(ArgError, match="language"):
         col.keyword_search("chat", language="english'; DROP TABLE fr; --")
     # other configurations are computed on the fly: 'la' is a French stop word, not an English one
@@ -113,6 +115,7 @@ def test_keyword_argument_checks(client):
             col.keyword_search("x", limit=limit)  # type: ignore[arg-type]
 
 
+@pytest.mark.citus
 def test_enable_full_text_is_idempotent(client, sql_conn, schema):
     col = client.get_or_create_collection("plain", dimension=3)
     col.upsert([("v", unit(0), {})])  # no text column yet
@@ -124,24 +127,30 @@ def test_enable_full_text_is_idempotent(client, sql_conn, schema):
         " AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
         (f'"{schema}"."plain"',),
     ).fetchall()
-    assert cols == [("id", ""), ("vec", ""), ("metadata", ""), ("text", ""), ("fts", "s")]
-    gin = sql_conn.execute(
-        "SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
-        " JOIN pg_am am ON am.oid = c.relam WHERE i.indrelid = %s::regclass AND am.amname = 'gin'"
-        " AND pg_get_indexdef(i.indexrelid) LIKE '%%(fts)%%'",
-        (f'"{schema}"."plain"',),
-    ).fetchone()
-    assert gin == (1,)
-    sql_conn.execute(f'DROP INDEX "{schema}"."{fts_index_name("plain")}"')
+    assert cols == [("id", ""), ("vec", ""), ("metadata", ""), ("text", "")]
+
+    def fts_indexes() -> list[str]:
+        return [
+            r[0]
+            for r in sql_conn.execute(
+                "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+                " JOIN pg_am am ON am.oid = c.relam WHERE i.indrelid = %s::regclass"
+                " AND am.amname = 'gin' AND pg_get_indexdef(i.indexrelid) LIKE"
+                " '%%to_tsvector(''english''::regconfig, COALESCE(text%%'",
+                (f'"{schema}"."plain"',),
+            )
+        ]
+
+    (index,) = fts_indexes()
+    sql_conn.execute(f'DROP INDEX "{schema}"."{index}"')
     col.enable_full_text()  # puts a dropped index back
-    assert sql_conn.execute(
-        "SELECT to_regclass(%s) IS NOT NULL", (f'"{schema}"."{fts_index_name("plain")}"',)
-    ).fetchone() == (True,)
+    assert len(fts_indexes()) == 1
     col.upsert([("t", unit(1), {}, "text arrives later")])
     assert [h.id for h in col.keyword_search("arrives")] == ["t"]
     assert col.list_indexes() == []  # the GIN index is not a vector index
 
 
+@pytest.mark.citus
 def test_text_roundtrip_unicode_and_metadata_key_named_text(client):
     col = client.get_or_create_collection("uni", dimension=3)
     text = "Zürich café — 東京の天気 🚀\n\ttabs, \"quotes\", 'apostrophes' and \\backslashes\\ "
@@ -165,6 +174,7 @@ def test_text_roundtrip_unicode_and_metadata_key_named_text(client):
 
 
 # -- hybrid search ---------------------------------------------------------------------------------
+@pytest.mark.citus
 def test_hybrid_ranks_keyword_match_and_paraphrase_near_top(docs):
     hits = docs.hybrid_search("how to bake bread", limit=5)
     top3 = [h.id for h in hits[:3]]
@@ -193,6 +203,7 @@ def test_hybrid_filters_and_weights(docs):
     assert only_keyword[0].id == "loaf"
 
 
+@pytest.mark.citus
 def test_hybrid_rrf_scores_and_keyword_only_rows(client):
     col = client.get_or_create_collection("rrf", dimension=3)
     col.upsert(
@@ -219,6 +230,7 @@ def test_hybrid_rrf_scores_and_keyword_only_rows(client):
     assert math.isclose(hits[2].score, 1 / 3)
 
 
+@pytest.mark.citus
 def test_hybrid_measure_and_index(client):
     col = client.get_or_create_collection("ix", dimension=3)
     col.upsert([(f"r{i}", [1.0, i / 10, 0.5], {"i": i}, f"row number {i}") for i in range(40)])
@@ -257,6 +269,7 @@ def test_hybrid_argument_checks(client):
         col.hybrid_search("", unit(0))
 
 
+@pytest.mark.citus
 def test_keyword_and_hybrid_through_both_shells_on_every_kind(kvx):
     col = kvx.get_or_create_collection("shells", dimension=3)
     col.upsert(
@@ -290,3 +303,91 @@ def test_async_client_with_text_adapter(database_url, schema, embedding):
             await client.disconnect()
 
     assert asyncio.run(main()) == ["pgvector", "loaf"]
+
+
+def _plan(sql_conn, schema: str, query: str) -> str:
+    sql_conn.execute(psycopg.sql.SQL("SET search_path = {}").format(psycopg.sql.Identifier(schema)))
+    rows = sql_conn.execute("EXPLAIN " + query).fetchall()
+    return " ".join(r[0] for r in rows)
+
+
+FRENCH = [
+    ("chats", "Les chats dorment toute la journée au soleil."),
+    ("chevaux", "Le cheval galope dans les prés."),
+    ("pluie", "Il pleut souvent en Bretagne, la pluie est fine."),
+]
+
+
+def test_full_text_in_french(kvx, sql_conn, schema):
+    col = kvx.get_or_create_collection("fr", dimension=3)
+    col.upsert([(i, unit(n), {"n": n}, t) for n, (i, t) in enumerate(FRENCH)])
+    assert col.enable_full_text(language="french") == "french"
+    # French stemming: "chat" finds "chats", "chevaux" finds "cheval", "pleuvoir"... "pluies"
+    assert [h.id for h in col.keyword_search("chat")] == ["chats"]
+    assert [h.id for h in col.keyword_search("chevaux")] == ["chevaux"]
+    assert [h.id for h in col.keyword_search("pluies")] == ["pluie"]
+    assert [h.id for h in col.keyword_search("la")] == []  # a French stop word
+    hits = col.hybrid_search("cheval", unit(2), limit=2)
+    assert {h.id for h in hits} == {"chevaux", "pluie"}
+    # the search language defaults to the collection's; another one is computed on the fly
+    assert [h.id for h in col.keyword_search("la", language="english")] == ["chats", "pluie"]
+
+
+def test_full_text_index_serves_the_language_and_changes_concurrently(client, sql_conn, schema):
+    col = client.get_or_create_collection("fr", dimension=3)
+    col.upsert(
+        [(f"r{i}", unit(i % 3), {}, f"document numéro {i} sur les chats") for i in range(3000)]
+    )
+    col.upsert([(i, unit(0), {}, t) for i, t in FRENCH])
+    col.enable_full_text("french")
+    sql_conn.execute("ANALYZE " + f'"{schema}"."fr"')
+    explain = _plan(
+        sql_conn,
+        schema,
+        "SELECT id FROM fr WHERE to_tsvector('french'::regconfig, coalesce(text, ''))"
+        " @@ websearch_to_tsquery('french'::regconfig, 'cheval')",
+    )
+    assert "Bitmap Index Scan on ix_fts_" in explain, explain
+    names = lambda: [  # noqa: E731
+        r[0]
+        for r in sql_conn.execute(
+            "SELECT indexname FROM pg_indexes WHERE schemaname = %s AND indexname LIKE 'ix_fts%%'",
+            (schema,),
+        )
+    ]
+    (french_index,) = names()
+    assert col.enable_full_text() == "french"  # None keeps the language: nothing rebuilt
+    assert names() == [french_index]
+    assert col.enable_full_text("simple") == "simple"  # a new index, then the old one dropped
+    (simple_index,) = names()
+    assert simple_index != french_index
+    assert col.keyword_search("chevaux") == []  # 'simple': no stemming
+    assert [h.id for h in col.keyword_search("cheval")] == ["chevaux"]
+    # another client finds the language in the catalog
+    other = client.get_or_create_collection("fr")
+    assert other.keyword_search("chevaux") == []
+    with pytest.raises(ArgError, match="unknown text search language 'klingon'"):
+        col.enable_full_text("klingon")
+
+
+def test_stored_fts_column_of_earlier_versions(client, sql_conn, schema):
+    col = client.get_or_create_collection("old", dimension=3)
+    col.upsert([(i, unit(n), {}, t) for n, (i, t) in enumerate(DOCS_EN)])
+    table = f'"{schema}"."old"'
+    sql_conn.execute(  # what vecs_core 0.1 created: a stored generated column and a GIN index
+        f"ALTER TABLE {table} ADD COLUMN fts tsvector GENERATED ALWAYS AS"
+        " (to_tsvector('english'::regconfig, coalesce(text, ''))) STORED"
+    )
+
+    sql_conn.execute(f'CREATE INDEX "{fts_index_name("old")}" ON {table} USING gin (fts)')
+    old = client.get_or_create_collection("old")
+    assert [h.id for h in old.keyword_search("cats")] == ["cats"]  # served by the stored column
+    assert old.enable_full_text() == "english"  # moves it to an expression index
+    columns = [r[0] for r in sql_conn.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = %s"
+        " AND table_name = 'old'", (schema,))]  # fmt: skip
+    assert "fts" not in columns
+    assert [h.id for h in old.keyword_search("cats")] == ["cats"]
+
+
+DOCS_EN = [("cats", "Cats sleep all day."), ("dogs", "Dogs bark at night.")]

@@ -148,6 +148,7 @@ def test_bad_sparse_vectors_are_refused(client, vector, message):
     assert [r.id for r in col.fetch(["keep", "bad"])] == ["keep"]
 
 
+@pytest.mark.citus
 def test_sparse_limits_storage_and_hnsw(client):
     col = client.get_or_create_collection("sparse", dimension=100_000, storage="sparsevec")
     with pytest.raises(RecordError, match="at most 16000"):

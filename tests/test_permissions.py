@@ -12,14 +12,17 @@ from vecs_core.exc import ArgError, PermissionDenied
 
 
 @pytest.fixture
-def app_role(sql_conn):
+def app_role(sql_conn, backend):
     role = f"app_{uuid.uuid4().hex[:8]}"
-    sql_conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(role)))
+    # Citus runs a role's shard queries on connections to the workers opened as that role
+    login = sql.SQL("LOGIN" if backend == "citus" else "NOLOGIN")
+    sql_conn.execute(sql.SQL("CREATE ROLE {} {}").format(sql.Identifier(role), login))
     yield role
     sql_conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
     sql_conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
 
 
+@pytest.mark.citus
 def test_rls_policy_restricts_query_fetch_find_delete(vx, sql_conn, schema, app_role):
     col = vx.get_or_create_collection("docs", dimension=3)
     col.upsert(

@@ -97,7 +97,7 @@ def test_a_failed_build_drops_its_index_resets_settings_and_releases_the_lock():
     db = FakeDB(
         [
             (LOCK, (True,)),
-            (r"FROM pg_index", [(old.name, "hnsw", "vector_cosine_ops", True)]),
+            (r"FROM pg_index", [(old.name, "hnsw", "vector_cosine_ops", True, None)]),
             (r"^CREATE INDEX", psycopg.errors.ProgramLimitExceeded("memory required is 9 GB")),
         ]
     )
@@ -125,7 +125,7 @@ def test_a_build_waits_for_the_lock_and_refuses_replace_false():
         version=LATEST,
         table=KINDS["halfvec"],
     )
-    existing = [("ix_a", "ivfflat", "halfvec_l2_ops", True)]
+    existing = [("ix_a", "ivfflat", "halfvec_l2_ops", True, None)]
     db = FakeDB([(LOCK, lambda _: next(answers)), (r"FROM pg_index", existing)])
     with pytest.raises(ArgError, match="replace=False"):
         db.run(create_index_plan(IndexTarget("s", "docs", target().table, 4), plan, False, {}))
@@ -200,13 +200,20 @@ def test_search_settings(kind):
     }
     assert _search(kind, hnsw, limit=100, ef_search=20).settings["hnsw.ef_search"] == "100"
     filtered = _search(kind, hnsw, filters={"a": 1}, ef_search=80)
-    assert filtered.settings == {"hnsw.ef_search": "80", "hnsw.iterative_scan": "relaxed_order"}
+    assert filtered.settings == {
+        "hnsw.ef_search": "80",
+        "hnsw.iterative_scan": "relaxed_order",
+        "hnsw.max_scan_tuples": "20000",  # an iterative scan states its bound
+    }
     assert _search(kind, ivf, probes=7).settings == {
         "ivfflat.probes": "7",
         "ivfflat.iterative_scan": "off",
     }
     strict = _search(kind, hnsw, iterative_scan="strict_order").settings
     assert strict["hnsw.iterative_scan"] == "strict_order"
+    relaxed = _search(kind, ivf, filters={"a": 1}).settings
+    assert relaxed["ivfflat.iterative_scan"] == "relaxed_order"
+    assert relaxed["ivfflat.max_probes"] == "100"
     assert _search(kind, hnsw, version=(0, 7, 4)).settings == {"hnsw.ef_search": "40"}
     with pytest.raises(ArgError, match="needs pgvector >= 0.8.0"):
         _search(kind, hnsw, version=(0, 7, 4), iterative_scan="relaxed_order")

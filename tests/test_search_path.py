@@ -33,6 +33,7 @@ def indexed(kvx):
     return col, stored(kvx.kind, data), kvx.kind
 
 
+@pytest.mark.citus
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 def test_nonfinite_float32_query_vector_is_refused(vx, quiet, bad):
     col = vx.get_or_create_collection("docs", dimension=3)
@@ -47,6 +48,7 @@ def test_nonfinite_float32_query_vector_is_refused(vx, quiet, bad):
     assert col.query(data=np.array([1, 0, 0], dtype=np.float32)) == ["a"]  # connection fine
 
 
+@pytest.mark.citus
 @pytest.mark.parametrize("filtered", [False, True])
 def test_every_result_shape_on_an_indexed_collection(indexed, filtered):
     col, data, kind = indexed

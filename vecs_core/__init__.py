@@ -6,7 +6,10 @@
 """
 
 from . import adapter, embedded, exc
+from . import client as client  # vecs' module paths, reachable as attributes (not in *)
+from . import collection as collection
 from ._async import AsyncClient, AsyncCollection, create_async_client
+from ._citus import Distribution, ShardPlacement
 from ._filters import FIELD_OPERATORS as FILTER_OPERATORS
 from ._filters import LOGICAL_OPERATORS
 from ._indexes import (
@@ -18,6 +21,7 @@ from ._indexes import (
     relevance_score,
     similarity_score,
 )
+from ._metaindex import MetadataIndex
 from ._plans.indexes import IndexBuildProgress, VectorIndex
 from ._progress import UpsertProgress
 from ._requests import MAX_LIMIT
@@ -30,6 +34,7 @@ from .exc import (
     EmbeddedServerError,
     FilterError,
     IndexBuildError,
+    MigrationError,
     MismatchedDimension,
     MissingDependency,
     PermissionDenied,
@@ -49,6 +54,7 @@ __all__ = [
     "Collection",
     "CollectionAlreadyExists",
     "CollectionNotFound",
+    "Distribution",
     "EmbeddedServerError",
     "FILTER_OPERATORS",
     "FilterError",
@@ -62,11 +68,14 @@ __all__ = [
     "Item",
     "LOGICAL_OPERATORS",
     "MAX_LIMIT",
+    "MetadataIndex",
+    "MigrationError",
     "MismatchedDimension",
     "MissingDependency",
     "PermissionDenied",
     "Record",
     "RecordError",
+    "ShardPlacement",
     "StatementTimeout",
     "Unreachable",
     "UpsertProgress",

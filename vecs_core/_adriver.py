@@ -16,6 +16,7 @@ Running a job (:func:`run_job`) takes a pooled connection and runs the job's pla
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, NoReturn
@@ -24,7 +25,9 @@ import psycopg
 from psycopg.copy import AsyncQueuedLibpqWriter
 from psycopg_pool import PoolTimeout
 
+from ._citus import BEGIN, COMMIT, set_local_statements
 from ._conn import (
+    IDLE,
     AsyncPooledConnection,
     ConnState,
     configure,
@@ -57,6 +60,74 @@ async def _configure(conn: psycopg.AsyncConnection[Any]) -> None:
     configure(conn)
 
 
+FIRST_WAIT = 1.0
+"""Seconds a call waits for a pooled connection before it checks that the server is up."""
+
+
+class Liveness:
+    """Fail fast while the server is down, and recover by itself once it is back.
+
+    psycopg_pool, left alone, makes a call against a stopped server wait for the whole pool
+    timeout (30 s) while it retries in the background, and once the server is back its retries
+    have backed off so far that recovery takes as long again. So a pool source keeps a
+    ``Liveness``:
+
+    * a call waits for a pooled connection at most :data:`FIRST_WAIT` seconds before checking
+      the server with one direct connection (bounded by ``connect_timeout``); when the server
+      is busy but up, the call waits for the rest of ``pool_timeout``;
+    * a pooled connection found dead triggers the same check before the call is retried;
+    * when the check fails, the pool is closed (waiting calls end too) and :class:`Unreachable`
+      is raised; the next call opens a fresh pool after the same check, so calls fail fast while
+      the server is down and work at once when it is back.
+
+    A successful check is trusted for :data:`FIRST_WAIT` seconds, so a saturated pool does not
+    turn every waiting call into a connection attempt.
+    """
+
+    def __init__(self, options: ConnectOptions) -> None:
+        self.options = options
+        self._lock = asyncio.Lock()
+        self._ok_at = float("-inf")  # time.monotonic() of the last successful check
+
+    def _first_wait(self) -> float:
+        return min(FIRST_WAIT, self.options.pool_timeout)
+
+    def _trusted(self) -> bool:
+        return time.monotonic() - self._ok_at < FIRST_WAIT
+
+    async def getconn(self, source: Any, pool: Any) -> psycopg.AsyncConnection[Any]:
+        """``pool.getconn()`` that checks the server after :data:`FIRST_WAIT` seconds.
+
+        Raises:
+            Unreachable: the server cannot be reached (the pool is closed).
+            PoolTimeout: the server answers but no pooled connection came free in time.
+        """
+        first = self._first_wait()
+        try:
+            conn: psycopg.AsyncConnection[Any] = await pool.getconn(timeout=first)
+            return conn
+        except PoolTimeout:
+            await self.check(source)
+            rest = self.options.pool_timeout - first
+            if rest <= 0:
+                raise
+        conn = await pool.getconn(timeout=rest)
+        return conn
+
+    async def check(self, source: Any) -> None:
+        """Connect once, directly; on failure close ``source``'s pool and raise
+        :class:`Unreachable` (naming host and port, never the password)."""
+        async with self._lock:
+            if self._trusted():
+                return
+            try:
+                await diagnose(self.options.resolve(), self.options)
+            except Unreachable:
+                await source.close()
+                raise
+            self._ok_at = time.monotonic()
+
+
 class _AsyncLease:
     """``async with source.connection() as conn``: a connection of the pool, given back on exit
     (the pool rolls back one left in a transaction and drops a broken one). A class rather than
@@ -70,7 +141,7 @@ class _AsyncLease:
     async def __aenter__(self) -> psycopg.AsyncConnection[Any]:
         self.pool = pool = await self.source.get()
         try:
-            conn: psycopg.AsyncConnection[Any] = await pool.getconn()
+            conn = await self.source.liveness.getconn(self.source, pool)
         except PoolTimeout as exc:
             await self.source.unavailable(exc)
         self.conn = conn
@@ -87,8 +158,10 @@ class AsyncPoolSource:
         self.options = options
         self._pool: Any = None
         self._lock = asyncio.Lock()
+        self.liveness = Liveness(options)
         # behind a transaction pooler (prepare_threshold=None) session state is not ours to keep
         self.session_settings = options.prepare_threshold is not None
+        self.propagate_settings = False  # set by the client on a Citus coordinator
 
     async def get(self) -> Any:
         """The open pool, opened on first use (by one caller; the others wait for it)."""
@@ -122,6 +195,9 @@ class AsyncPoolSource:
         raise Unreachable(f"no database connection became available: {exc}") from exc
 
     async def check(self) -> None:
+        """After a pooled connection was found dead: fail fast if the server is gone (see
+        :class:`Liveness`), else let the pool drop its dead connections."""
+        await self.liveness.check(self)
         if self._pool is not None:
             await self._pool.check()
 
@@ -138,6 +214,7 @@ class AsyncEngineSource:
     def __init__(self, engine: Any) -> None:
         self.engine = engine
         self.session_settings = False  # the engine's connections are the user's
+        self.propagate_settings = False  # set by the client on a Citus coordinator
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
@@ -170,8 +247,11 @@ class AsyncEngineSource:
         return None
 
 
-async def run_step(conn: psycopg.AsyncConnection[Any], step: Step, session: bool = False) -> Any:
-    """Send one step. Search settings go with the statement (see ``_conn.stale_settings``)."""
+async def run_step(
+    conn: psycopg.AsyncConnection[Any], step: Step, session: bool = False, citus: bool = False
+) -> Any:
+    """Send one step. Search settings go with the statement (see ``_conn.stale_settings``;
+    on a Citus coordinator, ``citus``, see :func:`run_propagated`)."""
     if isinstance(step, CopyIn):
         async with conn.cursor() as cur:
             # a writer thread sends while this thread encodes the next chunk
@@ -182,6 +262,8 @@ async def run_step(conn: psycopg.AsyncConnection[Any], step: Step, session: bool
     state: ConnState | None = getattr(conn, "vecs_state", None)
     cur = cursor_for(conn, state, step.binary)
     try:
+        if citus and step.settings:
+            return await run_propagated(conn, cur, step)
         stale = stale_settings(conn, state, step.settings, session) if step.settings else None
         if stale and state is not None:
             state.settings.clear()  # unknown until the statement succeeds
@@ -200,6 +282,37 @@ async def run_step(conn: psycopg.AsyncConnection[Any], step: Step, session: bool
             await cur.close()
 
 
+async def run_propagated(
+    conn: psycopg.AsyncConnection[Any], cur: psycopg.AsyncCursor[Any], step: Execute
+) -> Any:
+    """Run ``step`` on a Citus coordinator with its settings applied on the workers too:
+    ``BEGIN``, ``SET LOCAL`` of each setting (forwarded by Citus, see ``_citus.py``), the
+    statement and ``COMMIT``, pipelined in one round trip. Inside a transaction already open
+    (a session's RLS settings) only the settings and the statement are sent."""
+    own = conn.pgconn.transaction_status == IDLE
+    error: psycopg.Error | None = None
+    aux = conn.cursor()
+    try:
+        async with conn.pipeline():
+            try:
+                for statement in ([BEGIN] if own else []) + set_local_statements(step.settings):
+                    await aux.execute(statement)
+                await cur.execute(step.query, step.params or {})
+                if own:
+                    await aux.execute(COMMIT)
+            except psycopg.Error as exc:  # raised early when an error result arrives in time
+                error = exc
+    except psycopg.Error as exc:  # the usual place: the pipeline's sync at its exit
+        error = error or exc
+    finally:
+        await aux.close()
+    if error is not None:
+        if own and not conn.closed and conn.pgconn.transaction_status != IDLE:
+            await conn.rollback()
+        raise error
+    return await collect(cur, step)
+
+
 async def collect(cur: psycopg.AsyncCursor[Any], step: Execute) -> Any:
     if step.fetch == "all":
         return await cur.fetchall()
@@ -211,7 +324,11 @@ async def collect(cur: psycopg.AsyncCursor[Any], step: Execute) -> Any:
 
 
 async def run_plan(
-    conn: psycopg.AsyncConnection[Any], job: Job[Any], sent: list[int], session: bool = False
+    conn: psycopg.AsyncConnection[Any],
+    job: Job[Any],
+    sent: list[int],
+    session: bool = False,
+    citus: bool = False,
 ) -> Any:
     """Run ``job``'s plan on ``conn``: send each step, hand back its result (or throw its
     database error into the plan, which may handle it). ``sent[0]`` counts the steps sent.
@@ -230,7 +347,7 @@ async def run_plan(
             return stop.value
         error = None
         try:
-            result = await run_step(conn, step, session)
+            result = await run_step(conn, step, session, citus)
             sent[0] += 1
         except psycopg.Error as exc:
             if is_disconnect(exc, conn):
@@ -270,11 +387,13 @@ async def run_job(source: Any, job: Job[Any], settings: Mapping[str, str] | None
     any step ran (e.g. the server restarted while it sat idle in the pool).
 
     ``settings`` (a client session's, e.g. for Row Level Security) are applied with
-    ``set_config(..., true)`` inside the job's transaction, or for a job that runs outside any
-    transaction at session level and reset afterwards, so they never leak to the next user of
-    the connection.
+    ``set_config(..., true)`` inside the job's transaction (on a Citus coordinator with ``SET
+    LOCAL`` statements that reach the workers), or for a job that runs outside any transaction
+    at session level and reset afterwards, so they never leak to the next user of the
+    connection.
     """
-    session = source.session_settings
+    citus = source.propagate_settings
+    session = source.session_settings and not citus
     for attempt in (1, 2):
         sent = [0]
         async with source.connection() as conn:
@@ -283,16 +402,20 @@ async def run_job(source: Any, job: Job[Any], settings: Mapping[str, str] | None
                     async with conn.cursor() as cur:
                         await cur.execute(*settings_statement(settings, local=False))
                         try:
-                            return await run_plan(conn, job, sent, session)
+                            return await run_plan(conn, job, sent, session, citus)
                         finally:
                             if not conn.broken:
                                 await cur.execute(*settings_statement(settings, False, reset=True))
                 if job.mode == "transaction" or (settings and job.mode == "statements"):
                     async with conn.transaction():
-                        if settings:
+                        if settings and citus:
+                            async with conn.pipeline():
+                                for statement in set_local_statements(settings):
+                                    await conn.execute(statement)
+                        elif settings:
                             await conn.execute(*settings_statement(settings))
-                        return await run_plan(conn, job, sent, session)
-                return await run_plan(conn, job, sent, session)
+                        return await run_plan(conn, job, sent, session, citus)
+                return await run_plan(conn, job, sent, session, citus)
             except psycopg.OperationalError as exc:
                 if attempt == 1 and sent[0] == 0 and is_disconnect(exc, conn):
                     await source.check()

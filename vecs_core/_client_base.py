@@ -5,17 +5,19 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Mapping
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import psycopg
 from typing_extensions import Self
 
+from ._checks import safe_repr, utf8_encodable
+from ._citus import Distribution, Placement, require_citus
 from ._collection_base import CollectionBase
 from ._connect import ConnectOptions, describe
 from ._indexes import parse_version
 from ._kinds import parse_kind
 from ._names import validate_name
-from ._plans import catalog
+from ._plans import catalog, distribution
 from ._protocol import Flow, Job
 from ._requests import check_int
 from .adapter import Adapter
@@ -40,6 +42,7 @@ class ClientBase(Generic[C]):
     (``C`` is the shell's collection class)."""
 
     _collection_class: type[C]
+    _source: Any  # the shell's connection source (``_adriver``/``_driver``)
 
     def __init__(self, options: ConnectOptions, schema: str) -> None:
         self.schema = validate_name(schema, what="schema name")
@@ -47,6 +50,8 @@ class ClientBase(Generic[C]):
         self._version: tuple[int, ...] | None = None
         self._version_string: str | None = None
         self._settings: dict[str, str] = {}
+        self._citus_version: str | None = None
+        self._probed = False  # the catalog was read (pgvector and Citus versions)
 
     @property
     def _build_memory_cap(self) -> int | None:
@@ -81,7 +86,11 @@ class ClientBase(Generic[C]):
                 )
             if isinstance(value, bool):
                 value = "on" if value else "off"
-            if not isinstance(value, (str, int, float)) or "\x00" in str(value):
+            if (
+                not isinstance(value, (str, int, float))
+                or "\x00" in str(value)
+                or not utf8_encodable(str(value))
+            ):
                 raise ArgError(f"session setting {name!r} needs a str/int/float/bool value")
             merged[name] = str(value)
         if role is not None:
@@ -94,16 +103,52 @@ class ClientBase(Generic[C]):
         where = "embedded" if self._options.embedded else describe(self._options.url or "")
         return f"{type(self).__name__}({where}, schema={self.schema!r})"
 
+    def set_vector_version(self, version: str | None) -> None:
+        """Act as if the server had pgvector ``version`` (e.g. ``"0.4.1"``), or, with None, read
+        it from the server again on the next call that needs it.
+
+        vecs lets code assign ``client.vector_version``; the sync :class:`~vecs_core.Client`
+        accepts that assignment too (it calls this method), and on the async client, where
+        ``vector_version()`` is a coroutine, this method is the way. The version decides what
+        ``create_index`` and search may use: below 0.5.0 ``method="auto"`` builds IVFFlat and
+        ``method="hnsw"`` raises :class:`ArgError`; below 0.7.0 no l1 or half-precision indexes
+        (nor ``halfvec``/``sparsevec`` collections); below 0.8.0 no iterative index scans. Set it
+        before opening collections: a collection keeps the search settings it derived until its
+        index cache refreshes.
+
+        Raises:
+            ArgError: ``version`` is not a version string like ``"0.4.1"``.
+        """
+        if version is None:
+            self._version = self._version_string = None
+            return
+        parsed = parse_version(version) if isinstance(version, str) else ()
+        if not parsed:
+            raise ArgError(
+                "vector_version must be a pgvector version string like '0.8.0', got "
+                f"{safe_repr(version)}"
+            )
+        self._version_string, self._version = version, parsed
+
     def _version_flow(self) -> Flow[tuple[int, ...]]:
-        if self._version is None:
-            found = yield Job(catalog.vector_version_plan, "statements")
+        """The pgvector version, read once per client together with the Citus version: on a
+        Citus coordinator the client's connection source sends every setting so that it
+        reaches the shards (see ``_citus.py``). Runs before any collection is opened."""
+        if self._version is None or not self._probed:
+            found, citus = yield Job(catalog.vector_version_plan, "statements")
             if found is None:
                 raise VecsError(
                     "the pgvector extension is not available on this PostgreSQL server; "
                     "install pgvector (https://github.com/pgvector/pgvector#installation)"
                 )
-            self._version_string = str(found)
-            self._version = parse_version(self._version_string)
+            self._citus_version = citus
+            if citus is not None:
+                self._source.propagate_settings = True
+            self._probed = True
+            if self._version is None:  # not set by set_vector_version
+                self._version_string = str(found)
+                self._version = parse_version(self._version_string)
+        assert self._version is not None
         return self._version
 
     def _vector_version_flow(self) -> Flow[str]:
@@ -118,6 +163,7 @@ class ClientBase(Generic[C]):
         storage: str | None = None,
         *,
         exist_ok: bool,
+        placement: Placement | None = None,
     ) -> Flow[C]:
         validate_name(name)
         kind = None if storage is None else parse_kind(storage)
@@ -132,6 +178,10 @@ class ClientBase(Generic[C]):
                 f"dimension={dimension} does not match the adapter's dimension {adapter_dim}"
             )
         dim = dimension if dimension is not None else adapter_dim
+        yield from self._version_flow()
+        citus = None
+        if placement is not None:
+            citus = require_citus(self._citus_version, placement.describe())
         if dim is None:
             info = yield Job(lambda: catalog.table_info_plan(self.schema, name), "statements")
             if info is None:
@@ -144,6 +194,14 @@ class ClientBase(Generic[C]):
                     f"collection {name!r} stores {info.kind.name} vectors, but storage="
                     f"{kind.name!r} was requested"
                 )
+            if placement is not None and citus is not None:
+                place, found_citus = placement, citus
+                yield Job(
+                    lambda: distribution.check_placement_plan(
+                        self.schema, name, place, found_citus
+                    ),
+                    "statements",
+                )
         else:
             if kind is not None and kind.min_version > (0,):
                 version = yield from self._version_flow()
@@ -154,20 +212,45 @@ class ClientBase(Generic[C]):
                         f"{self._version_string})"
                     )
             info = yield Job(
-                lambda: catalog.create_plan(self.schema, name, dim, kind, exist_ok=exist_ok)
+                lambda: catalog.create_plan(
+                    self.schema,
+                    name,
+                    dim,
+                    kind,
+                    exist_ok=exist_ok,
+                    placement=placement,
+                    citus_version=citus,
+                )
             )
         return self._collection_class(self, name, info, adapter)
 
     def _get_flow(self, name: str) -> Flow[C]:
         validate_name(name)
+        yield from self._version_flow()
         info = yield Job(lambda: catalog.table_info_plan(self.schema, name), "statements")
         if info is None:
             raise CollectionNotFound(f"no collection named {name!r} in schema {self.schema!r}")
         return self._collection_class(self, name, info, None)
 
     def _list_flow(self) -> Flow[list[C]]:
+        yield from self._version_flow()
         infos = yield Job(lambda: catalog.list_plan(self.schema), "statements")
         return [self._collection_class(self, i.name, i, None) for i in infos]
+
+    def _describe_flow(self, name: str) -> Flow[Distribution]:
+        validate_name(name)
+        yield from self._version_flow()
+        citus = self._citus_version
+        if citus is None:
+            info = yield Job(lambda: catalog.table_info_plan(self.schema, name), "statements")
+            found = None if info is None else distribution.local_distribution(name)
+        else:
+            version = require_citus(citus, "describe_distribution")
+            job = Job(lambda: distribution.describe_plan(self.schema, name, version), "statements")
+            found = yield job
+        if found is None:
+            raise CollectionNotFound(f"no collection named {name!r} in schema {self.schema!r}")
+        return found
 
     def _delete_flow(self, name: str) -> Flow[None]:
         validate_name(name)
@@ -197,6 +280,13 @@ def translate(exc: psycopg.Error, collection: str | None) -> BaseException | Non
         return StatementTimeout(
             "the statement was cancelled by statement_timeout; raise the client's "
             "statement_timeout or narrow the call (nothing of it was committed)"
+        )
+    if isinstance(exc, (psycopg.DataError, psycopg.errors.ProgramLimitExceeded)):
+        # a value the server refused (out of range, too long for a tsvector, ...); the
+        # statement's transaction was rolled back
+        return ArgError(
+            f"the database refused a value: {str(exc).strip().splitlines()[0]} "
+            "(the statement was rolled back)"
         )
     if isinstance(exc, psycopg.OperationalError) and _lost(exc):
         return Unreachable(

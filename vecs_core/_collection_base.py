@@ -10,16 +10,24 @@ so a bad record aborts the whole call and nothing of it is written.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import time
 import warnings
 from collections.abc import Iterable, Mapping
 from itertools import islice
 from typing import Any
 
+from typing_extensions import Self
+
+from . import _sqlapi
+from ._checks import check_encodable, safe_repr
 from ._filters import CompiledFilter, compile_request_filter
-from ._indexes import MEASURES, plan_index
-from ._plans import catalog, indexes, records, text
-from ._plans.indexes import IndexBuildProgress, IndexTarget, VectorIndex
+from ._indexes import MEASURES, known_measure, plan_index
+from ._metaindex import MetadataIndex, MetaType, check_key
+from ._names import collection_repr
+from ._plans import catalog, indexes, metadata, records, text
+from ._plans.indexes import IndexBuildProgress, IndexSet, IndexTarget, VectorIndex
 from ._plans.search import (
     SearchShape,
     covering_index,
@@ -29,7 +37,7 @@ from ._plans.search import (
     search_shape,
 )
 from ._protocol import Flow, Job, Mode
-from ._records import Encoder, VectorParam, query_vector
+from ._records import Encoder, VectorParam, check_direction, query_vector
 from ._requests import (
     DeleteRequest,
     FindOptions,
@@ -39,14 +47,16 @@ from ._requests import (
     IndexOptions,
     KeywordOptions,
     KeywordRequest,
+    MetadataIndexOptions,
     SearchOptions,
     SearchRequest,
     UpsertRequest,
     check_text,
 )
 from ._types import Hit, Item, Record
+from ._zero_vectors import cosine_indexed, refuse_zero_vectors
 from .adapter import Adapter, AdapterContext, NoOp
-from .exc import ArgError
+from .exc import ArgError, PermissionDenied
 
 INDEX_CACHE_SECONDS = 30.0
 MAX_SHAPES = 256
@@ -62,7 +72,8 @@ def check_ids(ids: object, what: str = "ids") -> list[str]:
         raise ArgError(f"{what} must be an iterable of strings, got {type(ids).__name__}") from None
     for item in out:
         if not isinstance(item, str):
-            raise ArgError(f"{what} must hold strings, got {type(item).__name__} {item!r}")
+            raise ArgError(f"{what} must hold strings, got {type(item).__name__} {safe_repr(item)}")
+    check_encodable(out, what)
     return out
 
 
@@ -75,7 +86,8 @@ class CollectionBase:
         self.client = client
         self.name = name
         self._adapter = adapter
-        self._indexes: tuple[float, list[VectorIndex]] | None = None
+        self._indexes: tuple[float, IndexSet] | None = None
+        self._meta_keys: dict[str, MetaType] = {}  # indexed metadata keys (valid indexes)
         self._ts_languages: frozenset[str] | None = None
         self._set_info(info)
 
@@ -103,15 +115,36 @@ class CollectionBase:
         return self._adapter or Adapter([NoOp(dimension=self.dimension)])
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(name={self.name!r}, dimension={self.dimension})"
+        return collection_repr(type(self).__name__, self.name, self.dimension)
+
+    def session(
+        self, settings: Mapping[str, object] | None = None, *, role: str | None = None
+    ) -> Self:
+        """A view of this collection whose calls run with ``settings`` (and ``role``), like
+        :meth:`Client.session` (Row Level Security per request). The view shares this
+        collection's catalog description, cached indexes and search shapes: making one per
+        request costs no round trip. No schema change (a text column, a full-text index) ever
+        runs lazily through a view with a ``role``: the owner sets those up first.
+
+        Raises:
+            ArgError: as :meth:`Client.session`.
+        """
+        view = copy.copy(self)
+        view.client = self.client.session(settings, role=role)
+        return view
 
     # -- request builders: validate a call, raise before any I/O ---------------------------------
     def _where(self, filters: Mapping[str, Any] | None) -> CompiledFilter | None:
-        return compile_request_filter(filters)
+        """The compiled filter, over the index expressions of indexed metadata keys (as last
+        read from the catalog: a stale list changes only which indexes a filter can use)."""
+        return compile_request_filter(filters, self._meta_keys)
 
     def _query_vector(self, data: Any, skip_adapter: bool) -> VectorParam:
         if data is None:
-            raise ArgError("query data must be a vector (or, with an adapter, its input), not None")
+            raise ArgError(
+                "query data must be a vector (or, with an adapter, its input), not None: pass "
+                "data= (or its alias query_vector=)"
+            )
         if self._adapter is not None and not skip_adapter:
             adapted = list(self._adapter([("", data, {})], AdapterContext.query))
             if len(adapted) != 1:
@@ -123,11 +156,20 @@ class CollectionBase:
         return VectorParam(query_vector(data, kind, self.dimension), kind)
 
     def _search_request(
-        self, data: Any, *, filters: Mapping[str, Any] | None, skip_adapter: bool, **options: Any
+        self,
+        data: Any,
+        *,
+        filters: Mapping[str, Any] | None,
+        skip_adapter: bool,
+        query_vector: Any = None,
+        **options: Any,
     ) -> SearchRequest:
+        data = _alias("data", data, "query_vector", query_vector)
         checked = SearchOptions.build(**options)
         where = self._where(filters)
-        return SearchRequest(checked, self._query_vector(data, skip_adapter), where)
+        vector = self._query_vector(data, skip_adapter)
+        check_direction(vector.value, checked.measure)
+        return SearchRequest(checked, vector, where)
 
     def _keyword_request(
         self, text: str, *, filters: Mapping[str, Any] | None, **options: Any
@@ -149,12 +191,21 @@ class CollectionBase:
         where = self._where(filters)
         text = check_text("text", text)
         qvec = self._query_vector(text if vector is None else vector, vector is not None)
+        check_direction(qvec.value, checked.measure)
         return HybridRequest(checked, text, qvec, where)
 
     def _index_request(self, **options: Any) -> IndexOptions:
         return IndexOptions.build(**options)
 
-    def _upsert_request(self, items: Iterable[Any], skip_adapter: bool) -> UpsertRequest:
+    def _metadata_index_request(self, **options: Any) -> MetadataIndexOptions:
+        return MetadataIndexOptions.build(**options)
+
+    def _upsert_request(
+        self, items: Iterable[Any] | None, skip_adapter: bool, vectors: Iterable[Any] | None = None
+    ) -> UpsertRequest:
+        items = _alias("records", items, "vectors", vectors)
+        if items is None:
+            raise ArgError("upsert needs records=[(id, vector, metadata), ...]")
         if isinstance(items, (str, bytes, Mapping)):
             raise ArgError("records must be an iterable of (id, vector, metadata) tuples")
         if self._adapter is not None and not skip_adapter:
@@ -171,7 +222,8 @@ class CollectionBase:
         self, filters: Mapping[str, Any] | None, after: str | None, **options: Any
     ) -> FindRequest:
         if after is not None and not isinstance(after, str):
-            raise ArgError(f"after must be an id (str) or None, got {after!r}")
+            raise ArgError(f"after must be an id (str) or None, got {safe_repr(after)}")
+        check_encodable([after] if after else [], "after")
         return FindRequest(FindOptions.build(**options), self._where(filters), after)
 
     def _delete_request(
@@ -197,16 +249,23 @@ class CollectionBase:
             if not small:
                 return None
             needs_column = any(c.text_bytes is not None for c in small) and not target.has_text
+            if needs_column:
+                self._owner_only("text column", "enable_text()")
+            yield from refuse_zero_vectors(self, small)
             # one statement is atomic by itself; adding the text column first needs a transaction
             mode: Mode = "transaction" if needs_column else "statements"
             result = yield Job(lambda: records.small_upsert_plan(target, small), mode)
         else:
+            if not target.has_text and "role" in self.client._settings:
+                # the COPY path adds the column when text shows up mid-stream: not as a role
+                target = dataclasses.replace(target, may_add_text=False)
+            cosine = yield from cosine_indexed(self)  # zero vectors are refused then
             # a fresh iterator per attempt: a retry on a dead pooled connection (before any
             # step ran) must see the buffered records again
-            result = yield Job(lambda: records.upsert_plan(target, request.records()))
+            result = yield Job(lambda: records.upsert_plan(target, request.records(), cosine))
         if result.added_text_column:
             columns = self._info.columns | {catalog.TEXT_COLUMN}
-            self._set_info(catalog.TableInfo(self.name, self.dimension, columns, self._info.kind))
+            self._set_info(dataclasses.replace(self._info, columns=columns))
         return None
 
     def _enable_text_flow(self) -> Flow[None]:
@@ -299,19 +358,50 @@ class CollectionBase:
         """The cached vector indexes, unless older than ``INDEX_CACHE_SECONDS``."""
         cached = self._indexes
         if cached is not None and time.monotonic() - cached[0] < INDEX_CACHE_SECONDS:
-            return cached[1]
+            return cached[1].vector
         return None
 
     def _indexes_flow(self, refresh: bool = False) -> Flow[list[VectorIndex]]:
         fresh = None if refresh else self._fresh_indexes()
         if fresh is not None:
             return fresh
-        found: list[VectorIndex] = yield Job(
-            lambda: indexes.indexes_plan(self.schema, self.name), "statements"
+        found: IndexSet = yield Job(
+            lambda: indexes.all_indexes_plan(self.schema, self.name), "statements"
         )
         self._indexes = (time.monotonic(), found)
+        self._meta_keys = {m.key: m.type for m in found.metadata if m.valid}
         self._shapes = {}  # search shapes depend on the indexes
-        return found
+        return found.vector
+
+    # -- indexed metadata keys -------------------------------------------------------------------
+    def _index_metadata_flow(self, options: MetadataIndexOptions) -> Flow[MetadataIndex]:
+        target, o = self._index_target(), options
+        try:
+            made: MetadataIndex = yield Job(
+                lambda: metadata.index_metadata_plan(target, o.key, o.type, o.build_settings),
+                "outside",
+            )
+        finally:
+            self._indexes = None
+        yield from self._indexes_flow(refresh=True)
+        return made
+
+    def _list_metadata_indexes_flow(self) -> Flow[list[MetadataIndex]]:
+        yield from self._indexes_flow(refresh=True)
+        assert self._indexes is not None
+        return list(self._indexes[1].metadata)
+
+    def _drop_metadata_index_flow(self, key: object) -> Flow[list[str]]:
+        name = check_key(key)
+        try:
+            dropped: list[str] = yield Job(
+                lambda: metadata.drop_metadata_index_plan(self.schema, self.name, name),
+                "outside",
+            )
+        finally:
+            self._indexes = None
+        yield from self._indexes_flow(refresh=True)
+        return dropped
 
     def _index_target(self) -> IndexTarget:
         cap = self.client._build_memory_cap
@@ -328,6 +418,16 @@ class CollectionBase:
             table=self._info.kind,
         )
         target, settings = self._index_target(), request.build_settings
+        if settings and self.client._citus_version is not None:
+            placed = yield from self.client._describe_flow(self.name)
+            if placed.distributed:
+                raise ArgError(
+                    f"maintenance_work_mem and parallel_workers cannot reach the Citus workers "
+                    f"that build the index of distributed collection {self.name!r} (a "
+                    "concurrent build runs outside a transaction, where SET LOCAL cannot "
+                    "propagate): set them on the workers (ALTER ROLE ... SET on the "
+                    "coordinator is propagated) and call create_index without them"
+                )
         try:
             built: VectorIndex = yield Job(
                 lambda: indexes.create_index_plan(target, plan, request.replace, settings),
@@ -362,19 +462,39 @@ class CollectionBase:
         return next((ix.name for ix in found if ix.valid), None)
 
     def _is_indexed_flow(self, measure: object) -> Flow[bool]:
+        wanted = known_measure(measure)  # vecs: an unknown measure is simply not indexed
+        if wanted is None:
+            return False
         found = yield from self._indexes_flow(refresh=True)
-        return covering_index(found, measure) is not None
+        return covering_index(found, wanted) is not None
 
     # -- text search (keyword / hybrid) --
-    # The ``text`` column is made searchable by ``_full_text_flow``: explicitly through
-    # ``enable_full_text()``, else automatically by the first keyword or hybrid search.
-    def _full_text_flow(self, force: bool = False) -> Flow[None]:
-        if not force and text.FTS_COLUMN in self._info.columns:
-            return None
-        info = yield Job(lambda: text.enable_full_text_plan(self.schema, self.name))
+    # Full text is set up by ``_full_text_flow``: explicitly through ``enable_full_text()``, else
+    # by the first keyword or hybrid search (never under a session role: see _owner_only).
+    def _owner_only(self, what: str, fix: str) -> None:
+        """Refuse DDL that a call would run lazily when it runs under a session role: a role
+        restricted by Row Level Security must not own the collection's schema changes."""
+        if "role" in self.client._settings:
+            raise PermissionDenied(
+                f"collection {self.name!r} has no {what} yet, and it is never added lazily "
+                f"under a session role; have the collection's owner call {fix} first"
+            )
+
+    def _full_text_flow(self, language: str | None = None, force: bool = False) -> Flow[str]:
+        """Make sure full text is set up (in ``language`` when given); return its language."""
+        current = self._info.full_text
+        wanted = language or current or text.FTS_LANGUAGE
+        if not force and current is not None and wanted == current:
+            return current
+        if not force:
+            self._owner_only("full-text index", "enable_full_text()")
+        yield from self._language_flow(wanted)
+        info = yield Job(
+            lambda: text.enable_full_text_plan(self.schema, self.name, wanted), "outside"
+        )
         if info is not None:
             self._set_info(info)
-        return None
+        return wanted
 
     def _language_flow(self, language: str) -> Flow[None]:
         if language == text.FTS_LANGUAGE:
@@ -387,25 +507,57 @@ class CollectionBase:
             raise text.unknown_language(language, known)
         return None
 
+    def _search_language_flow(self, language: str | None) -> Flow[str]:
+        """The language a keyword search runs in: the collection's full-text language, set up
+        first if needed, unless the call names another one (then computed row by row)."""
+        configured = yield from self._full_text_flow()
+        if language is None or language == configured:
+            return configured
+        yield from self._language_flow(language)
+        return language
+
     def _keyword_search_flow(self, request: KeywordRequest) -> Flow[list[Hit]]:
-        yield from self._language_flow(request.options.language)
-        yield from self._full_text_flow()
-        table = self._target.table
-        hits: list[Hit] = yield Job(lambda: text.keyword_plan(table, request), "statements")
+        language = yield from self._search_language_flow(request.options.language)
+        info = self._info
+        hits: list[Hit] = yield Job(
+            lambda: text.keyword_plan(info, request, language), "statements"
+        )
         return hits
 
     def _hybrid_search_flow(self, request: HybridRequest) -> Flow[list[Hit]]:
         options = request.options
-        yield from self._language_flow(options.language)
-        yield from self._full_text_flow()
+        language = yield from self._search_language_flow(options.language)
         found = yield from self._indexes_flow()
         index = covering_index(found, options.measure)
         version = yield from self.client._version_flow()
         filtered = request.where is not None
-        settings, _ = search_settings(index, options.candidates, None, None, filtered, version)
+        semantic_n = options.candidates[0]
+        settings, _ = search_settings(index, semantic_n, None, None, filtered, version)
         distance = distance_sql(self._target, index, MEASURES[options.measure].operator)
-        table = self._target.table
+        info = self._info
         hits: list[Hit] = yield Job(
-            lambda: text.hybrid_plan(table, request, distance, settings), "statements"
+            lambda: text.hybrid_plan(info, request, language, distance, settings), "statements"
         )
         return hits
+
+    # -- SQL functions and views for PostgREST apps (see _sqlapi) --
+    def _install_sql_functions_flow(self, **options: Any) -> Flow[list[str]]:
+        return (yield from _sqlapi.install_flow(self, **options))
+
+    def _drop_sql_functions_flow(self, **options: Any) -> Flow[list[str]]:
+        return (yield from _sqlapi.drop_flow(self, **options))
+
+    def _expose_view_flow(self, **options: Any) -> Flow[str]:
+        return (yield from _sqlapi.expose_view_flow(self, **options))
+
+    def _drop_view_flow(self, view: object) -> Flow[None]:
+        return (yield from _sqlapi.drop_view_flow(view))
+
+
+def _alias(name: str, value: Any, alias: str, aliased: Any) -> Any:
+    """``value``, or the same argument under the spelling of the Supabase guides (``alias``)."""
+    if aliased is None:
+        return value
+    if value is not None:
+        raise ArgError(f"pass {name}= or {alias}= (the same argument), not both")
+    return aliased

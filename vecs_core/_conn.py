@@ -16,7 +16,7 @@ from psycopg.rows import tuple_row
 from ._connect import ConnectOptions
 from ._records import VectorParam, VectorParamDumper
 
-_IDLE = psycopg.pq.TransactionStatus.IDLE
+IDLE = psycopg.pq.TransactionStatus.IDLE
 
 
 def configure(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) -> None:
@@ -51,7 +51,7 @@ def pool_arguments(options: ConnectOptions, connection_class: type, configure: A
     return {
         "min_size": options.min_size,
         "max_size": options.max_size,
-        "kwargs": options.connection_kwargs(),
+        "kwargs": {**options.connection_kwargs(), "connect_timeout": options.connect_timeout},
         "connection_class": connection_class,
         "configure": configure,
         "timeout": options.pool_timeout,
@@ -103,7 +103,7 @@ def stale_settings(
     depends on, so a value left by an earlier call never leaks into the next one. Elsewhere (an
     injected engine, a pooler, inside a transaction) they are local to the query's transaction.
     """
-    if state is None or not session or conn.pgconn.transaction_status != _IDLE:
+    if state is None or not session or conn.pgconn.transaction_status != IDLE:
         return None
     known = state.settings
     return {k: v for k, v in settings.items() if known.get(k) != v}

@@ -124,6 +124,19 @@ class ConnectOptions:
                 f"statement_timeout must be a number of milliseconds >= 0, "
                 f"got {self.statement_timeout_ms!r}"
             )
+        if isinstance(self.connect_timeout, bool) or not (
+            isinstance(self.connect_timeout, int) and self.connect_timeout >= 1
+        ):
+            raise ArgError(
+                f"connect_timeout must be a whole number of seconds >= 1, "
+                f"got {self.connect_timeout!r}"
+            )
+        if isinstance(self.pool_timeout, bool) or not (
+            isinstance(self.pool_timeout, (int, float)) and 0 < self.pool_timeout < float("inf")
+        ):
+            raise ArgError(
+                f"pool_timeout must be a number of seconds > 0, got {self.pool_timeout!r}"
+            )
         if self.prepare_threshold is not None and (
             not isinstance(self.prepare_threshold, int) or self.prepare_threshold < 0
         ):

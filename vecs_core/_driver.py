@@ -9,6 +9,7 @@ are documented) by ``scripts/async_to_sync.py``; do not edit by hand.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, NoReturn
@@ -17,7 +18,9 @@ import psycopg
 from psycopg.copy import QueuedLibpqWriter
 from psycopg_pool import PoolTimeout
 
+from ._citus import BEGIN, COMMIT, set_local_statements
 from ._conn import (
+    IDLE,
     ConnState,
     PooledConnection,
     configure,
@@ -50,6 +53,74 @@ def _configure(conn: psycopg.Connection[Any]) -> None:
     configure(conn)
 
 
+FIRST_WAIT = 1.0
+"""Seconds a call waits for a pooled connection before it checks that the server is up."""
+
+
+class Liveness:
+    """Fail fast while the server is down, and recover by itself once it is back.
+
+    psycopg_pool, left alone, makes a call against a stopped server wait for the whole pool
+    timeout (30 s) while it retries in the background, and once the server is back its retries
+    have backed off so far that recovery takes as long again. So a pool source keeps a
+    ``Liveness``:
+
+    * a call waits for a pooled connection at most :data:`FIRST_WAIT` seconds before checking
+      the server with one direct connection (bounded by ``connect_timeout``); when the server
+      is busy but up, the call waits for the rest of ``pool_timeout``;
+    * a pooled connection found dead triggers the same check before the call is retried;
+    * when the check fails, the pool is closed (waiting calls end too) and :class:`Unreachable`
+      is raised; the next call opens a fresh pool after the same check, so calls fail fast while
+      the server is down and work at once when it is back.
+
+    A successful check is trusted for :data:`FIRST_WAIT` seconds, so a saturated pool does not
+    turn every waiting call into a connection attempt.
+    """
+
+    def __init__(self, options: ConnectOptions) -> None:
+        self.options = options
+        self._lock = threading.Lock()
+        self._ok_at = float("-inf")  # time.monotonic() of the last successful check
+
+    def _first_wait(self) -> float:
+        return min(FIRST_WAIT, self.options.pool_timeout)
+
+    def _trusted(self) -> bool:
+        return time.monotonic() - self._ok_at < FIRST_WAIT
+
+    def getconn(self, source: Any, pool: Any) -> psycopg.Connection[Any]:
+        """``pool.getconn()`` that checks the server after :data:`FIRST_WAIT` seconds.
+
+        Raises:
+            Unreachable: the server cannot be reached (the pool is closed).
+            PoolTimeout: the server answers but no pooled connection came free in time.
+        """
+        first = self._first_wait()
+        try:
+            conn: psycopg.Connection[Any] = pool.getconn(timeout=first)
+            return conn
+        except PoolTimeout:
+            self.check(source)
+            rest = self.options.pool_timeout - first
+            if rest <= 0:
+                raise
+        conn = pool.getconn(timeout=rest)
+        return conn
+
+    def check(self, source: Any) -> None:
+        """Connect once, directly; on failure close ``source``'s pool and raise
+        :class:`Unreachable` (naming host and port, never the password)."""
+        with self._lock:
+            if self._trusted():
+                return
+            try:
+                diagnose(self.options.resolve(), self.options)
+            except Unreachable:
+                source.close()
+                raise
+            self._ok_at = time.monotonic()
+
+
 class _Lease:
     """``with source.connection() as conn``: a connection of the pool, given back on exit
     (the pool rolls back one left in a transaction and drops a broken one). A class rather than
@@ -63,7 +134,7 @@ class _Lease:
     def __enter__(self) -> psycopg.Connection[Any]:
         self.pool = pool = self.source.get()
         try:
-            conn: psycopg.Connection[Any] = pool.getconn()
+            conn = self.source.liveness.getconn(self.source, pool)
         except PoolTimeout as exc:
             self.source.unavailable(exc)
         self.conn = conn
@@ -80,8 +151,10 @@ class PoolSource:
         self.options = options
         self._pool: Any = None
         self._lock = threading.Lock()
+        self.liveness = Liveness(options)
         # behind a transaction pooler (prepare_threshold=None) session state is not ours to keep
         self.session_settings = options.prepare_threshold is not None
+        self.propagate_settings = False  # set by the client on a Citus coordinator
 
     def get(self) -> Any:
         """The open pool, opened on first use (by one caller; the others wait for it)."""
@@ -115,6 +188,9 @@ class PoolSource:
         raise Unreachable(f"no database connection became available: {exc}") from exc
 
     def check(self) -> None:
+        """After a pooled connection was found dead: fail fast if the server is gone (see
+        :class:`Liveness`), else let the pool drop its dead connections."""
+        self.liveness.check(self)
         if self._pool is not None:
             self._pool.check()
 
@@ -131,6 +207,7 @@ class EngineSource:
     def __init__(self, engine: Any) -> None:
         self.engine = engine
         self.session_settings = False  # the engine's connections are the user's
+        self.propagate_settings = False  # set by the client on a Citus coordinator
 
     @contextmanager
     def connection(self) -> Iterator[psycopg.Connection[Any]]:
@@ -161,8 +238,11 @@ class EngineSource:
         return None
 
 
-def run_step(conn: psycopg.Connection[Any], step: Step, session: bool = False) -> Any:
-    """Send one step. Search settings go with the statement (see ``_conn.stale_settings``)."""
+def run_step(
+    conn: psycopg.Connection[Any], step: Step, session: bool = False, citus: bool = False
+) -> Any:
+    """Send one step. Search settings go with the statement (see ``_conn.stale_settings``;
+    on a Citus coordinator, ``citus``, see :func:`run_propagated`)."""
     if isinstance(step, CopyIn):
         with conn.cursor() as cur:
             # a writer thread sends while this thread encodes the next chunk
@@ -173,6 +253,8 @@ def run_step(conn: psycopg.Connection[Any], step: Step, session: bool = False) -
     state: ConnState | None = getattr(conn, "vecs_state", None)
     cur = cursor_for(conn, state, step.binary)
     try:
+        if citus and step.settings:
+            return run_propagated(conn, cur, step)
         stale = stale_settings(conn, state, step.settings, session) if step.settings else None
         if stale and state is not None:
             state.settings.clear()  # unknown until the statement succeeds
@@ -191,6 +273,35 @@ def run_step(conn: psycopg.Connection[Any], step: Step, session: bool = False) -
             cur.close()
 
 
+def run_propagated(conn: psycopg.Connection[Any], cur: psycopg.Cursor[Any], step: Execute) -> Any:
+    """Run ``step`` on a Citus coordinator with its settings applied on the workers too:
+    ``BEGIN``, ``SET LOCAL`` of each setting (forwarded by Citus, see ``_citus.py``), the
+    statement and ``COMMIT``, pipelined in one round trip. Inside a transaction already open
+    (a session's RLS settings) only the settings and the statement are sent."""
+    own = conn.pgconn.transaction_status == IDLE
+    error: psycopg.Error | None = None
+    aux = conn.cursor()
+    try:
+        with conn.pipeline():
+            try:
+                for statement in ([BEGIN] if own else []) + set_local_statements(step.settings):
+                    aux.execute(statement)
+                cur.execute(step.query, step.params or {})
+                if own:
+                    aux.execute(COMMIT)
+            except psycopg.Error as exc:  # raised early when an error result arrives in time
+                error = exc
+    except psycopg.Error as exc:  # the usual place: the pipeline's sync at its exit
+        error = error or exc
+    finally:
+        aux.close()
+    if error is not None:
+        if own and not conn.closed and conn.pgconn.transaction_status != IDLE:
+            conn.rollback()
+        raise error
+    return collect(cur, step)
+
+
 def collect(cur: psycopg.Cursor[Any], step: Execute) -> Any:
     if step.fetch == "all":
         return cur.fetchall()
@@ -202,7 +313,11 @@ def collect(cur: psycopg.Cursor[Any], step: Execute) -> Any:
 
 
 def run_plan(
-    conn: psycopg.Connection[Any], job: Job[Any], sent: list[int], session: bool = False
+    conn: psycopg.Connection[Any],
+    job: Job[Any],
+    sent: list[int],
+    session: bool = False,
+    citus: bool = False,
 ) -> Any:
     """Run ``job``'s plan on ``conn``: send each step, hand back its result (or throw its
     database error into the plan, which may handle it). ``sent[0]`` counts the steps sent.
@@ -221,7 +336,7 @@ def run_plan(
             return stop.value
         error = None
         try:
-            result = run_step(conn, step, session)
+            result = run_step(conn, step, session, citus)
             sent[0] += 1
         except psycopg.Error as exc:
             if is_disconnect(exc, conn):
@@ -261,11 +376,13 @@ def run_job(source: Any, job: Job[Any], settings: Mapping[str, str] | None = Non
     any step ran (e.g. the server restarted while it sat idle in the pool).
 
     ``settings`` (a client session's, e.g. for Row Level Security) are applied with
-    ``set_config(..., true)`` inside the job's transaction, or for a job that runs outside any
-    transaction at session level and reset afterwards, so they never leak to the next user of
-    the connection.
+    ``set_config(..., true)`` inside the job's transaction (on a Citus coordinator with ``SET
+    LOCAL`` statements that reach the workers), or for a job that runs outside any transaction
+    at session level and reset afterwards, so they never leak to the next user of the
+    connection.
     """
-    session = source.session_settings
+    citus = source.propagate_settings
+    session = source.session_settings and not citus
     for attempt in (1, 2):
         sent = [0]
         with source.connection() as conn:
@@ -274,16 +391,20 @@ def run_job(source: Any, job: Job[Any], settings: Mapping[str, str] | None = Non
                     with conn.cursor() as cur:
                         cur.execute(*settings_statement(settings, local=False))
                         try:
-                            return run_plan(conn, job, sent, session)
+                            return run_plan(conn, job, sent, session, citus)
                         finally:
                             if not conn.broken:
                                 cur.execute(*settings_statement(settings, False, reset=True))
                 if job.mode == "transaction" or (settings and job.mode == "statements"):
                     with conn.transaction():
-                        if settings:
+                        if settings and citus:
+                            with conn.pipeline():
+                                for statement in set_local_statements(settings):
+                                    conn.execute(statement)
+                        elif settings:
                             conn.execute(*settings_statement(settings))
-                        return run_plan(conn, job, sent, session)
-                return run_plan(conn, job, sent, session)
+                        return run_plan(conn, job, sent, session, citus)
+                return run_plan(conn, job, sent, session, citus)
             except psycopg.OperationalError as exc:
                 if attempt == 1 and sent[0] == 0 and is_disconnect(exc, conn):
                     source.check()

@@ -7,7 +7,9 @@ sent as a bound parameter; nothing from the filter reaches the SQL text.
 
 Each leaf compiles to a two-valued boolean (never NULL), so ``$not`` is an exact complement.
 Equality-style leaves compile to ``metadata @> %s::jsonb``, which a GIN ``jsonb_path_ops`` index
-serves. Adding an operator is one entry in :data:`_FIELD_OPERATORS`.
+serves; ``$eq``/``$ne`` with an array or object add exact jsonb equality behind it. Adding an
+operator is one entry in :data:`_FIELD_OPERATORS`. Nesting and size are bounded
+(:mod:`vecs_core._checks`): the compiler recurses at most ``MAX_FILTER_DEPTH`` levels.
 """
 
 from __future__ import annotations
@@ -21,6 +23,17 @@ from typing import Any
 
 from psycopg import sql
 
+from ._checks import (
+    MAX_FILTER_CONDITIONS,
+    MAX_FILTER_DEPTH,
+    MAX_METADATA_DEPTH,
+    NestingError,
+    safe_repr,
+    scan_json,
+    utf8_encodable,
+)
+from ._metaindex import MetaType
+from ._metaindex import expression as metaindex_expression
 from ._sqlparams import Params
 from .exc import FilterError
 
@@ -56,12 +69,34 @@ def _check_scalar(value: object, path: str, op: str, *, allow_null: bool = True)
         return value
     if isinstance(value, str):
         if "\x00" in value:
-            raise FilterError(f"{path}: {op} operand {value!r} contains a NUL character")
+            raise FilterError(f"{path}: {op} operand {safe_repr(value)} contains a NUL character")
+        if not utf8_encodable(value):
+            raise FilterError(
+                f"{path}: {op} operand {safe_repr(value)} holds a lone surrogate, which is not "
+                "valid Unicode"
+            )
         return value
     raise FilterError(
         f"{path}: {op} expects a string, number, boolean or null, got "
-        f"{type(value).__name__} {value!r}"
+        f"{type(value).__name__} {safe_repr(value)}"
     )
+
+
+def _not_a_dict(node: object, path: str) -> FilterError:
+    return FilterError(
+        f"{path}: a filter must be a dict, got {type(node).__name__} {safe_repr(node)}; write "
+        "e.g. {'year': {'$gte': 2000}}, and combine several with {'$and': [...]} or {'$or': [...]}"
+    )
+
+
+def check_filter_type(filters: object) -> Mapping[str, Any] | None:
+    """Return ``filters`` if it is None or a dict (a ``Mapping``); else raise :class:`FilterError`.
+
+    For callers that look at a filter before compiling it (``delete`` refuses an empty one).
+    """
+    if filters is None or isinstance(filters, Mapping):
+        return filters
+    raise _not_a_dict(filters, "filters")
 
 
 def _number_param(value: int | float) -> Decimal:
@@ -74,27 +109,49 @@ def _json(obj: object) -> str:
 
 
 class _Compiler:
-    def __init__(self, column: sql.Composable, params: Params) -> None:
+    def __init__(
+        self,
+        column: sql.Composable,
+        params: Params,
+        indexed: Mapping[str, MetaType] | None = None,
+    ) -> None:
         self.col = column
         self.params = params
+        self.conditions = 0
+        self.indexed = indexed or {}
+        # under an odd number of $not: a leaf must be two-valued (never NULL) for NOT to be its
+        # complement; elsewhere a NULL leaf acts as false through AND/OR, as WHERE reads it
+        self.negated = False
 
     # -- structure ---------------------------------------------------------------------------
-    def filter(self, node: object, path: str) -> sql.Composable:
+    def filter(self, node: object, path: str, depth: int = 1) -> sql.Composable:
+        """Compile one filter dict; ``depth`` counts the filter dicts from the root (level 1),
+        so the recursion through ``$and``/``$or``/``$not`` stops at :data:`MAX_FILTER_DEPTH`."""
         if not isinstance(node, Mapping):
-            raise FilterError(
-                f"{path}: a filter must be a dict, got {type(node).__name__} {node!r}"
-            )
+            raise _not_a_dict(node, path)
         if not node:
             raise FilterError(f"{path}: empty filter; give at least one field or operator")
+        if depth > MAX_FILTER_DEPTH:
+            raise FilterError(
+                f"{path[:120]}...: filters are nested more than {MAX_FILTER_DEPTH} levels deep "
+                f"in $and/$or/$not; the limit is {MAX_FILTER_DEPTH}: flatten them, e.g. one "
+                "$and or $or with a list of conditions"
+            )
         parts: list[sql.Composable] = []
         for key, value in node.items():
             if not isinstance(key, str):
-                raise FilterError(f"{path}: keys must be strings, got {type(key).__name__} {key!r}")
+                raise FilterError(
+                    f"{path}: keys must be strings, got {type(key).__name__} {safe_repr(key)}"
+                )
             sub = _fmt_path(path, key)
             if key in ("$and", "$or"):
-                parts.append(self.logical(key, value, sub))
+                parts.append(self.logical(key, value, sub, depth))
             elif key == "$not":
-                parts.append(sql.SQL("(NOT {})").format(self.filter(value, sub)))
+                self.negated = not self.negated
+                try:
+                    parts.append(sql.SQL("(NOT {})").format(self.filter(value, sub, depth + 1)))
+                finally:
+                    self.negated = not self.negated
             elif key.startswith("$"):
                 raise FilterError(
                     f"{sub}: unknown logical operator {key!r}; expected one of "
@@ -104,7 +161,7 @@ class _Compiler:
                 parts.append(self.field(key, value, sub))
         return _join(parts, "AND")
 
-    def logical(self, op: str, value: object, path: str) -> sql.Composable:
+    def logical(self, op: str, value: object, path: str, depth: int = 1) -> sql.Composable:
         if not isinstance(value, (list, tuple)):
             raise FilterError(
                 f"{path}: {op} expects a non-empty list of filters, got {type(value).__name__}"
@@ -114,12 +171,21 @@ class _Compiler:
                 f"{path}: {op} with an empty list is refused (it would match "
                 f"{'everything' if op == '$and' else 'nothing'}); give at least one filter"
             )
-        subs = [self.filter(item, f"{path}[{i}]") for i, item in enumerate(value)]
+        subs = [self.filter(item, f"{path}[{i}]", depth + 1) for i, item in enumerate(value)]
         return _join(subs, "AND" if op == "$and" else "OR")
 
     def field(self, key: str, value: object, path: str) -> sql.Composable:
         if "\x00" in key:
             raise FilterError(f"{path}: field names cannot contain NUL characters")
+        if not utf8_encodable(key):
+            raise FilterError(f"{path}: field name holds a lone surrogate (not valid Unicode)")
+        self.conditions += len(value) if isinstance(value, Mapping) else 1
+        if self.conditions > MAX_FILTER_CONDITIONS:
+            raise FilterError(
+                f"{path}: the filter has more than {MAX_FILTER_CONDITIONS} conditions (a bare "
+                f"value or an operator on a field each); the limit is {MAX_FILTER_CONDITIONS}: "
+                "match many values with one $in, $nin or $contains list instead"
+            )
         if isinstance(value, Mapping):
             if not value:
                 raise FilterError(f"{path}: empty operator dict; give at least one operator")
@@ -128,8 +194,9 @@ class _Compiler:
                 handler = _FIELD_OPERATORS.get(op) if isinstance(op, str) else None
                 if handler is None:
                     raise FilterError(
-                        f"{path}: unknown operator {op!r}; expected one of "
-                        f"{', '.join(_FIELD_OPERATORS)} (nested objects cannot be matched)"
+                        f"{path}: unknown operator {safe_repr(op)}; expected one of "
+                        f"{', '.join(_FIELD_OPERATORS)} (to match a whole object value, "
+                        "write {'$eq': {...}})"
                     )
                 parts.append(handler(self, key, operand, _fmt_path(path, op)))
             return _join(parts, "AND")
@@ -156,6 +223,20 @@ class _Compiler:
             self.col, self.key(key), sql.Literal(json_type), test
         )
 
+    def index_expression(self, key: str, *types: MetaType) -> tuple[sql.Composable, str] | None:
+        """The expression of ``key``'s metadata index when the key is indexed as one of
+        ``types`` (see ``_metaindex``), with the SQL type of its values; else None."""
+        meta_type = self.indexed.get(key)
+        if meta_type is None or meta_type not in types:
+            return None
+        sql_type = {"number": "numeric", "bool": "boolean"}.get(meta_type, "text")
+        return metaindex_expression(key, meta_type), sql_type
+
+    def indexable(self, test: sql.Composable) -> sql.Composable:
+        """``test`` over an index expression, which is NULL for values of another type: as is
+        where NULL reads as false (so the planner can use the index), two-valued under $not."""
+        return sql.SQL("COALESCE({}, false)").format(test) if self.negated else test
+
 
 def _join(parts: list[sql.Composable], word: str) -> sql.Composable:
     if len(parts) == 1:
@@ -163,14 +244,99 @@ def _join(parts: list[sql.Composable], word: str) -> sql.Composable:
     return sql.SQL("(") + sql.SQL(f" {word} ").join(parts) + sql.SQL(")")
 
 
+def _json_operand(operand: object, path: str, op: str) -> object:
+    """An array or object operand of ``$eq``/``$ne``, checked, as plain lists and dicts.
+
+    Its nesting is checked without recursion first (it sits under a metadata key, so it can be
+    at most ``MAX_METADATA_DEPTH - 1`` levels deep, or it could never match); the copy below
+    then recurses at most that deep.
+    """
+    try:
+        scan_json(operand, MAX_METADATA_DEPTH - 1)
+    except NestingError as exc:
+        raise FilterError(f"{path}: {op} operand {exc}") from None
+    return _json_copy(operand, path, op)
+
+
+def _json_copy(value: object, path: str, op: str) -> object:
+    # only the containers scan_json walked (dict, list, tuple); anything else must be a scalar
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise FilterError(
+                    f"{path}: {op} object keys must be strings, got {type(k).__name__} "
+                    f"{safe_repr(k)}"
+                )
+            _check_scalar(k, path, op)
+            out[k] = _json_copy(v, _fmt_path(path, k), op)
+        return out
+    if isinstance(value, (list, tuple)):
+        return [_json_copy(v, f"{path}[{i}]", op) for i, v in enumerate(value)]
+    return _check_scalar(value, path, op)
+
+
+def _eq_value(operand: object, path: str, op: str) -> object:
+    if isinstance(operand, (list, tuple, dict)):
+        return _json_operand(operand, path, op)
+    return _check_scalar(operand, path, op)
+
+
+def _equal(c: _Compiler, key: str, value: object) -> sql.Composable:
+    """The value at ``key`` is JSON-equal to ``value``; true or false, never NULL.
+
+    Containment (``@>``) is equality for a scalar, and the GIN index serves it. For an array or
+    object it is not (``[1, 2]`` contains ``[1]``), so exact jsonb equality is added, behind the
+    containment test that keeps the index usable.
+    """
+    contained = c.contains({key: value})
+    if isinstance(value, (list, dict)):
+        exact = sql.SQL("(({} -> {}) = {})").format(
+            c.col, c.key(key), c.params.add(_json(value), "jsonb")
+        )
+        return sql.SQL("({} AND {})").format(contained, exact)
+    return contained
+
+
 def _op_eq(c: _Compiler, key: str, operand: object, path: str) -> sql.Composable:
-    value = _check_scalar(operand, path, "$eq")
-    return c.contains({key: value})
+    value = _eq_value(operand, path, "$eq")
+    indexed = _indexed_values(c, key, [value])
+    if indexed is not None:
+        expr, cast, (param,) = indexed
+        return c.indexable(sql.SQL("({} = {}::{})").format(expr, param, sql.SQL(cast)))
+    return _equal(c, key, value)
+
+
+def _indexed_values(
+    c: _Compiler, key: str, values: list[object]
+) -> tuple[sql.Composable, str, list[sql.Composable]] | None:
+    """When ``key`` has a metadata index whose type every value has (numbers for ``number``,
+    strings for ``text``, booleans for ``bool``): the index expression, its SQL type and the
+    values as parameters. Equality on that expression is JSON equality for such values."""
+    if not values:
+        return None
+    if all(isinstance(v, bool) for v in values):
+        types: tuple[MetaType, ...] = ("bool",)
+    elif all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        types = ("number",)
+    elif all(isinstance(v, str) for v in values):
+        types = ("text",)
+    else:
+        return None
+    found = c.index_expression(key, *types)
+    if found is None:
+        return None
+    expr, cast = found
+    params = [
+        c.params.add(_number_param(v) if cast == "numeric" else v)  # type: ignore[arg-type]
+        for v in values
+    ]
+    return expr, cast, params
 
 
 def _op_ne(c: _Compiler, key: str, operand: object, path: str) -> sql.Composable:
-    value = _check_scalar(operand, path, "$ne")
-    return sql.SQL("({} AND NOT {})").format(c.has_key(key), c.contains({key: value}))
+    value = _eq_value(operand, path, "$ne")
+    return sql.SQL("({} AND NOT {})").format(c.has_key(key), _equal(c, key, value))
 
 
 def _in_values(operand: object, path: str, op: str) -> list[Scalar]:
@@ -187,7 +353,13 @@ def _any_contains(c: _Compiler, key: str, values: list[Scalar]) -> sql.Composabl
 
 
 def _op_in(c: _Compiler, key: str, operand: object, path: str) -> sql.Composable:
-    return _any_contains(c, key, _in_values(operand, path, "$in"))
+    values = _in_values(operand, path, "$in")
+    indexed = _indexed_values(c, key, list(values))
+    if indexed is not None:
+        expr, cast, params = indexed
+        listed = sql.SQL("ARRAY[{}]::{}[]").format(sql.SQL(", ").join(params), sql.SQL(cast))
+        return c.indexable(sql.SQL("({} = ANY({}))").format(expr, listed))
+    return _any_contains(c, key, values)
 
 
 def _op_nin(c: _Compiler, key: str, operand: object, path: str) -> sql.Composable:
@@ -200,9 +372,19 @@ def _range(op: str, sql_op: str) -> Callable[[_Compiler, str, object, str], sql.
         if isinstance(operand, bool) or not isinstance(operand, (int, float, str)):
             raise FilterError(
                 f"{path}: {op} expects a number or a string, got "
-                f"{type(operand).__name__} {operand!r}"
+                f"{type(operand).__name__} {safe_repr(operand)}"
             )
         value = _check_scalar(operand, path, op)
+        kinds: tuple[MetaType, ...] = ("text", "timestamp") if isinstance(value, str) else ()
+        found = c.index_expression(key, *kinds) if kinds else c.index_expression(key, "number")
+        if found is not None:
+            expr, cast = found
+            bound = _number_param(value) if cast == "numeric" else value  # type: ignore[arg-type]
+            return c.indexable(
+                sql.SQL("({} {} {}::{})").format(
+                    expr, sql.SQL(sql_op), c.params.add(bound), sql.SQL(cast)
+                )
+            )
         if isinstance(value, str):
             test = sql.SQL('(({} ->> {}) COLLATE "C" {} {})').format(
                 c.col, c.key(key), sql.SQL(sql_op), c.params.add(value, "text")
@@ -229,7 +411,7 @@ def _op_contains(c: _Compiler, key: str, operand: object, path: str) -> sql.Comp
 
 def _op_exists(c: _Compiler, key: str, operand: object, path: str) -> sql.Composable:
     if not isinstance(operand, bool):
-        raise FilterError(f"{path}: $exists expects true or false, got {operand!r}")
+        raise FilterError(f"{path}: $exists expects true or false, got {safe_repr(operand)}")
     test = c.has_key(key)
     return test if operand else sql.SQL("(NOT {})").format(test)
 
@@ -237,16 +419,20 @@ def _op_exists(c: _Compiler, key: str, operand: object, path: str) -> sql.Compos
 def _like(op: str, sql_op: str) -> Callable[[_Compiler, str, object, str], sql.Composable]:
     def compile_like(c: _Compiler, key: str, operand: object, path: str) -> sql.Composable:
         if not isinstance(operand, str):
-            raise FilterError(f"{path}: {op} expects a pattern string, got {operand!r}")
+            raise FilterError(f"{path}: {op} expects a pattern string, got {safe_repr(operand)}")
         pattern = _check_scalar(operand, path, op)
         assert isinstance(pattern, str)
         if (len(pattern) - len(pattern.rstrip("\\"))) % 2:
             # PostgreSQL raises "LIKE pattern must not end with escape character" at run time,
             # and only for some rows; refuse it here instead.
             raise FilterError(
-                f"{path}: {op} pattern {pattern!r} ends with an unescaped backslash (the escape "
-                "character); write two backslashes for a literal one"
+                f"{path}: {op} pattern {safe_repr(pattern)} ends with an unescaped backslash (the "
+                "escape character); write two backslashes for a literal one"
             )
+        found = c.index_expression(key, "text", "timestamp") if op == "$like" else None
+        if found is not None:  # a prefix pattern can use the btree ("C" collation)
+            expr = found[0]
+            return c.indexable(sql.SQL("({} LIKE {})").format(expr, c.params.add(pattern, "text")))
         test = sql.SQL("(({} ->> {}) {} {})").format(
             c.col, c.key(key), sql.SQL(sql_op), c.params.add(pattern, "text")
         )
@@ -312,14 +498,20 @@ class CompiledFilter:
     params: Mapping[str, Any]
 
 
-def compile_request_filter(filters: Mapping[str, Any] | None) -> CompiledFilter | None:
-    """Compile a call's ``filters`` (None and ``{}`` mean no filter).
+def compile_request_filter(
+    filters: Mapping[str, Any] | None, indexed: Mapping[str, MetaType] | None = None
+) -> CompiledFilter | None:
+    """Compile a call's ``filters`` (None and ``{}`` mean no filter). ``indexed`` names the
+    collection's indexed metadata keys and their types: conditions on them are written over
+    the index expressions (same results, served by the indexes).
 
     Raises:
         FilterError: the filter is malformed (see :func:`compile_filter`).
     """
     if filters is None:
         return None
+    if isinstance(filters, Mapping) and not filters:
+        return None
     params = Params("f")
-    condition = compile_filter(filters, _METADATA, params)
-    return None if condition is None else CompiledFilter(condition, params.values)
+    condition = _Compiler(_METADATA, params, indexed).filter(filters, "filters")
+    return CompiledFilter(condition, params.values)

@@ -14,6 +14,7 @@ from enum import Enum
 
 from psycopg import sql
 
+from ._checks import safe_repr
 from ._kinds import KINDS, VectorKind, column_expression, index_kind
 from .exc import ArgError
 
@@ -130,23 +131,36 @@ def parse_measure(measure: object) -> IndexMeasure:
         return measure
     if type(measure) is str and measure in _MEASURE_BY_NAME:
         return _MEASURE_BY_NAME[measure]
-    try:
-        return IndexMeasure(measure)
+    try:  # only strings can name one (the enum's own error would repr anything, however deep)
+        if isinstance(measure, str):
+            return IndexMeasure(measure)
     except ValueError:
-        raise ArgError(
-            f"unknown measure {measure!r}; expected one of "
-            f"{', '.join(m.value for m in IndexMeasure)}"
-        ) from None
+        pass
+    raise ArgError(
+        f"unknown measure {safe_repr(measure)}; expected one of "
+        f"{', '.join(m.value for m in IndexMeasure)}"
+    )
+
+
+def known_measure(measure: object) -> IndexMeasure | None:
+    """``measure`` as an :class:`IndexMeasure`, or None when it names no measure (vecs'
+    ``is_indexed_for_measure("invalid")`` is False, not an error)."""
+    try:
+        return parse_measure(measure)
+    except ArgError:
+        return None
 
 
 def parse_method(method: object) -> IndexMethod:
     try:
-        return IndexMethod(method)
+        if isinstance(method, str):
+            return IndexMethod(method)
     except ValueError:
-        raise ArgError(
-            f"unknown index method {method!r}; expected one of "
-            f"{', '.join(m.value for m in IndexMethod)}"
-        ) from None
+        pass
+    raise ArgError(
+        f"unknown index method {safe_repr(method)}; expected one of "
+        f"{', '.join(m.value for m in IndexMethod)}"
+    )
 
 
 def measure_from_opclass(opclass: str) -> tuple[VectorKind, IndexMeasure] | None:
@@ -263,7 +277,8 @@ def plan_index(
         ):
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
                 raise ArgError(
-                    f"IndexArgsHNSW.{name} must be an int in [{low}, {high}], got {value!r}"
+                    f"IndexArgsHNSW.{name} must be an int in [{low}, {high}], "
+                    f"got {safe_repr(value)}"
                 )
         if args.ef_construction < 2 * args.m:
             raise ArgError(
@@ -276,7 +291,7 @@ def plan_index(
         or not 1 <= args.n_lists <= 32768
     ):
         raise ArgError(
-            f"IndexArgsIVFFlat.n_lists must be an int in [1, 32768], got {args.n_lists!r}"
+            f"IndexArgsIVFFlat.n_lists must be an int in [1, 32768], got {safe_repr(args.n_lists)}"
         )
     return IndexPlan(imethod, imeasure, table, kind, args)
 

@@ -65,6 +65,13 @@ Prepared = Dense | Sparse
 """A vector checked for a kind, ready to encode."""
 
 
+def is_zero(vector: Prepared) -> bool:
+    """Whether ``vector`` is all zeros (no direction: its cosine distance to anything is NaN)."""
+    if isinstance(vector, Sparse):
+        return vector.nnz == 0 or not vector.values.any()
+    return not vector.any()
+
+
 def as_dense(
     value: object, dimension: int | None, *, what: str, error: type[ArgError] = ArgError
 ) -> Dense:
@@ -119,8 +126,19 @@ def _as_half(value: object, dimension: int | None, *, what: str, error: type[Arg
     return arr
 
 
+def sparse_vector_class() -> type[SparseVector]:
+    """pgvector-python's ``SparseVector``: ``pgvector.SparseVector`` since 0.4, in
+    ``pgvector.utils`` before (vecs 0.4.5 and langchain-postgres pin 0.3, so a project moving
+    from them may have it)."""
+    try:
+        from pgvector import SparseVector
+    except ImportError:  # pragma: no cover - pgvector-python 0.3
+        from pgvector.utils import SparseVector  # type: ignore[no-redef,unused-ignore]
+    return SparseVector
+
+
 def _as_sparse(value: object, dimension: int | None, *, what: str, error: type[ArgError]) -> Sparse:
-    from pgvector import SparseVector
+    SparseVector = sparse_vector_class()
 
     if isinstance(value, SparseVector):
         if dimension is not None and value.dimensions() != dimension:
@@ -202,9 +220,8 @@ def _dense_from(dtype: np.dtype[Any]) -> Callable[[bytes], Dense]:
 
 
 def _sparse_from(data: bytes) -> SparseVector:
-    from pgvector import SparseVector
-
-    return SparseVector.from_binary(data)
+    decoded: SparseVector = sparse_vector_class().from_binary(data)
+    return decoded
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,11 @@ PostgreSQL would silently alter (truncation past 63 bytes) or cannot store (NUL,
 
 from __future__ import annotations
 
+import json
+
 from psycopg import sql
 
+from ._checks import safe_repr
 from .exc import ArgError
 
 MAX_IDENTIFIER_BYTES = 63
@@ -21,10 +24,13 @@ def validate_name(name: object, *, what: str = "collection name") -> str:
             characters, or (for collections) starting with ``_``, which vecs reserves.
     """
     if not isinstance(name, str):
-        raise ArgError(f"{what} must be a str, got {type(name).__name__} {name!r}")
+        raise ArgError(f"{what} must be a str, got {type(name).__name__} {safe_repr(name)}")
     if not name:
         raise ArgError(f"{what} must not be empty")
-    size = len(name.encode("utf-8"))
+    try:
+        size = len(name.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise ArgError(f"{what} {name!r} holds a lone surrogate (not valid Unicode)") from None
     if size > MAX_IDENTIFIER_BYTES:
         raise ArgError(
             f"{what} {name!r} is {size} bytes in UTF-8; PostgreSQL keeps at most "
@@ -53,3 +59,9 @@ def ident(*parts: str) -> sql.Identifier:
     empty) so that psycopg turns ``%%`` back into ``%`` for the server.
     """
     return sql.Identifier(*(p.replace("%", "%%") for p in parts))
+
+
+def collection_repr(kind: str, name: str, dimension: int) -> str:
+    """``vecs_core.Collection(name="movies", dimension=99)``: vecs' repr format under our package
+    name. The name is written as a JSON string (double quotes, escapes where needed)."""
+    return f"vecs_core.{kind}(name={json.dumps(name, ensure_ascii=False)}, dimension={dimension})"

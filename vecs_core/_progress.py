@@ -48,11 +48,11 @@ def _bar(total: int | None, desc: str, unit: str) -> Any:
 
 @contextmanager
 def tracked_records(
-    records: Iterable[Any], progress: bool | Callable[[UpsertProgress], None] | None
-) -> Iterator[Iterable[Any]]:
+    records: Iterable[Any] | None, progress: bool | Callable[[UpsertProgress], None] | None
+) -> Iterator[Iterable[Any] | None]:
     """``records``, counted as they are read, reporting to ``progress``."""
     check_progress(progress)
-    if not progress:
+    if not progress or records is None:
         yield records
         return
     total = len(records) if hasattr(records, "__len__") else None  # type: ignore[arg-type]

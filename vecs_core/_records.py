@@ -20,7 +20,9 @@ import psycopg
 from psycopg.adapt import Dumper
 from psycopg.pq import Format
 
-from ._kinds import Prepared, VectorKind
+from ._checks import MAX_METADATA_DEPTH, NestingError, safe_repr, scan_json
+from ._indexes import IndexMeasure
+from ._kinds import Prepared, VectorKind, is_zero
 from ._protocol import Execute, Plan
 from .exc import ArgError, RecordError
 
@@ -48,6 +50,30 @@ def query_vector(value: object, kind: VectorKind, dimension: int) -> Prepared:
     ):
         return value
     return kind.prepare(value, dimension, what="query vector", error=ArgError)
+
+
+def check_direction(vector: Prepared, measure: IndexMeasure) -> None:
+    """Refuse a zero query vector for cosine distance: it has no direction, so its distance to
+    every record is NaN and the order of the results would be arbitrary.
+
+    Raises:
+        ArgError: ``measure`` is cosine distance and ``vector`` is all zeros.
+    """
+    if measure is IndexMeasure.cosine_distance and is_zero(vector):
+        raise ArgError(
+            "query vector: a zero vector has no direction, so its cosine distance to every "
+            "record is undefined (NaN); query with a non-zero vector, or with another measure "
+            "(l2_distance, max_inner_product, l1_distance)"
+        )
+
+
+def zero_vector_error(what: str) -> RecordError:
+    """The error for a zero vector upserted into a collection with a cosine index."""
+    return RecordError(
+        f"{what}: a zero vector has no direction, and the collection's cosine_distance index "
+        "skips such vectors, so no search through it could find this record; store a non-zero "
+        "vector, or index the collection for another measure (e.g. l2_distance)"
+    )
 
 
 def query_step(step: Execute) -> Plan[Any]:
@@ -110,13 +136,15 @@ def _check_json(value: object, path: str) -> None:
         for k, v in value.items():
             if not isinstance(k, str):
                 raise RecordError(
-                    f"{path}: metadata keys must be strings, got {type(k).__name__} {k!r}"
+                    f"{path}: metadata keys must be strings, got {type(k).__name__} {safe_repr(k)}"
                 )
             _check_json(k, path)
             _check_json(v, f"{path}[{k!r}]")
     elif isinstance(value, (list, tuple)):
         for i, v in enumerate(value):
             _check_json(v, f"{path}[{i}]")
+    elif isinstance(value, np.ndarray):
+        _check_json(value.tolist(), path)
 
 
 def encode_metadata(metadata: object, *, what: str) -> bytes:
@@ -131,6 +159,10 @@ def encode_metadata(metadata: object, *, what: str) -> bytes:
         raise RecordError(
             f"{what}: metadata must be a dict (JSON object), got {type(metadata).__name__}"
         )
+    try:  # before json.dumps, which recurses: refuse deep or circular metadata without recursion
+        str_keys = scan_json(metadata, MAX_METADATA_DEPTH)
+    except NestingError as exc:
+        raise RecordError(f"{what}: metadata {exc}") from None
     try:
         text = json.dumps(
             metadata,
@@ -147,32 +179,43 @@ def encode_metadata(metadata: object, *, what: str) -> bytes:
     except ValueError as exc:
         if "Circular" in str(exc):
             raise RecordError(f"{what}: metadata contains a circular reference") from None
+        if "digits" in str(exc):  # int -> str beyond sys.get_int_max_str_digits()
+            raise RecordError(
+                f"{what}: metadata holds an integer too large to write as JSON ({exc}); "
+                "store it as a string"
+            ) from None
         raise RecordError(
             f"{what}: metadata holds NaN or infinity, which JSON cannot store"
         ) from None
-    # json.dumps silently turns int/float/bool/None keys into strings and escapes NUL:
-    # walk the structure only when one of those can be present.
-    if "\\u0000" in text or not _all_str_keys(metadata):
+    # json.dumps silently turns int/float/bool/None keys into strings and escapes NUL: walk the
+    # structure (at most MAX_METADATA_DEPTH levels, checked above) only when one can be present.
+    if not str_keys or "\\u0000" in text:
         _check_json(metadata, f"{what} metadata")
-    return text.encode("utf-8")
-
-
-def _all_str_keys(value: object) -> bool:
-    if isinstance(value, Mapping):
-        return all(isinstance(k, str) and _all_str_keys(v) for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return all(_all_str_keys(v) for v in value)
-    return True
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise RecordError(
+            f"{what}: metadata holds a string with a lone surrogate "
+            f"({text[exc.start : exc.end]!r}), which is not valid Unicode and cannot be stored; "
+            "decode your data with errors='replace' or fix its source"
+        ) from None
 
 
 def check_id(record_id: object, *, what: str) -> bytes:
     if not isinstance(record_id, str):
-        raise RecordError(f"{what}: id must be a str, got {type(record_id).__name__} {record_id!r}")
+        raise RecordError(
+            f"{what}: id must be a str, got {type(record_id).__name__} {safe_repr(record_id)}"
+        )
     if not record_id:
         raise RecordError(f"{what}: id must not be empty")
     if "\x00" in record_id:
-        raise RecordError(f"{what}: id {record_id!r} contains a NUL character")
-    raw = record_id.encode("utf-8")
+        raise RecordError(f"{what}: id {safe_repr(record_id)} contains a NUL character")
+    try:
+        raw = record_id.encode("utf-8")
+    except UnicodeEncodeError:
+        raise RecordError(
+            f"{what}: id {safe_repr(record_id)} holds a lone surrogate, which is not valid Unicode"
+        ) from None
     if len(raw) > MAX_ID_BYTES:
         raise RecordError(f"{what}: id is {len(raw)} bytes; the limit is {MAX_ID_BYTES}")
     return raw
@@ -185,7 +228,13 @@ def check_text(text: object, *, what: str) -> bytes | None:
         raise RecordError(f"{what}: text must be a str or None, got {type(text).__name__}")
     if "\x00" in text:
         raise RecordError(f"{what}: text contains a NUL character, which PostgreSQL cannot store")
-    return text.encode("utf-8")
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise RecordError(
+            f"{what}: text holds a lone surrogate ({text[exc.start : exc.end]!r}), which is not "
+            "valid Unicode and cannot be stored"
+        ) from None
 
 
 # -- binary COPY stream --------------------------------------------------------------------------
@@ -213,10 +262,18 @@ class Encoder:
     bounded memory. ``has_text`` tells afterwards whether any record carried document text.
     """
 
-    def __init__(self, kind: VectorKind, dimension: int, chunk_rows: int = 2000) -> None:
+    def __init__(
+        self,
+        kind: VectorKind,
+        dimension: int,
+        chunk_rows: int = 2000,
+        *,
+        refuse_zero: bool = False,
+    ) -> None:
         self.kind = kind
         self.dimension = dimension
         self.chunk_rows = chunk_rows
+        self.refuse_zero = refuse_zero  # the collection has a cosine index (see zero_vector_error)
         self.count = 0
         self.has_text = False
 
@@ -245,7 +302,10 @@ class Encoder:
         return rid, what, meta, text
 
     def _vector(self, value: object, what: str) -> Prepared:
-        return self.kind.prepare(value, self.dimension, what=what, error=RecordError)
+        vec = self.kind.prepare(value, self.dimension, what=what, error=RecordError)
+        if self.refuse_zero and is_zero(vec):
+            raise zero_vector_error(what)
+        return vec
 
     def validate(self, index: int, record: object) -> Checked:
         """Check one record; return its parts ready to send. Raises :class:`RecordError`."""
@@ -271,6 +331,8 @@ class Encoder:
             return None
         if not np.isfinite(wire).all():
             return None
+        if self.refuse_zero and not wire.any(axis=1).all():
+            return None  # a zero vector: the per-record path names it
         return wire.tobytes()
 
     def _rows(self, batch: list[tuple[int, object]]) -> list[bytes]:

@@ -24,8 +24,17 @@ from dataclasses import MISSING, dataclass, field, fields
 from itertools import chain
 from typing import Any, ClassVar, Literal, TypeVar
 
+from ._checks import check_encodable, safe_repr
 from ._filters import CompiledFilter
-from ._indexes import IndexArgsHNSW, IndexArgsIVFFlat, IndexMeasure, parse_measure
+from ._indexes import (
+    IndexArgsHNSW,
+    IndexArgsIVFFlat,
+    IndexMeasure,
+    IndexMethod,
+    parse_measure,
+    parse_method,
+)
+from ._metaindex import MetaType, check_key, check_type
 from ._records import Checked, VectorParam
 from .exc import ArgError
 
@@ -52,7 +61,7 @@ def check_int(name: str, value: object, low: int, high: int | None = None) -> in
     if type(value) is int and low <= value and (high is None or value <= high):
         return value
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ArgError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+        raise ArgError(f"{name} must be an int, got {type(value).__name__} {safe_repr(value)}")
     bound = f"between {low} and {high}" if high is not None else f">= {low}"
     raise ArgError(f"{name} must be {bound}, got {value}")
 
@@ -65,6 +74,24 @@ def optional(check: Check) -> Check:
     return lambda name, value: None if value is None else check(name, value)
 
 
+def distance(name: str, value: object) -> float:
+    """A distance bound: a finite number (``max_inner_product`` distances may be negative)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ArgError(f"{name} must be a number, got {type(value).__name__} {safe_repr(value)}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise ArgError(f"{name} must be a finite number, got {value!r}")
+    return number
+
+
+def metadata_key(name: str, value: object) -> str:
+    return check_key(value)
+
+
+def metadata_type(name: str, value: object) -> MetaType:
+    return check_type(value)
+
+
 def flag(name: str, value: object) -> bool:
     return bool(value)
 
@@ -73,10 +100,14 @@ def measure(name: str, value: object) -> IndexMeasure:
     return parse_measure(value)
 
 
+def method(name: str, value: object) -> IndexMethod:
+    return parse_method(value)
+
+
 def one_of(*choices: str) -> Check:
     def check(name: str, value: object) -> str:
         if value not in choices:
-            raise ArgError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+            raise ArgError(f"{name} must be one of {', '.join(choices)}, got {safe_repr(value)}")
         return str(value)
 
     return check
@@ -84,7 +115,9 @@ def one_of(*choices: str) -> Check:
 
 def weight(name: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ArgError(f"{name} must be a number >= 0, got {type(value).__name__} {value!r}")
+        raise ArgError(
+            f"{name} must be a number >= 0, got {type(value).__name__} {safe_repr(value)}"
+        )
     number = float(value)
     if not math.isfinite(number) or number < 0:
         raise ArgError(f"{name} must be a finite number >= 0, got {value!r}")
@@ -94,9 +127,10 @@ def weight(name: str, value: object) -> float:
 def check_text(name: str, value: object) -> str:
     """The text of a keyword or hybrid search."""
     if not isinstance(value, str) or not value.strip():
-        raise ArgError(f"the search text must be a non-empty string, got {value!r:.80}")
+        raise ArgError(f"the search text must be a non-empty string, got {safe_repr(value)}")
     if "\x00" in value:
-        raise ArgError(f"the search text contains a NUL character: {value!r:.80}")
+        raise ArgError(f"the search text contains a NUL character: {safe_repr(value)}")
+    check_encodable([value], "the search text")
     return value
 
 
@@ -105,7 +139,7 @@ def language(name: str, value: object) -> str:
     if not isinstance(value, str) or not value.strip() or "\x00" in value:
         raise ArgError(
             f"{name} must be the name of a text search configuration such as 'english', "
-            f"got {value!r}"
+            f"got {safe_repr(value)}"
         )
     return value
 
@@ -167,7 +201,12 @@ class Options:
         return made
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_hash", hash(tuple(getattr(self, f.name) for f in _own(self))))
+        values = tuple(getattr(self, f.name) for f in _own(self))
+        try:
+            digest = hash(values)
+        except TypeError:  # an unhashable value of a field with no check: hash by identity
+            digest = id(self)
+        object.__setattr__(self, "_hash", digest)
 
     def __hash__(self) -> int:
         return self._hash
@@ -209,6 +248,7 @@ class SearchOptions(Options):
     include_vector: bool = opt(check=flag, default=False)
     include_metadata: bool = opt(check=flag, default=True)
     warn_unindexed: bool = opt(check=flag, default=True)
+    max_distance: float | None = opt(check=optional(distance), default=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,7 +270,7 @@ class SearchRequest:
 @options
 class KeywordOptions(Options):
     limit: int = opt(check=int_in(1, MAX_LIMIT))
-    language: str = opt(check=language)
+    language: str | None = opt(check=optional(language), default=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,12 +289,17 @@ class HybridOptions(Options):
     semantic_weight: float = opt(check=weight)
     rrf_k: int = opt(check=int_in(1))
     measure: IndexMeasure = opt(check=measure)
-    language: str = opt(check=language)
+    language: str | None = opt(check=optional(language), default=None)
+    max_distance: float | None = opt(check=optional(distance), default=None)
+    semantic_candidates: int | None = opt(check=optional(int_in(1, MAX_LIMIT)), default=None)
+    keyword_candidates: int | None = opt(check=optional(int_in(1, MAX_LIMIT)), default=None)
 
     @property
-    def candidates(self) -> int:
-        """How many rows each side ranks before fusion."""
-        return min(self.limit * 4, MAX_LIMIT)
+    def candidates(self) -> tuple[int, int]:
+        """How many rows each side (semantic, keyword) ranks before fusion: as given, else
+        ``min(4 * limit, 1000)``."""
+        default = min(self.limit * 4, MAX_LIMIT)
+        return (self.semantic_candidates or default, self.keyword_candidates or default)
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,11 +321,12 @@ class IndexOptions(Options):
     matched to the collection and the pgvector version by ``_indexes.plan_index``."""
 
     measure: IndexMeasure = opt(check=measure)
-    method: object = opt()
+    method: IndexMethod = opt(check=method)
     index_arguments: IndexArgsHNSW | IndexArgsIVFFlat | None = opt(check=index_arguments)
     replace: bool = opt(check=flag)
     maintenance_work_mem: str | None = opt(check=size_setting, default=None)
     parallel_workers: int | None = opt(check=optional(int_in(0, 64)), default=None)
+    statement_timeout: int | None = opt(check=optional(int_in(0)), default=None)
 
     @property
     def build_settings(self) -> dict[str, str]:
@@ -290,7 +336,24 @@ class IndexOptions(Options):
             settings["maintenance_work_mem"] = self.maintenance_work_mem
         if self.parallel_workers is not None:
             settings["max_parallel_maintenance_workers"] = str(self.parallel_workers)
+        if self.statement_timeout is not None:  # a role's own timeout would cancel long builds
+            settings["statement_timeout"] = str(self.statement_timeout)
         return settings
+
+
+@options
+class MetadataIndexOptions(Options):
+    """An index on a metadata key (``Collection.index_metadata``)."""
+
+    key: str = opt(check=metadata_key)
+    type: MetaType = opt(check=metadata_type)
+    statement_timeout: int | None = opt(check=optional(int_in(0)), default=None)
+
+    @property
+    def build_settings(self) -> dict[str, str]:
+        if self.statement_timeout is None:
+            return {}
+        return {"statement_timeout": str(self.statement_timeout)}
 
 
 @dataclass(frozen=True, slots=True)

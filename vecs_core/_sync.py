@@ -14,11 +14,13 @@ from typing import Any, TypeVar, cast
 
 import psycopg
 
+from ._citus import Distribution, placement_request
 from ._client_base import ClientBase, deprecated, translate
 from ._collection_base import CollectionBase
 from ._connect import ConnectOptions, options_from
 from ._driver import EngineSource, PoolSource, run_job
 from ._indexes import IndexMeasure, IndexMethod
+from ._metaindex import MetadataIndex
 from ._plans.indexes import PROGRESS_INTERVAL, IndexBuildProgress, VectorIndex
 from ._progress import BuildReporter, UpsertProgress, check_progress, tracked_records
 from ._protocol import Flow
@@ -61,12 +63,14 @@ class Collection(CollectionBase):
 
     def upsert(
         self,
-        records: Iterable[Any],
+        records: Iterable[Any] | None = None,
         skip_adapter: bool = False,
         *,
+        vectors: Iterable[Any] | None = None,
         progress: bool | Callable[[UpsertProgress], None] | None = None,
     ) -> None:
-        """Insert or update records ``(id, vector, metadata)`` or ``(id, vector, metadata, text)``.
+        """Insert or update records ``(id, vector, metadata)`` or ``(id, vector, metadata, text)``
+        (``vectors=`` is accepted for ``records=``, as the Supabase guides spell it).
 
         Atomic per call (all records or none); the last record wins when an id repeats; any
         iterable works, including generators of millions of records (streamed in bounded memory).
@@ -80,8 +84,12 @@ class Collection(CollectionBase):
             RecordError: a malformed id, vector (wrong dimension, NaN/inf) or metadata (not a
                 JSON object, NUL characters, non-JSON values); nothing is written.
         """
-        with tracked_records(records, progress) as tracked:
-            request = self._upsert_request(tracked, skip_adapter)
+        source = records if records is not None else vectors
+        with tracked_records(source, progress) as tracked:
+            if records is not None:
+                request = self._upsert_request(tracked, skip_adapter, vectors)
+            else:
+                request = self._upsert_request(None, skip_adapter, tracked)
             return self._do(self._upsert_flow(request))
 
     def fetch(self, ids: Iterable[str]) -> list[Record]:
@@ -119,7 +127,7 @@ class Collection(CollectionBase):
 
         Raises:
             ArgError: both or neither given, or an empty filter (use :meth:`clear`).
-            FilterError: a malformed filter.
+            FilterError: a malformed filter, or a filter that is not a dict.
         """
         request = self._delete_request(ids, filters)
         return self._do(self._delete_flow(request))
@@ -141,6 +149,7 @@ class Collection(CollectionBase):
         skip_adapter: bool = False,
         iterative_scan: str | None = None,
         warn_unindexed: bool = True,
+        max_distance: float | None = None,
     ) -> list[Hit]:
         """Nearest records to ``data`` as :class:`Hit` tuples (id, distance, metadata, text...),
         nearest first. Same arguments as :meth:`query`; ``warn_unindexed=False`` silences the
@@ -157,13 +166,14 @@ class Collection(CollectionBase):
             ef_search=ef_search,
             iterative_scan=iterative_scan,
             warn_unindexed=warn_unindexed,
+            max_distance=max_distance,
             form="hits",
         )
         return self._do(self._search_flow(request))
 
     def query(
         self,
-        data: Any,
+        data: Any = None,
         limit: int = 10,
         filters: Mapping[str, Any] | None = None,
         measure: IndexMeasure | str = IndexMeasure.cosine_distance,
@@ -175,8 +185,11 @@ class Collection(CollectionBase):
         ef_search: int | None = None,
         skip_adapter: bool = False,
         iterative_scan: str | None = None,
+        max_distance: float | None = None,
+        query_vector: Any = None,
     ) -> list[Any]:
-        """vecs-compatible similarity search.
+        """vecs-compatible similarity search (``query_vector=`` is accepted for ``data=``, as
+        the Supabase guides spell it).
 
         Returns ids (nothing included) or tuples ``(id, distance?, vector?, metadata?)``, nearest
         first. Warns ``UserWarning`` when no index covers ``measure``.
@@ -186,8 +199,14 @@ class Collection(CollectionBase):
         ``relaxed_order`` when filters are given, else leaves it off; or force ``"off"``,
         ``"strict_order"`` (HNSW) or ``"relaxed_order"``.
 
+        ``max_distance`` keeps only records at most that far (pgvector's distance for
+        ``measure``; for ``cosine_distance`` a similarity threshold ``t`` is ``1 - t``), cut by
+        PostgreSQL after the nearest ``limit`` are found: fewer than ``limit`` records come
+        back when fewer are that near, at the cost of a plain search.
+
         Raises:
-            ArgError: limit outside 1..1000, unknown measure, bad probes/ef_search, bad vector.
+            ArgError: limit outside 1..1000, unknown measure, bad probes/ef_search/max_distance,
+                bad vector.
             FilterError: a malformed filter.
         """
         included = include_value or include_vector or include_metadata
@@ -203,6 +222,8 @@ class Collection(CollectionBase):
             probes=probes,
             ef_search=ef_search,
             iterative_scan=iterative_scan,
+            max_distance=max_distance,
+            query_vector=query_vector,
             form="tuples" if included else "ids",
         )
         return self._do(self._search_flow(request))
@@ -217,6 +238,7 @@ class Collection(CollectionBase):
         maintenance_work_mem: str | None = None,
         parallel_workers: int | None = None,
         progress: bool | Callable[[IndexBuildProgress], None] | None = None,
+        statement_timeout: int | None = None,
     ) -> VectorIndex:
         """Build a vector index without blocking reads or writes (``CREATE INDEX CONCURRENTLY``),
         then drop the previous one. See the README's "Indexes" section.
@@ -225,7 +247,8 @@ class Collection(CollectionBase):
         called about twice a second with an :class:`IndexBuildProgress` read from
         ``pg_stat_progress_create_index`` on a second pooled connection. Ctrl-C (or cancelling
         the task) cancels the build on the server, drops the half-built index and keeps the old
-        one.
+        one. ``statement_timeout`` (ms, 0 = none) overrides the role's timeout for the build (on
+        Supabase, roles time out long builds).
 
         Raises:
             ArgError: bad arguments, or ``replace=False`` while an index exists.
@@ -238,6 +261,7 @@ class Collection(CollectionBase):
             replace=replace,
             maintenance_work_mem=maintenance_work_mem,
             parallel_workers=parallel_workers,
+            statement_timeout=statement_timeout,
         )
         flow = self._create_index_flow(request)
         check_progress(progress)
@@ -261,6 +285,38 @@ class Collection(CollectionBase):
             poller.join()
             report.close()
 
+    def index_metadata(
+        self, key: str, type: str = "text", *, statement_timeout: int | None = None
+    ) -> MetadataIndex:
+        """Index metadata key ``key`` for filters: a btree over its values of ``type``
+        (``"text"``, ``"number"``, ``"bool"`` or ``"timestamp"``: ISO 8601 strings, compared as
+        strings), built without blocking reads or writes (``CREATE INDEX CONCURRENTLY``).
+
+        Filters on the key then use the index for ranges (``$gt``, ``$gte``, ``$lt``,
+        ``$lte``), ``$eq`` and ``$in`` on values of that type, and prefix ``$like`` (text), and
+        the adaptive filtered search counts matches through it. What a filter matches does not
+        change. Indexing the key as another type replaces its index once the new one is ready;
+        the same type again is a no-op. ``statement_timeout`` (ms, 0 = none) overrides the
+        role's timeout for the build.
+
+        Raises:
+            ArgError: a bad key (empty, starting with ``$``, too long) or type.
+            IndexBuildError: the build failed.
+        """
+        request = self._metadata_index_request(
+            key=key, type=type, statement_timeout=statement_timeout
+        )
+        return self._do(self._index_metadata_flow(request))
+
+    def list_metadata_indexes(self) -> list[MetadataIndex]:
+        """The collection's indexed metadata keys (see :meth:`index_metadata`)."""
+        return self._do(self._list_metadata_indexes_flow())
+
+    def drop_metadata_index(self, key: str) -> list[str]:
+        """Drop the index of metadata key ``key``; return the dropped index names (none when the
+        key was not indexed)."""
+        return self._do(self._drop_metadata_index_flow(key))
+
     def prewarm(self) -> int:
         """Load the vector index and table into PostgreSQL's buffer cache (``pg_prewarm``) so
         the first queries after a restart are fast; returns the number of blocks read.
@@ -279,7 +335,7 @@ class Collection(CollectionBase):
         return self._do(self._list_indexes_flow())
 
     def is_indexed_for_measure(self, measure: IndexMeasure | str) -> bool:
-        """True when a valid vector index serves ``measure``."""
+        """True when a valid vector index serves ``measure`` (False for an unknown measure)."""
         return self._do(self._is_indexed_flow(measure))
 
     def enable_text(self) -> None:
@@ -300,13 +356,22 @@ class Collection(CollectionBase):
         return self._do(self._getitem_flow(key))
 
     # -- text search (keyword / hybrid) --
-    def enable_full_text(self) -> None:
-        """Make the document text searchable by keyword now: add the ``text`` column, a stored
-        generated column ``fts`` (``to_tsvector('english', text)``) and a GIN index on it, where
-        missing. Idempotent. The first :meth:`keyword_search` or :meth:`hybrid_search` does this
-        automatically; call it early on a large collection, since adding ``fts`` rewrites the
-        table once."""
-        return self._do(self._full_text_flow(force=True))
+    def enable_full_text(self, language: str | None = None) -> str:
+        """Make the document text searchable by keyword in ``language`` (any text search
+        configuration of the server: ``'english'``, ``'french'``, ``'simple'`` ...; None keeps
+        the collection's current one, else ``'english'``); return that language.
+
+        Adds the ``text`` column if missing and builds a GIN index over ``to_tsvector(language,
+        text)`` without blocking reads or writes (``CREATE INDEX CONCURRENTLY``); a new language
+        replaces the old index once the new one is ready. Idempotent. The first
+        :meth:`keyword_search` or :meth:`hybrid_search` does this (in english) when it was never
+        done, except under a session role: there the owner must call it first.
+
+        Raises:
+            ArgError: an unknown text search configuration.
+            IndexBuildError: the index build failed; the previous index is kept.
+        """
+        return self._do(self._full_text_flow(language, force=True))
 
     def keyword_search(
         self,
@@ -314,14 +379,15 @@ class Collection(CollectionBase):
         *,
         limit: int = 10,
         filters: Mapping[str, Any] | None = None,
-        language: str = "english",
+        language: str | None = None,
     ) -> list[Hit]:
         """Records whose document text matches ``text`` (web-search syntax: words, ``"quoted
         phrases"``, ``or``, ``-excluded``), best first, as :class:`Hit` tuples with
         ``distance=None`` and ``score`` = ``ts_rank_cd`` rank.
 
-        ``language`` is a PostgreSQL text search configuration; only ``'english'`` is served by
-        the index, any other is computed row by row (correct but slower).
+        ``language`` (a text search configuration) defaults to the collection's full-text
+        language (see :meth:`enable_full_text`), which its index serves; another one is
+        computed row by row (correct but slower).
 
         Raises:
             ArgError: empty text, limit outside 1..1000, unknown language.
@@ -341,15 +407,20 @@ class Collection(CollectionBase):
         semantic_weight: float = 1.0,
         rrf_k: int = 50,
         measure: IndexMeasure | str = IndexMeasure.cosine_distance,
-        language: str = "english",
+        language: str | None = None,
+        max_distance: float | None = None,
+        semantic_candidates: int | None = None,
+        keyword_candidates: int | None = None,
     ) -> list[Hit]:
         """Keyword and vector search fused with Reciprocal Rank Fusion, in one statement.
 
-        Each side ranks up to ``min(4 * limit, 1000)`` candidates; a record scores
+        Each side ranks up to ``min(4 * limit, 1000)`` candidates (or ``semantic_candidates``
+        and ``keyword_candidates``, each at most 1000); a record scores
         ``semantic_weight / (rrf_k + semantic_rank) + full_text_weight / (rrf_k + keyword_rank)``
         (0 for a side it is missing from). ``vector`` defaults to the collection's adapter
         applied to ``text``. Hits carry ``score`` (fused) and ``distance`` (the vector distance
-        when the record was a semantic candidate, else None).
+        when the record was a semantic candidate, else None). ``max_distance`` drops semantic
+        candidates farther than that (keyword matches still count).
 
         Raises:
             ArgError: no vector and no adapter, bad limit/weights/rrf_k/measure/language.
@@ -365,8 +436,91 @@ class Collection(CollectionBase):
             rrf_k=rrf_k,
             measure=measure,
             language=language,
+            max_distance=max_distance,
+            semantic_candidates=semantic_candidates,
+            keyword_candidates=keyword_candidates,
         )
         return self._do(self._hybrid_search_flow(request))
+
+    # -- SQL functions and views for apps that call PostgREST (supabase-js .rpc()/.from()) --
+    def install_sql_functions(
+        self,
+        schema: str = "public",
+        *,
+        name: str | None = None,
+        measure: IndexMeasure | str | None = None,
+        hybrid: bool | None = None,
+        langchain: bool | str = False,
+    ) -> list[str]:
+        """Create (or replace) SQL functions that search this collection, for apps that call
+        ``supabase.rpc(...)``; return their signatures. See ``docs/sql-functions.md``.
+
+        In ``schema``: ``match_<name>(query_embedding, match_threshold, match_count, filter jsonb
+        default '{}')`` returning ``id, content, metadata, similarity, distance`` (nearest first;
+        ``match_threshold`` keeps similarity > threshold, similarity being ``1 - distance`` for
+        cosine and ``-distance`` otherwise; NULL keeps all), and, when the collection has full
+        text (``enable_full_text()``), ``hybrid_<name>(query_text, query_embedding, match_count,
+        full_text_weight = 1, semantic_weight = 1, rrf_k = 50, filter jsonb default '{}')``
+        returning ``id, content, metadata, score, distance``. ``filter`` is the metadata filter
+        language (the same operators and semantics as ``query``); both are ``SECURITY INVOKER``
+        (Row Level Security holds) and use the collection's indexes. Idempotent.
+
+        Args:
+            schema: where the functions go (Supabase's API exposes ``public``).
+            name: the ``<name>`` in the function names (default: the collection's name).
+            measure: the distance measure (default: the one the collection's index serves, else
+                cosine distance).
+            hybrid: True requires the hybrid function (and full text), False skips it, None
+                adds it when the collection has full text.
+            langchain: True (or a function name) also creates LangChain's Supabase contract,
+                ``match_documents(query_embedding, match_count default null, filter jsonb
+                default '{}')`` returning ``id, content, metadata, similarity``, whose filter is
+                JSONB containment (``metadata @> filter``) as in LangChain's guide.
+
+        Raises:
+            ArgError: a bad or too long name, a schema that does not exist, another function of
+                the same name with other arguments, ``hybrid=True`` without full text.
+        """
+        flow = self._install_sql_functions_flow(
+            schema=schema, name=name, measure=measure, hybrid=hybrid, langchain=langchain
+        )
+        return self._do(flow)
+
+    def drop_sql_functions(
+        self, schema: str = "public", *, name: str | None = None, langchain: bool | str = False
+    ) -> list[str]:
+        """Drop the functions :meth:`install_sql_functions` made (with the same ``schema``,
+        ``name`` and ``langchain``); return the signatures dropped (none is an error)."""
+        flow = self._drop_sql_functions_flow(schema=schema, name=name, langchain=langchain)
+        return self._do(flow)
+
+    def expose_view(
+        self,
+        view: str,
+        columns: Mapping[str, str] | None = None,
+        *,
+        security_invoker: bool = True,
+    ) -> str:
+        """Create (or replace) a view of the collection for ``supabase.from(view)``, as the
+        guide's "simple workloads" view: ``id``, ``embedding``, ``metadata``, ``content`` and
+        one typed column per ``columns`` entry (metadata key -> type: ``text``, ``boolean``,
+        ``integer``, ``bigint``, ``numeric``, ``double precision``, ``jsonb``, ``text[]``, and
+        on PostgreSQL 16+ ``date``, ``timestamptz``, ``uuid``). A value of another JSON type,
+        out of range or unparsable reads as NULL. ``view`` is ``"schema.name"`` (or ``"name"``
+        in ``public``). ``security_invoker=True`` (PostgreSQL 15+) makes the view apply the
+        caller's privileges and Row Level Security; False runs it as its owner. Returns the
+        view's name.
+
+        Raises:
+            ArgError: an unknown type, a bad name, a column clashing with the base columns, a
+                schema that does not exist, a replacement that changes existing columns.
+        """
+        flow = self._expose_view_flow(view=view, columns=columns, security_invoker=security_invoker)
+        return self._do(flow)
+
+    def drop_view(self, view: str) -> None:
+        """Drop a view made by :meth:`expose_view` (no error if it does not exist)."""
+        return self._do(self._drop_view_flow(view))
 
 
 class Client(ClientBase[Collection]):
@@ -403,6 +557,9 @@ class Client(ClientBase[Collection]):
         dimension: int | None = None,
         adapter: Adapter | None = None,
         storage: str | None = None,
+        distribution: str | None = None,
+        shard_count: int | None = None,
+        colocate_with: str | None = None,
     ) -> Collection:
         """Open collection ``name``, creating it (and the schema and pgvector extension) if needed.
 
@@ -412,12 +569,23 @@ class Client(ClientBase[Collection]):
         dicts or ``pgvector.SparseVector``; HNSW indexes them up to 1,000 non-zero elements).
         An existing collection keeps the kind it was created with (None accepts any).
 
+        On a Citus coordinator, ``distribution`` places a new collection: ``"hash"`` shards it
+        by ``id`` over the workers (``shard_count`` shards, default Citus'
+        ``citus.shard_count``), ``"single_shard"`` keeps it whole on one node;
+        ``colocate_with`` names a collection to place it with. An existing collection must
+        already be placed that way. See ``docs/scaling-citus.md``.
+
         Raises:
             MismatchedDimension: ``dimension`` differs from the stored table or the adapter.
             ArgError: a bad name, dimension or storage, a storage that differs from the stored
-                table's, or neither dimension nor adapter for a new collection.
+                table's, or neither dimension nor adapter for a new collection; a
+                distribution argument on plain PostgreSQL, in a distributed (tenant) schema,
+                or that an existing collection does not match.
         """
-        flow = self._create_flow(name, dimension, adapter, storage, exist_ok=True)
+        placement = placement_request(distribution, shard_count, colocate_with)
+        flow = self._create_flow(
+            name, dimension, adapter, storage, exist_ok=True, placement=placement
+        )
         return self._do(flow)
 
     def create_collection(self, name: str, dimension: int) -> Collection:
@@ -443,15 +611,30 @@ class Client(ClientBase[Collection]):
         """All collections in the client's schema."""
         return self._do(self._list_flow())
 
+    def describe_distribution(self, name: str) -> Distribution:
+        """How and where collection ``name`` is placed: ``placement`` (``"local"`` on plain
+        PostgreSQL, ``"hash"``, ``"single_shard"``, ``"schema"`` ... on Citus), its shards and
+        the nodes holding them (read from Citus' metadata on the coordinator).
+
+        Raises:
+            CollectionNotFound: no collection with that name.
+        """
+        return self._do(self._describe_flow(name))
+
     def delete_collection(self, name: str) -> None:
         """Drop collection ``name`` and its data (no error if it does not exist)."""
         return self._do(self._delete_flow(name))
 
     @property
     def vector_version(self) -> str:
-        """The pgvector version string, e.g. ``'0.8.0'`` (a property of ``Client``, a coroutine
-        method of ``Client``)."""
+        """The pgvector version string, e.g. ``'0.8.0'`` (a property of ``Client``, which can
+        also be assigned as in vecs; a coroutine method of ``Client``). Override it on
+        either with :meth:`set_vector_version`."""
         return self._do(self._vector_version_flow())
+
+    @vector_version.setter
+    def vector_version(self, version: str | None) -> None:
+        self.set_vector_version(version)
 
     def disconnect(self) -> None:
         """Close the connection pool; a later call reconnects."""
@@ -475,6 +658,7 @@ def create_client(
     prepare_threshold: int | None = 5,
     statement_timeout: int | None = None,
     connect_timeout: int = 10,
+    pool_timeout: float = 30.0,
     data_dir: str | None = None,
     application_name: str = "vecs-core",
     server_settings: Mapping[str, object] | None = None,
@@ -492,7 +676,14 @@ def create_client(
         prepare_threshold: psycopg's server-side prepared statement threshold; pass ``None``
             behind a transaction-mode pooler (PgBouncer, Supabase's pooler on port 6543).
         statement_timeout: per-statement timeout in milliseconds.
-        connect_timeout: seconds to wait for a connection to open.
+        connect_timeout: seconds to wait for a new connection to open (libpq's
+            ``connect_timeout``, an int >= 1; values below 2 count as 2). Also bounds how long a
+            call takes to report an unreachable server: see ``pool_timeout``.
+        pool_timeout: seconds a call waits for a free pooled connection when all ``pool_size``
+            are busy. A call that waits longer than a second first checks that the server
+            answers, so a stopped server raises ``Unreachable`` at once (within
+            ``connect_timeout`` for a host that does not answer at all), not after
+            ``pool_timeout``; the pool is then reopened by the next call.
         data_dir: data directory of the embedded server (default: ``$VECS_DATA_DIR`` or the
             user's data directory).
         application_name: shown in ``pg_stat_activity`` for the client's connections (on
@@ -508,6 +699,7 @@ def create_client(
         prepare_threshold=prepare_threshold,
         statement_timeout_ms=statement_timeout,
         connect_timeout=connect_timeout,
+        pool_timeout=pool_timeout,
         application_name=application_name,
         server_settings=server_settings,
     )

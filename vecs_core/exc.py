@@ -15,6 +15,8 @@ __all__ = [
     "EmbeddedServerError",
     "FilterError",
     "IndexBuildError",
+    "IndexNotFound",
+    "MigrationError",
     "MismatchedDimension",
     "MissingDependency",
     "PermissionDenied",
@@ -60,6 +62,20 @@ class CollectionAlreadyExists(VecsError):
 
 class IndexBuildError(VecsError):
     """Building a vector index failed; the collection keeps its previous index, if any."""
+
+
+class IndexNotFound(VecsError, LookupError):
+    """Kept for code written against Supabase ``vecs``, whose ``vecs.exc`` exports this name.
+
+    Neither vecs nor vecs_core raises it: a collection without a vector index reports ``None``
+    from ``Collection.index`` and an empty list from ``list_indexes()``/``drop_index()``.
+    """
+
+
+class MigrationError(VecsError):
+    """``vecs_core.migrate`` could not verify a copy (rows counted in the source, staged and
+    present in the collection differ, e.g. the source changed while it was read); nothing was
+    written."""
 
 
 class PermissionDenied(VecsError, PermissionError):

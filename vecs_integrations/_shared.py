@@ -12,8 +12,8 @@ LlamaIndex) and built only on :mod:`vecs_core`'s public API.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -101,6 +101,94 @@ def check_unit_interval(value: object, name: str) -> float:
 #: [-1, 1], so this absorbs float noise (float32 vectors from the database, BLAS summation order,
 #: a vector and its scaled copy) without merging genuinely different scores.
 MMR_TIE_TOLERANCE = 1e-9
+
+
+def check_kwargs(kwargs: Mapping[str, Any], allowed: Sequence[str], method: str) -> None:
+    """Refuse keyword arguments a method does not know (an identity passed under a wrong name
+    must never be dropped silently).
+
+    Raises:
+        ArgError: an unknown keyword argument; the message lists the known ones.
+    """
+    unknown = sorted(set(kwargs) - set(allowed))
+    if unknown:
+        raise ArgError(
+            f"{method}() got unknown keyword argument(s) {', '.join(map(repr, unknown))}; it "
+            f"accepts {', '.join(sorted(allowed))}. A per-request identity (Row Level "
+            "Security) goes in session={'settings': {...}, 'role': ...} or store.for_session()"
+        )
+
+
+SessionSpec = tuple[Mapping[str, object] | None, str | None]
+
+
+def check_session(value: object) -> SessionSpec | None:
+    """A per-call ``session=`` argument: ``{"settings": {...}, "role": "..."}`` (either key may
+    be left out), or None.
+
+    Raises:
+        ArgError: not a mapping, or keys other than ``settings`` and ``role``.
+    """
+    if value is None:
+        return None
+    if not isinstance(value, Mapping) or set(value) - {"settings", "role"}:
+        raise ArgError(
+            "session must be a dict like {'settings': {'request.jwt.claim.sub': user_id}, "
+            f"'role': 'authenticated'}}, got {value!r:.120}"
+        )
+    settings = value.get("settings")
+    if settings is not None and not isinstance(settings, Mapping):
+        raise ArgError(f"session['settings'] must be a dict, got {settings!r:.80}")
+    role = value.get("role")
+    if role is not None and not isinstance(role, str):
+        raise ArgError(f"session['role'] must be a role name, got {role!r:.80}")
+    return settings, role
+
+
+C = TypeVar("C", vecs_core.Collection, vecs_core.AsyncCollection)
+
+
+def with_session(collection: C, *sessions: SessionSpec | None) -> C:
+    """``collection`` seen through each given session in turn (``Collection.session``: no I/O,
+    the view shares the collection's caches)."""
+    for session in sessions:
+        if session is not None:
+            collection = collection.session(session[0], role=session[1])
+    return collection
+
+
+def distance_for_relevance(relevance: Callable[[float], float], threshold: object) -> float | None:
+    """The largest distance whose relevance is at least ``threshold``, for a relevance function
+    that does not grow with the distance (any of the stores'); None when every distance
+    qualifies. Found by bisection, so it follows whatever function a store uses; callers still
+    compare the relevance of what comes back, so rounding at the boundary cannot let a worse
+    result through.
+
+    Raises:
+        ArgError: ``threshold`` is not a finite number.
+    """
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
+        raise ArgError(f"a score threshold must be a number, got {threshold!r:.80}")
+    t = float(threshold)
+    if not np.isfinite(t):
+        raise ArgError(f"a score threshold must be finite, got {threshold!r}")
+    hi = 1.0
+    while relevance(hi) >= t:  # expand until a distance fails the threshold
+        hi *= 2
+        if hi > 1e12:
+            return None
+    lo = -1.0
+    while relevance(lo) < t:  # inner products can be negative distances
+        lo = lo * 2 if lo < 0 else -1.0
+        if lo < -1e12:
+            return lo
+    for _ in range(100):
+        mid = (lo + hi) / 2
+        if relevance(mid) >= t:
+            lo = mid
+        else:
+            hi = mid
+    return lo + 1e-9 * max(1.0, abs(lo))
 
 
 def _unit_rows(matrix: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:

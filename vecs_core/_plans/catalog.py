@@ -8,10 +8,12 @@ from typing import Any
 
 from psycopg import sql
 
+from .._citus import Placement
 from .._kinds import VectorKind, kind_of_type
 from .._names import ident
 from .._protocol import Execute, Plan
 from ..exc import ArgError, CollectionAlreadyExists, MismatchedDimension
+from . import distribution
 
 TEXT_COLUMN = "text"
 
@@ -24,6 +26,20 @@ class TableInfo:
     dimension: int
     columns: frozenset[str]
     kind: VectorKind
+    schema: str = ""
+    fts_language: str | None = None  # the language of the valid full-text index, if any
+
+    @property
+    def table(self) -> sql.Composable:
+        return table_sql(self.schema, self.name)
+
+    @property
+    def full_text(self) -> str | None:
+        """The language full-text search is set up in (an earlier version's stored ``fts``
+        column is english), or None."""
+        if self.fts_language is None and "fts" in self.columns:
+            return "english"
+        return self.fts_language
 
     @property
     def has_text(self) -> bool:
@@ -34,7 +50,13 @@ _TABLES = sql.SQL(
     """SELECT c.relname::text, a.atttypmod,
   ARRAY(SELECT x.attname::text FROM pg_attribute x
         WHERE x.attrelid = c.oid AND x.attnum > 0 AND NOT x.attisdropped),
-  t.typname::text
+  t.typname::text,
+  (SELECT cfg.cfgname::text FROM pg_index i
+   JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = i.indexrelid
+     AND d.refclassid = 'pg_ts_config'::regclass
+   JOIN pg_ts_config cfg ON cfg.oid = d.refobjid
+   WHERE i.indrelid = c.oid AND i.indisvalid ORDER BY i.indexrelid DESC LIMIT 1),
+  n.nspname::text
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'vec' AND NOT a.attisdropped
@@ -57,7 +79,14 @@ def _lock(key: str) -> Execute:
 def _info(row: Any) -> TableInfo:
     kind = kind_of_type(row[3])
     assert kind is not None  # the query selects the known kinds only
-    return TableInfo(name=row[0], dimension=int(row[1]), columns=frozenset(row[2]), kind=kind)
+    return TableInfo(
+        name=row[0],
+        dimension=int(row[1]),
+        columns=frozenset(row[2]),
+        kind=kind,
+        schema=row[5],
+        fts_language=row[4],
+    )
 
 
 def table_info_plan(schema: str, name: str) -> Plan[TableInfo | None]:
@@ -74,15 +103,18 @@ def list_plan(schema: str) -> Plan[list[TableInfo]]:
     return [_info(r) for r in rows]
 
 
-def vector_version_plan() -> Plan[str | None]:
+def vector_version_plan() -> Plan[tuple[str | None, str | None]]:
+    """The pgvector version (installed, else available) and the Citus version (None when the
+    citus extension is not installed), in one statement."""
     row = yield Execute(
         sql.SQL(
             "SELECT coalesce((SELECT extversion FROM pg_extension WHERE extname = 'vector'),"
-            " (SELECT default_version FROM pg_available_extensions WHERE name = 'vector'))"
+            " (SELECT default_version FROM pg_available_extensions WHERE name = 'vector')),"
+            " (SELECT extversion FROM pg_extension WHERE extname = 'citus')"
         ),
         fetch="one",
     )
-    return None if row is None else row[0]
+    return (None, None) if row is None else (row[0], row[1])
 
 
 def _setup_steps(schema: str) -> Plan[None]:
@@ -109,14 +141,22 @@ def table_sql(schema: str, name: str) -> sql.Composable:
 
 
 def create_plan(
-    schema: str, name: str, dimension: int | None, kind: VectorKind | None, *, exist_ok: bool
+    schema: str,
+    name: str,
+    dimension: int | None,
+    kind: VectorKind | None,
+    *,
+    exist_ok: bool,
+    placement: Placement | None = None,
+    citus_version: str | None = None,
 ) -> Plan[TableInfo]:
     """Get or create a collection's table in one transaction, serialised per name.
 
     The table is laid out exactly as vecs lays it out (``id`` varchar primary key, ``vec
     vector(d) NOT NULL``, ``metadata jsonb NOT NULL DEFAULT '{}'``) plus a GIN ``jsonb_path_ops``
     index on metadata; ``kind`` may store ``halfvec(d)`` or ``sparsevec(d)`` instead. An
-    existing table keeps its kind: asking for another one raises.
+    existing table keeps its kind: asking for another one raises. On Citus, ``placement``
+    distributes a new table in the same transaction, or is checked against an existing one.
     """
     yield from _setup_steps(schema)
     yield _lock(f"vecs_core:{schema}.{name}")
@@ -138,6 +178,8 @@ def create_plan(
                 f"{kind.name!r} was requested; open it without storage= (or with "
                 f"storage={info.kind.name!r})"
             )
+        if placement is not None and citus_version is not None:
+            yield from distribution.check_placement_plan(schema, name, placement, citus_version)
         return info
     assert dimension is not None
     kind = kind or kind_of_type("vector")
@@ -156,8 +198,10 @@ def create_plan(
         ),
         fetch="none",
     )
+    if placement is not None and citus_version is not None:
+        yield from distribution.distribute_plan(schema, name, placement, citus_version)
     columns = frozenset({"id", "vec", "metadata"})
-    return TableInfo(name=name, dimension=dimension, columns=columns, kind=kind)
+    return TableInfo(name=name, dimension=dimension, columns=columns, kind=kind, schema=schema)
 
 
 def drop_plan(schema: str, name: str) -> Plan[None]:

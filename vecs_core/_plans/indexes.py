@@ -20,6 +20,7 @@ from .._indexes import (
     index_name,
     measure_from_opclass,
 )
+from .._metaindex import MetadataIndex, from_comment
 from .._names import ident
 from .._protocol import Execute, Plan, T
 from .._sizing import build_memory
@@ -48,61 +49,82 @@ class VectorIndex:
 
 
 _INDEXES = sql.SQL(
-    """SELECT ic.relname::text, am.amname::text, opc.opcname::text, i.indisvalid
+    """SELECT ic.relname::text, am.amname::text, opc.opcname::text, i.indisvalid,
+  CASE WHEN am.amname = 'btree' THEN obj_description(i.indexrelid, 'pg_class') END
 FROM pg_index i
 JOIN pg_class ic ON ic.oid = i.indexrelid
 JOIN pg_am am ON am.oid = ic.relam
 JOIN pg_opclass opc ON opc.oid = i.indclass[0]
 WHERE i.indrelid = (SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
                     WHERE n.nspname = {} AND c.relname = {})
-  AND am.amname IN ('hnsw', 'ivfflat')
+  AND am.amname IN ('hnsw', 'ivfflat', 'btree')
 ORDER BY ic.oid"""
 )
 
 
-def indexes_plan(schema: str, name: str) -> Plan[list[VectorIndex]]:
+@dataclass(frozen=True)
+class IndexSet:
+    """A collection's indexes as the catalog lists them: vector and metadata-key indexes."""
+
+    vector: list[VectorIndex]
+    metadata: list[MetadataIndex]
+
+
+def all_indexes_plan(schema: str, name: str) -> Plan[IndexSet]:
+    """The collection's vector indexes and indexed metadata keys, in one statement."""
     rows = yield Execute(
         _INDEXES.format(sql.Placeholder("s"), sql.Placeholder("n")), {"s": schema, "n": name}
     )
-    found = []
-    for index_name_, method, opclass, valid in rows:
+    vector, metadata = [], []
+    for index_name_, method, opclass, valid, note in rows:
+        if method == "btree":
+            found = from_comment(note, index_name_, valid)
+            if found is not None:
+                metadata.append(found)
+            continue
         served = measure_from_opclass(opclass)
         if served is not None:
             kind, measure = served
-            found.append(VectorIndex(index_name_, IndexMethod(method), measure, kind.name, valid))
-    return found
+            vector.append(VectorIndex(index_name_, IndexMethod(method), measure, kind.name, valid))
+    return IndexSet(vector, metadata)
 
 
-def _index_lock(schema: str, name: str, fn: str) -> Execute:
+def indexes_plan(schema: str, name: str) -> Plan[list[VectorIndex]]:
+    """The collection's vector indexes."""
+    return (yield from all_indexes_plan(schema, name)).vector
+
+
+def _lock_step(key: str, fn: str) -> Execute:
     return Execute(
         sql.SQL("SELECT {}(hashtextextended({}, 0))").format(
             sql.Identifier(fn), sql.Placeholder("k")
         ),
-        {"k": f"vecs_core:index:{schema}.{name}"},
+        {"k": f"vecs_core:{key}"},
         fetch="one",
     )
 
 
-def _locked(schema: str, name: str, inner: Plan[T]) -> Plan[T]:
-    """Run ``inner`` holding a session advisory lock for the collection's index (an autocommit
-    job cannot hold a transaction lock), so concurrent builds on one collection take turns and
-    it ends with exactly one vector index. The lock is polled with ``pg_try_advisory_lock``: a
-    statement blocked on the lock would be a transaction that the other session's
-    ``CREATE INDEX CONCURRENTLY`` waits for, a deadlock. A dead connection releases the lock.
+def locked(key: str, inner: Plan[T]) -> Plan[T]:
+    """Run ``inner`` holding the session advisory lock ``key`` (a job that runs outside a
+    transaction cannot hold a transaction lock), so concurrent builds on one collection take
+    turns (and it ends with exactly one vector index). The lock is polled with
+    ``pg_try_advisory_lock``: a statement blocked on the lock would be a transaction that the
+    other session's ``CREATE INDEX CONCURRENTLY`` waits for, a deadlock. A dead connection
+    releases the lock.
 
     When the driver interrupts the plan (Ctrl-C, task cancellation), it throws the interruption
     in and runs the unlock step; a plan that is merely closed (``GeneratorExit``) yields
     nothing more, and the lock goes with its connection."""
-    while not (yield _index_lock(schema, name, "pg_try_advisory_lock"))[0]:
+    while not (yield _lock_step(key, "pg_try_advisory_lock"))[0]:
         yield Execute(sql.SQL("SELECT pg_sleep(0.05)"), fetch="none")
     try:
         result = yield from inner
     except GeneratorExit:
         raise
     except BaseException:
-        yield _index_lock(schema, name, "pg_advisory_unlock")
+        yield _lock_step(key, "pg_advisory_unlock")
         raise
-    yield _index_lock(schema, name, "pg_advisory_unlock")
+    yield _lock_step(key, "pg_advisory_unlock")
     return result
 
 
@@ -129,7 +151,7 @@ def create_index_plan(
     behind and keeps the old one.
     """
     inner = _create_index(target, plan, replace, build_settings)
-    return (yield from _locked(target.schema, target.name, inner))
+    return (yield from locked(f"index:{target.schema}.{target.name}", inner))
 
 
 _BUILD_FACTS = sql.SQL(
@@ -221,9 +243,12 @@ def _create_index(
     except psycopg.Error as exc:
         yield from _reset(settings)
         yield from _drop(schema, new_name)
+        hint = ""
+        if isinstance(exc, psycopg.errors.QueryCanceled) and "statement timeout" in str(exc):
+            hint = " (pass create_index(statement_timeout=0) to lift the role's timeout)"
         raise IndexBuildError(
             f"building {plan.method.value} index on {name!r} failed: "
-            f"{str(exc).strip().splitlines()[0]}; the previous index (if any) is kept"
+            f"{str(exc).strip().splitlines()[0]}{hint}; the previous index (if any) is kept"
         ) from exc
     except BaseException:
         # interrupted (KeyboardInterrupt, CancelledError): the driver cancelled the statement
@@ -256,7 +281,7 @@ def _drop(schema: str, index: str) -> Plan[None]:
 
 
 def drop_index_plan(schema: str, name: str) -> Plan[list[str]]:
-    return (yield from _locked(schema, name, _drop_all(schema, name)))
+    return (yield from locked(f"index:{schema}.{name}", _drop_all(schema, name)))
 
 
 def _drop_all(schema: str, name: str) -> Plan[list[str]]:

@@ -16,10 +16,9 @@ from .._protocol import CopyIn, Execute, Plan
 from .._records import Checked, Encoder, VectorParam
 from .._sqlparams import Params
 from .._types import Item, Record
-from ..exc import RecordError
+from ..exc import PermissionDenied, RecordError
 from .catalog import TEXT_COLUMN, add_text_column
 
-_STAGE = sql.Identifier("vecs_core_stage")
 _ID, _VEC, _META, _TEXT = (sql.Identifier(c) for c in ("id", "vec", "metadata", TEXT_COLUMN))
 _NULL = sql.SQL("NULL::text")
 
@@ -32,6 +31,7 @@ class Target:
     dimension: int
     has_text: bool
     kind: VectorKind
+    may_add_text: bool = True  # False under a session role: no DDL there (see CollectionBase)
 
     @property
     def text_col(self) -> sql.Composable:
@@ -44,7 +44,55 @@ class UpsertResult:
     added_text_column: bool
 
 
-def upsert_plan(target: Target, records: Iterable[Any]) -> Plan[UpsertResult]:
+STAGE_TABLE = "vecs_core_stage"
+"""The transaction-scoped staging table of a streamed upsert (and of ``vecs_core.migrate``)."""
+_STAGE = sql.Identifier(STAGE_TABLE)
+STAGE_COPY = sql.SQL("COPY {} (ord, id, vec, metadata, {}) FROM STDIN (FORMAT BINARY)").format(
+    _STAGE, _TEXT
+)
+"""Binary COPY into the staging table: ``(ord bigint, id text, vec <kind>, metadata jsonb,
+text text)``."""
+
+
+def create_stage(target: Target) -> Execute:
+    """Create the staging table (dropped at commit) for ``target``'s vector kind."""
+    return Execute(
+        sql.SQL(
+            "CREATE TEMP TABLE {} (ord bigint, id text, vec {}, metadata jsonb, {} text)"
+            " ON COMMIT DROP"
+        ).format(_STAGE, sql.SQL(target.kind.name), _TEXT),
+        fetch="none",
+    )
+
+
+def merge_stage(target: Target, with_text: bool) -> Execute:
+    """Merge the staging table into ``target``: the last row of each id (highest ``ord``),
+    in id order, inserted or updated (``with_text``: the text column too)."""
+    cols = [_ID, _VEC, _META] + ([_TEXT] if with_text else [])
+    updates = [sql.SQL("{} = EXCLUDED.{}").format(c, c) for c in cols[1:]]
+    # Sort only narrow keys (id, ord, ctid), then fetch each winning row by its ctid: a nested
+    # loop keeps the id order (deadlock-free locking) without sorting the wide vector rows.
+    return Execute(
+        sql.SQL(
+            "INSERT INTO {table} ({cols}) SELECT {s_cols}"
+            " FROM (SELECT DISTINCT ON (id) id, ctid AS tid FROM {stage}"
+            " ORDER BY id, ord DESC) AS k"
+            " JOIN LATERAL (SELECT {cols} FROM {stage} WHERE ctid = k.tid) AS s ON true"
+            " ORDER BY k.id ON CONFLICT (id) DO UPDATE SET {updates}"
+        ).format(
+            table=target.table,
+            cols=sql.SQL(", ").join(cols),
+            s_cols=sql.SQL(", ").join(sql.SQL("s.{}").format(c) for c in cols),
+            stage=_STAGE,
+            updates=sql.SQL(", ").join(updates),
+        ),
+        fetch="rowcount",
+    )
+
+
+def upsert_plan(
+    target: Target, records: Iterable[Any], refuse_zero: bool = False
+) -> Plan[UpsertResult]:
     """Stream ``records`` through binary COPY into a transaction-scoped staging table, then merge
     them with one ``INSERT ... SELECT DISTINCT ON (id) ... ON CONFLICT DO UPDATE``.
 
@@ -52,59 +100,35 @@ def upsert_plan(target: Target, records: Iterable[Any]) -> Plan[UpsertResult]:
     concurrent upserts of overlapping ids lock in the same order and cannot deadlock. Any bad
     record aborts the transaction: nothing of the call is written. When records carry document
     text and the table has no text column yet, the column is added in the same transaction.
+    ``refuse_zero``: the collection has a cosine index, so zero vectors are refused.
     """
-    encoder = Encoder(target.kind, target.dimension)
+    encoder = Encoder(target.kind, target.dimension, refuse_zero=refuse_zero)
     numbered = enumerate(records)
     first = next(numbered, None)
     if first is None:
         return UpsertResult(0, False)
     encoder.validate(*first)  # refuse a bad first record before any statement runs
-    yield Execute(
-        sql.SQL(
-            "CREATE TEMP TABLE {} (ord bigint, id text, vec {}, metadata jsonb, {} text)"
-            " ON COMMIT DROP"
-        ).format(_STAGE, sql.SQL(target.kind.name), _TEXT),
-        fetch="none",
-    )
-    yield CopyIn(
-        sql.SQL("COPY {} (ord, id, vec, metadata, {}) FROM STDIN (FORMAT BINARY)").format(
-            _STAGE, _TEXT
-        ),
-        encoder.chunks(chain([first], numbered)),
-    )
+    yield create_stage(target)
+    yield CopyIn(STAGE_COPY, encoder.chunks(chain([first], numbered)))
     added = encoder.has_text and not target.has_text
+    if added and not target.may_add_text:
+        raise PermissionDenied(
+            "the records carry document text but the collection has no text column yet, and "
+            "it is never added under a session role; have the collection's owner call "
+            "enable_text() first (nothing was written)"
+        )
     if added:
         yield add_text_column(target.table)
-    cols = [_ID, _VEC, _META] + ([_TEXT] if target.has_text or added else [])
-    updates = [sql.SQL("{} = EXCLUDED.{}").format(c, c) for c in cols[1:]]
-    # Sort only narrow keys (id, ord, ctid), then fetch each winning row by its ctid: a nested
-    # loop keeps the id order (deadlock-free locking) without sorting the wide vector rows.
-    yield from _merge_step(
-        Execute(
-            sql.SQL(
-                "INSERT INTO {table} ({cols}) SELECT {s_cols}"
-                " FROM (SELECT DISTINCT ON (id) id, ctid AS tid FROM {stage}"
-                " ORDER BY id, ord DESC) AS k"
-                " JOIN LATERAL (SELECT {cols} FROM {stage} WHERE ctid = k.tid) AS s ON true"
-                " ORDER BY k.id ON CONFLICT (id) DO UPDATE SET {updates}"
-            ).format(
-                table=target.table,
-                cols=sql.SQL(", ").join(cols),
-                s_cols=sql.SQL(", ").join(sql.SQL("s.{}").format(c) for c in cols),
-                stage=_STAGE,
-                updates=sql.SQL(", ").join(updates),
-            ),
-            fetch="none",
-        )
-    )
+    yield from merge_step(merge_stage(target, with_text=target.has_text or added))
     return UpsertResult(encoder.count, added)
 
 
-def _merge_step(step: Execute) -> Plan[None]:
-    """Run the statement that writes the records, naming the index limit a sparse vector can
-    break (HNSW indexes at most 1,000 non-zero elements) as a :class:`RecordError`."""
+def merge_step(step: Execute) -> Plan[Any]:
+    """Run the statement that writes the records (and return its result), naming the index
+    limit a sparse vector can break (HNSW indexes at most 1,000 non-zero elements) as a
+    :class:`RecordError`."""
     try:
-        yield step
+        return (yield step)
     except psycopg.errors.ProgramLimitExceeded as exc:
         raise RecordError(
             f"{str(exc).strip().splitlines()[0]}: the collection's HNSW index accepts sparse "
@@ -149,7 +173,7 @@ def small_upsert_plan(target: Target, checked: Sequence[Checked]) -> Plan[Upsert
         params.values,
         fetch="none",
     )
-    yield from _merge_step(statement)
+    yield from merge_step(statement)
     return UpsertResult(len(checked), added)
 
 

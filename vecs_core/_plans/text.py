@@ -1,33 +1,48 @@
-"""Plans for text search: the full-text column and index, keyword search and hybrid search.
+"""Plans for text search: the full-text index, keyword search and hybrid search. Pure: no I/O.
 
-Pure: no I/O. Keyword search ranks rows whose document text (the ``text`` column) matches
-``websearch_to_tsquery(language, query)`` by ``ts_rank_cd``. It is served by a stored generated
-column ``fts tsvector GENERATED ALWAYS AS (to_tsvector('english', coalesce(text, ''))) STORED``
-and a GIN index on it; for any other text search configuration the document vector is computed on
-the fly (correct, but a scan of every row). Hybrid search fuses a vector ranking and a keyword
-ranking with Reciprocal Rank Fusion in one statement.
+Keyword search ranks rows whose document text (the ``text`` column) matches
+``websearch_to_tsquery(language, query)`` by ``ts_rank_cd``. A collection's full text is served
+by a GIN expression index on ``to_tsvector('<language>'::regconfig, coalesce(text, ''))`` in the
+text search configuration chosen with ``enable_full_text(language=...)`` (any configuration the
+server has; ``english`` by default). The language is read back from the catalog (the index
+depends on its ``pg_ts_config`` entry), and changing it builds the new index concurrently before
+the old one is dropped. Searching in another language computes the document vector on the fly
+(correct, but a scan of every row). Collections set up by earlier versions have a stored
+``fts`` column (english) instead; it keeps working, and ``enable_full_text()`` moves it to an
+index. Hybrid search fuses a vector ranking and a keyword ranking with Reciprocal Rank Fusion
+in one statement.
+
+The configuration's name is written into the statement as a literal (``sql.Literal``, quoted by
+psycopg) rather than bound: it is checked against the server's ``pg_ts_config`` first, and the
+planner can only match the index expression against a constant.
 """
 
 from __future__ import annotations
 
 import hashlib
+import uuid
 
+import psycopg
 from psycopg import sql
 
 from .._filters import CompiledFilter
+from .._names import ident
 from .._protocol import Execute, Plan
 from .._records import query_step
 from .._requests import HybridRequest, KeywordRequest
 from .._sqlparams import Params
 from .._types import Hit
-from ..exc import ArgError
-from .catalog import TEXT_COLUMN, TableInfo, _lock, add_text_column, table_info_plan, table_sql
+from ..exc import ArgError, IndexBuildError
+from .catalog import TEXT_COLUMN, TableInfo, add_text_column, table_info_plan, table_sql
+from .indexes import locked
 
 FTS_COLUMN = "fts"
+"""The stored ``tsvector`` column of collections set up by earlier versions (english)."""
 FTS_LANGUAGE = "english"
-"""The text search configuration of the stored ``fts`` column (the one the GIN index serves)."""
+"""The default text search configuration."""
 
 _ID, _META, _TEXT, _FTS = (sql.Identifier(c) for c in ("id", "metadata", TEXT_COLUMN, FTS_COLUMN))
+_NONE = sql.SQL("")
 
 
 def unknown_language(language: str, known: frozenset[str]) -> ArgError:
@@ -41,42 +56,73 @@ def fts_index_name(name: str) -> str:
     return f"ix_fts_{hashlib.sha256(name.encode()).hexdigest()[:16]}"
 
 
-def enable_full_text_plan(schema: str, name: str) -> Plan[TableInfo | None]:
-    """Add the ``text`` column, the generated ``fts`` column and its GIN index where missing.
+_FTS_INDEXES = sql.SQL(
+    """SELECT ic.relname::text, cfg.cfgname::text, i.indisvalid
+FROM pg_index i
+JOIN pg_class ic ON ic.oid = i.indexrelid
+JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = i.indexrelid
+  AND d.refclassid = 'pg_ts_config'::regclass
+JOIN pg_ts_config cfg ON cfg.oid = d.refobjid
+WHERE i.indrelid = (SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                    WHERE n.nspname = {s} AND c.relname = {n})
+ORDER BY ic.oid"""
+)
 
-    Idempotent and serialised per collection; adding ``fts`` rewrites the table once (the column
-    is stored), so do it early on a big collection. Returns the refreshed catalog entry.
+
+def document_sql(language: str) -> sql.Composable:
+    """The full-text document of a row in ``language``: the indexed expression."""
+    return sql.SQL("to_tsvector({}::regconfig, coalesce({}, ''))").format(
+        sql.Literal(language), _TEXT
+    )
+
+
+def enable_full_text_plan(schema: str, name: str, language: str) -> Plan[TableInfo | None]:
+    """Make the document text searchable in ``language``: add the ``text`` column if missing,
+    build the GIN index over ``document_sql(language)`` with ``CREATE INDEX CONCURRENTLY`` (reads
+    and writes go on), then drop the collection's other full-text indexes (an earlier language,
+    an invalid leftover) and the stored ``fts`` column of earlier versions. Run outside a
+    transaction, serialised per collection; idempotent. Returns the refreshed catalog entry.
     """
+    info: TableInfo | None = yield from locked(
+        f"fts:{schema}.{name}", _enable_full_text(schema, name, language)
+    )
+    return info
+
+
+def _enable_full_text(schema: str, name: str, language: str) -> Plan[TableInfo | None]:
     table = table_sql(schema, name)
-    index = fts_index_name(name)
-    yield _lock(f"vecs_core:{schema}.{name}")
-    info = yield from table_info_plan(schema, name)
-    has_index = False
-    if info is None or FTS_COLUMN not in info.columns:
-        yield add_text_column(table)
+    yield add_text_column(table)
+    found = yield Execute(
+        _FTS_INDEXES.format(s=sql.Placeholder("s"), n=sql.Placeholder("n")),
+        {"s": schema, "n": name},
+    )
+    keep = next((r[0] for r in found if r[1] == language and r[2]), None)
+    if keep is None:
+        keep = f"ix_fts_{hashlib.sha256(name.encode()).hexdigest()[:10]}_{uuid.uuid4().hex[:6]}"
+        try:
+            yield Execute(
+                sql.SQL("CREATE INDEX CONCURRENTLY {} ON {} USING gin ({})").format(
+                    sql.Identifier(keep), table, document_sql(language)
+                ),
+                fetch="none",
+            )
+        except psycopg.Error as exc:
+            yield Execute(
+                sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(ident(schema, keep)),
+                fetch="none",
+            )
+            raise IndexBuildError(
+                f"building the {language} full-text index on {name!r} failed: "
+                f"{str(exc).strip().splitlines()[0]}; the previous one (if any) is kept"
+            ) from exc
+    for old in [r[0] for r in found if r[0] != keep] + [fts_index_name(name)]:
         yield Execute(
-            sql.SQL(
-                "ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} tsvector GENERATED ALWAYS AS"
-                " (to_tsvector({}::regconfig, coalesce({}, ''))) STORED"
-            ).format(table, _FTS, sql.Literal(FTS_LANGUAGE), _TEXT),
+            sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(ident(schema, old)),
             fetch="none",
         )
-    else:
-        row = yield Execute(
-            sql.SQL("SELECT to_regclass(format('%%I.%%I', {}::text, {}::text)) IS NOT NULL").format(
-                sql.Placeholder("s"), sql.Placeholder("i")
-            ),
-            {"s": schema, "i": index},
-            fetch="one",
-        )
-        has_index = bool(row[0])
-    if not has_index:  # skip when present: CREATE INDEX would lock out writes meanwhile
-        yield Execute(
-            sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} USING gin ({})").format(
-                sql.Identifier(index), table, _FTS
-            ),
-            fetch="none",
-        )
+    yield Execute(
+        sql.SQL("ALTER TABLE {} DROP COLUMN IF EXISTS {}").format(table, _FTS), fetch="none"
+    )
     return (yield from table_info_plan(schema, name))
 
 
@@ -86,13 +132,13 @@ def languages_plan() -> Plan[frozenset[str]]:
     return frozenset(r[0] for r in rows)
 
 
-def _document(language: str, params: Params) -> sql.Composable:
-    """The tsvector of a row: the indexed stored column, or computed for another language."""
-    if language == FTS_LANGUAGE:
-        return sql.SQL("t.{}").format(_FTS)
-    return sql.SQL("to_tsvector({}, coalesce(t.{}, ''))").format(
-        params.add(language, "regconfig"), _TEXT
-    )
+def _document(info: TableInfo, language: str) -> sql.Composable:
+    """The tsvector of a row in ``language``: the stored column of an earlier version's
+    collection (english), else the expression the full-text index serves (computed on the fly
+    when the collection's index is in another language)."""
+    if info.fts_language is None and FTS_COLUMN in info.columns and language == FTS_LANGUAGE:
+        return _FTS
+    return document_sql(language)
 
 
 def _and_filter(where: CompiledFilter | None, params: Params) -> sql.Composable:
@@ -104,6 +150,7 @@ def _and_filter(where: CompiledFilter | None, params: Params) -> sql.Composable:
 
 def _keyword_ranked(
     table: sql.Composable,
+    doc: sql.Composable,
     text: str,
     language: str,
     where: CompiledFilter | None,
@@ -111,9 +158,8 @@ def _keyword_ranked(
     params: Params,
     extra: sql.Composable,
 ) -> sql.Composed:
-    doc = _document(language, params)
-    query = sql.SQL("websearch_to_tsquery({}, {})").format(
-        params.add(language, "regconfig"), params.add(text, "text")
+    query = sql.SQL("websearch_to_tsquery({}::regconfig, {})").format(
+        sql.Literal(language), params.add(text, "text")
     )
     return sql.SQL(
         "SELECT t.{id}, ts_rank_cd({doc}, q.query)::float8 AS score{extra}"
@@ -130,13 +176,15 @@ def _keyword_ranked(
     )
 
 
-def keyword_plan(table: sql.Composable, request: KeywordRequest) -> Plan[list[Hit]]:
+def keyword_plan(info: TableInfo, request: KeywordRequest, language: str) -> Plan[list[Hit]]:
+    """The best keyword matches; ``language`` is the request's, or the collection's."""
     params = Params()
     extra = sql.SQL(", t.{}, t.{}").format(_META, _TEXT)
     query = _keyword_ranked(
-        table,
+        info.table,
+        _document(info, language),
         request.text,
-        request.options.language,
+        language,
         request.where,
         params.add(request.options.limit),
         params,
@@ -147,8 +195,9 @@ def keyword_plan(table: sql.Composable, request: KeywordRequest) -> Plan[list[Hi
 
 
 def hybrid_plan(
-    table: sql.Composable,
+    info: TableInfo,
     request: HybridRequest,
+    language: str,
     distance: sql.Composable,
     settings: dict[str, str],
 ) -> Plan[list[Hit]]:
@@ -160,13 +209,20 @@ def hybrid_plan(
     params = Params()
     params.values["q"] = request.vector
     o = request.options
-    n = params.add(o.candidates)
-    semantic = sql.SQL(
+    table = info.table
+    semantic_n, keyword_n = o.candidates
+    n = params.add(semantic_n)
+    semantic: sql.Composable = sql.SQL(
         "SELECT t.{id}, {distance} AS distance FROM {table} t WHERE true{filt}"
         " ORDER BY {distance} LIMIT {n}"
     ).format(id=_ID, distance=distance, table=table, filt=_and_filter(request.where, params), n=n)
+    if o.max_distance is not None:  # cut after the nearest are found (see search._outer)
+        semantic = sql.SQL("SELECT * FROM ({}) AS near WHERE distance <= {}").format(
+            semantic, params.add(o.max_distance, "float8")
+        )
+    doc = _document(info, language)
     keyword = _keyword_ranked(
-        table, request.text, o.language, request.where, n, params, sql.SQL("")
+        table, doc, request.text, language, request.where, params.add(keyword_n), params, _NONE
     )
     query = sql.SQL(
         "WITH semantic AS (SELECT id, distance,"

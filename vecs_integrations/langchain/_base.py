@@ -4,6 +4,7 @@ declared here in its constructor; the search mixins (``_mmr``, ``_hybrid``) buil
 
 from __future__ import annotations
 
+import copy
 import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -15,8 +16,20 @@ from typing_extensions import Self
 
 import vecs_core
 
-from .._shared import ClientPair, CollectionPair, check_k
+from .._shared import (
+    ClientPair,
+    CollectionPair,
+    SessionSpec,
+    check_k,
+    check_kwargs,
+    check_session,
+    distance_for_relevance,
+    with_session,
+)
 from ._filters import translate_filter
+
+#: Keyword arguments every vector search takes (LangChain passes them through ``**kwargs``).
+SEARCH_KWARGS = ("probes", "ef_search", "session", "max_distance")
 
 #: Embedded once to learn the dimension of a new collection when nothing else tells it.
 PROBE_TEXT = "dimension probe"
@@ -33,6 +46,7 @@ class StoreBase(VectorStore):
     ef_search: int | None
     _clients: ClientPair
     _collections: CollectionPair
+    _session: SessionSpec | None = None
 
     # ------------------------------------------------------------------ clients & collection
     @property
@@ -70,10 +84,30 @@ class StoreBase(VectorStore):
 
     def _collection(self, dimension: int | None = None) -> vecs_core.Collection:
         """The collection, created if needed: for writes."""
-        return self._collections.sync(dimension, self._probe)
+        col = self._collections.sync(dimension, self._probe)
+        return with_session(col, self._session)
 
     async def _acollection(self, dimension: int | None = None) -> vecs_core.AsyncCollection:
-        return await self._collections.async_(dimension, self._aprobe)
+        col = await self._collections.async_(dimension, self._aprobe)
+        return with_session(col, self._session)
+
+    def for_session(
+        self, settings: Mapping[str, object] | None = None, *, role: str | None = None
+    ) -> Self:
+        """A view of this store whose every call (reads and writes) runs with ``settings``
+        and ``role``, for Row Level Security per request: e.g. ``store.for_session(
+        {"request.jwt.claim.sub": user_id}, role="authenticated")``. It shares the store's
+        clients and the collection's cached metadata, so making one per request costs no
+        round trip (see ``vecs_core.Collection.session``). Schema changes never run lazily
+        through it: the collection's owner sets up text search first.
+
+        Raises:
+            ArgError: bad settings or role (checked on first use).
+        """
+        spec = check_session({"settings": settings, "role": role})
+        view = copy.copy(self)
+        view._session = spec
+        return view
 
     def _reading(self) -> vecs_core.Collection:
         """The collection for reads: never created here (a typo would leave a table behind).
@@ -81,10 +115,10 @@ class StoreBase(VectorStore):
         Raises:
             CollectionNotFound: no such collection (the message lists close names).
         """
-        return self._collections.read()
+        return with_session(self._collections.read(), self._session)
 
     async def _areading(self) -> vecs_core.AsyncCollection:
-        return await self._collections.aread()
+        return with_session(await self._collections.aread(), self._session)
 
     def close(self) -> None:
         """Close the sync client if the store created it (a client passed in is left open)."""
@@ -126,16 +160,26 @@ class StoreBase(VectorStore):
 
     # ------------------------------------------------------------------ searching
     def _search_args(
-        self, k: object, filter: Mapping[str, Any] | None, kwargs: Mapping[str, Any]
+        self,
+        k: object,
+        filter: Mapping[str, Any] | None,
+        kwargs: Mapping[str, Any],
+        method: str = "similarity_search",
+        allowed: Sequence[str] = SEARCH_KWARGS,
     ) -> dict[str, Any]:
-        """Core ``search`` arguments; validates ``k`` and ``filter`` before any I/O."""
+        """Core ``search`` arguments, every one checked before any I/O: ``k``, ``filter``, and
+        the keyword arguments (an unknown one raises, never dropped): ``probes``,
+        ``ef_search``, ``max_distance``, and ``session`` (a per-call identity)."""
+        check_kwargs(kwargs, allowed, method)
         return {
             "limit": check_k(k),
             "filters": translate_filter(filter),
             "measure": self.measure,
             "probes": kwargs.get("probes", self.probes),
             "ef_search": kwargs.get("ef_search", self.ef_search),
+            "max_distance": kwargs.get("max_distance"),
             "warn_unindexed": self.warn_unindexed,
+            "session": check_session(kwargs.get("session")),
         }
 
     def _hits(
@@ -144,10 +188,15 @@ class StoreBase(VectorStore):
         args: dict[str, Any],
         include_vector: bool = False,
     ) -> list[vecs_core.Hit]:
+        args = dict(args)
+        session = args.pop("session", None)
         if args["limit"] == 0:
             return []
-        col = self._reading()
-        return col.search(list(embedding), include_vector=include_vector, **args)
+        col = with_session(self._reading(), session)
+        hits: list[vecs_core.Hit] = col.search(
+            list(embedding), include_vector=include_vector, **args
+        )
+        return hits
 
     async def _ahits(
         self,
@@ -155,10 +204,60 @@ class StoreBase(VectorStore):
         args: dict[str, Any],
         include_vector: bool = False,
     ) -> list[vecs_core.Hit]:
+        args = dict(args)
+        session = args.pop("session", None)
         if args["limit"] == 0:
             return []
-        col = await self._areading()
-        return await col.search(list(embedding), include_vector=include_vector, **args)
+        col = with_session(await self._areading(), session)
+        hits: list[vecs_core.Hit] = await col.search(
+            list(embedding), include_vector=include_vector, **args
+        )
+        return hits
+
+    def _threshold(self, kwargs: dict[str, Any]) -> float | None:
+        """Turn LangChain's ``score_threshold`` (a relevance, higher is better) into the core's
+        ``max_distance`` through the store's relevance function, so PostgreSQL applies it."""
+        threshold = kwargs.pop("score_threshold", None)
+        if threshold is None:
+            return None
+        if vecs_core.parse_measure(self.measure) is vecs_core.IndexMeasure.max_inner_product:
+            # LangChain's inner-product relevance is not monotonic in the distance (it jumps
+            # at 0): no single distance bound expresses it, so the threshold is applied after
+            return float(threshold)
+        cut = distance_for_relevance(self._select_relevance_score_fn(), threshold)
+        if cut is not None:
+            kwargs["max_distance"] = cut
+        return float(threshold)
+
+    def similarity_search_with_relevance_scores(
+        self, query: str, k: int = 4, **kwargs: Any
+    ) -> list[tuple[Document, float]]:
+        """Documents nearest to ``query`` with their relevance in [0, 1] (higher is better).
+        ``score_threshold`` keeps only those at least that relevant, evaluated by PostgreSQL
+        (as a distance bound) rather than after fetching ``k`` documents."""
+        threshold = self._threshold(kwargs)
+        filter = kwargs.pop("filter", None)
+        embedding = self.embedding.embed_query(query)
+        args = self._search_args(k, filter, kwargs, "similarity_search_with_relevance_scores")
+        return self._relevant(self._scored(self._hits(embedding, args)), threshold)
+
+    async def asimilarity_search_with_relevance_scores(
+        self, query: str, k: int = 4, **kwargs: Any
+    ) -> list[tuple[Document, float]]:
+        threshold = self._threshold(kwargs)
+        filter = kwargs.pop("filter", None)
+        embedding = await self.embedding.aembed_query(query)
+        args = self._search_args(k, filter, kwargs, "asimilarity_search_with_relevance_scores")
+        return self._relevant(self._scored(await self._ahits(embedding, args)), threshold)
+
+    def _relevant(
+        self, scored: list[tuple[Document, float]], threshold: float | None
+    ) -> list[tuple[Document, float]]:
+        relevance = self._select_relevance_score_fn()
+        out = [(doc, relevance(distance)) for doc, distance in scored]
+        if threshold is not None:
+            out = [(doc, score) for doc, score in out if score >= threshold]
+        return out
 
     @staticmethod
     def _document(id: str, text: str | None, metadata: Mapping[str, Any]) -> Document:

@@ -31,7 +31,7 @@ class MMRSearch(StoreBase):
     ) -> dict[str, Any]:
         """Search arguments for the candidates; every argument checked before any I/O."""
         check_unit_interval(lambda_mult, "lambda_mult")
-        args = self._search_args(k, filter, kwargs)
+        args = self._search_args(k, filter, kwargs, "max_marginal_relevance_search")
         fetch = fetch_size(args["limit"], fetch_k)
         args["limit"] = fetch if args["limit"] else 0  # k=0: no query at all
         return args

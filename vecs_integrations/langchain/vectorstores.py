@@ -18,7 +18,7 @@ from typing_extensions import Self
 import vecs_core
 from vecs_core import ArgError
 
-from .._shared import ClientPair, CollectionPair
+from .._shared import ClientPair, CollectionPair, with_session
 from ._filters import translate_filter
 from ._hybrid import HybridSearch
 from ._mmr import MMRSearch
@@ -229,6 +229,7 @@ class VecsVectorStore(HybridSearch, MMRSearch):
         """
         target = self._delete_target(ids, filter)
         col = self._collections.existing()
+        col = col if col is None else with_session(col, self._session)
         if col is None:  # nothing to delete, and no table made for it
             return True
         if isinstance(target, list):
@@ -249,6 +250,7 @@ class VecsVectorStore(HybridSearch, MMRSearch):
     ) -> bool:
         target = self._delete_target(ids, filter)
         col = await self._collections.aexisting()
+        col = col if col is None else with_session(col, self._session)
         if col is None:
             return True
         if isinstance(target, list):

@@ -19,7 +19,16 @@ from llama_index.core.vector_stores.types import (
 import vecs_core
 from vecs_core import ArgError
 
-from .._shared import check_k, check_unit_interval, fetch_size, mmr_hits
+from .._shared import (
+    SessionSpec,
+    check_k,
+    check_kwargs,
+    check_session,
+    check_unit_interval,
+    distance_for_relevance,
+    fetch_size,
+    mmr_hits,
+)
 from ._filters import NODE_ID_KEY, Expr, and_, translate_filters
 from ._nodes import record_to_node
 
@@ -27,7 +36,16 @@ SUPPORTED_MODES = (
     VectorStoreQueryMode.DEFAULT,
     VectorStoreQueryMode.MMR,
     VectorStoreQueryMode.TEXT_SEARCH,
+    VectorStoreQueryMode.SPARSE,  # keyword search, as LlamaIndex's PostgreSQL store answers it
     VectorStoreQueryMode.HYBRID,
+)
+#: Keyword arguments ``query``/``aquery`` take (e.g. from a retriever's ``vector_store_kwargs``).
+QUERY_KWARGS = (
+    "mmr_threshold",
+    "session",
+    "similarity_cutoff",
+    "hnsw_ef_search",
+    "ivfflat_probes",
 )
 _VECTOR_MODES = (VectorStoreQueryMode.DEFAULT, VectorStoreQueryMode.MMR)
 
@@ -66,6 +84,15 @@ class QueryPlan:
     threshold: float = 0.5
     #: hybrid: the semantic weight (the keyword side gets ``1 - alpha``).
     alpha: float = 0.5
+    #: hybrid: candidates per side (semantic: ``k``; keyword: ``sparse_top_k``) and the fused
+    #: result size (``hybrid_top_k``, else ``k``).
+    keyword_k: int | None = None
+    fused_k: int | None = None
+    #: per-query knobs: a distance bound from ``similarity_cutoff``, HNSW/IVFFlat settings
+    max_distance: float | None = None
+    ef_search: int | None = None
+    probes: int | None = None
+    session: SessionSpec | None = None
 
     @property
     def empty(self) -> bool:
@@ -96,22 +123,48 @@ def _needs(value: Any, mode: VectorStoreQueryMode, field: str) -> Any:
     return value
 
 
+def _knobs(kwargs: Mapping[str, Any], measure: str) -> dict[str, Any]:
+    """The per-query keyword arguments, checked (an unknown one raises, never dropped)."""
+    check_kwargs(kwargs, QUERY_KWARGS, "query")
+    cutoff = kwargs.get("similarity_cutoff")
+    max_distance = None
+    if cutoff is not None:  # a similarity (as the results report it) -> a distance bound
+        max_distance = distance_for_relevance(
+            lambda d: vecs_core.relevance_score(measure, d), cutoff
+        )
+    return {
+        "max_distance": max_distance,
+        "ef_search": kwargs.get("hnsw_ef_search"),
+        "probes": kwargs.get("ivfflat_probes"),
+        "session": check_session(kwargs.get("session")),
+    }
+
+
+def _optional_k(value: object, name: str) -> int | None:
+    return None if value is None else check_k(value, name)
+
+
 def plan_query(
-    query: VectorStoreQuery, kwargs: Mapping[str, Any], prefetch_factor: int
+    query: VectorStoreQuery,
+    kwargs: Mapping[str, Any],
+    prefetch_factor: int,
+    measure: str = "cosine_distance",
 ) -> QueryPlan:
-    """Check ``query`` and plan it.
+    """Check ``query`` and the query keyword arguments, and plan them.
 
     Raises:
-        ArgError: an unsupported mode, a bad ``similarity_top_k``, ``mmr_threshold`` or
-            ``alpha``, or a missing embedding or query string for the mode.
+        ArgError: an unsupported mode, a bad ``similarity_top_k``, ``sparse_top_k``,
+            ``hybrid_top_k``, ``mmr_threshold`` or ``alpha``, a missing embedding or query
+            string for the mode, or an unknown keyword argument.
         FilterError: a malformed filter (one that is not a ``MetadataFilters`` included).
     """
     mode = _mode(query.mode)
+    knobs = _knobs(kwargs, measure)
     k = check_k(query.similarity_top_k, "similarity_top_k")
     where = restrict(query.filters, query.node_ids, query.doc_ids)
     if mode == VectorStoreQueryMode.DEFAULT:
         vector = _needs(query.query_embedding, mode, "query_embedding")
-        return QueryPlan(mode, k, where, vector=vector)
+        return QueryPlan(mode, k, where, vector=vector, **knobs)
     if mode == VectorStoreQueryMode.MMR:
         vector = _needs(query.query_embedding, mode, "query_embedding")
         threshold = query.mmr_threshold
@@ -119,13 +172,27 @@ def plan_query(
             threshold = kwargs.get("mmr_threshold")
         threshold = 0.5 if threshold is None else check_unit_interval(threshold, "mmr_threshold")
         fetch = fetch_size(k, k * prefetch_factor)
-        return QueryPlan(mode, k, where, vector=vector, fetch=fetch, threshold=threshold)
+        return QueryPlan(mode, k, where, vector=vector, fetch=fetch, threshold=threshold, **knobs)
     text = _needs(query.query_str, mode, "query_str")
-    if mode == VectorStoreQueryMode.TEXT_SEARCH:
-        return QueryPlan(mode, k, where, text=text)
+    if mode in (VectorStoreQueryMode.TEXT_SEARCH, VectorStoreQueryMode.SPARSE):
+        sparse_k = _optional_k(query.sparse_top_k, "sparse_top_k")
+        keyword_only = {**knobs, "max_distance": None}
+        return QueryPlan(
+            VectorStoreQueryMode.TEXT_SEARCH, sparse_k or k, where, text=text, **keyword_only
+        )
     alpha = 0.5 if query.alpha is None else check_unit_interval(query.alpha, "alpha")
     vector = _needs(query.query_embedding, mode, "query_embedding")
-    return QueryPlan(mode, k, where, vector=vector, text=text, alpha=alpha)
+    return QueryPlan(
+        mode,
+        k,
+        where,
+        vector=vector,
+        text=text,
+        alpha=alpha,
+        keyword_k=_optional_k(query.sparse_top_k, "sparse_top_k"),
+        fused_k=_optional_k(query.hybrid_top_k, "hybrid_top_k"),
+        **knobs,
+    )
 
 
 @dataclass(frozen=True)
@@ -137,7 +204,7 @@ class SearchCall:
 
 
 def search_call(
-    plan: QueryPlan, *, measure: str, language: str, warn_unindexed: bool
+    plan: QueryPlan, *, measure: str, language: str | None, warn_unindexed: bool
 ) -> SearchCall:
     """The collection call answering ``plan``."""
     if plan.mode in _VECTOR_MODES:
@@ -151,6 +218,9 @@ def search_call(
                 "measure": measure,
                 "include_vector": mmr,
                 "warn_unindexed": warn_unindexed,
+                "max_distance": plan.max_distance,
+                "ef_search": plan.ef_search,
+                "probes": plan.probes,
             },
         )
     common = {"text": plan.text, "limit": plan.k, "filters": plan.filters, "language": language}
@@ -160,10 +230,19 @@ def search_call(
         "hybrid_search",
         {
             **common,
+            "limit": plan.fused_k or plan.k,
             "vector": plan.vector,
             "semantic_weight": plan.alpha,
             "full_text_weight": 1.0 - plan.alpha,
             "measure": measure,
+            "max_distance": plan.max_distance,
+            # LlamaIndex's sizes when the query gives them (dense: similarity_top_k, sparse:
+            # sparse_top_k, fused: hybrid_top_k); else the core's 4 x limit per side
+            **(
+                {"semantic_candidates": plan.k, "keyword_candidates": plan.keyword_k or plan.k}
+                if plan.keyword_k is not None or plan.fused_k is not None
+                else {}
+            ),
         },
     )
 

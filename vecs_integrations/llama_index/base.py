@@ -6,7 +6,7 @@ in ``_query``; this module holds the store and its sync and native async methods
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Optional, Union
 
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
@@ -21,7 +21,7 @@ from llama_index.core.vector_stores.types import (
 import vecs_core
 from vecs_core import ArgError
 
-from .._shared import ClientPair, CollectionPair
+from .._shared import ClientPair, CollectionPair, SessionSpec, check_session, with_session
 from ._nodes import node_to_record, record_to_node
 from ._query import (
     QueryPlan,
@@ -57,7 +57,8 @@ class VecsVectorStore(BasePydanticVectorStore):
             default; build an index with ``store.collection.create_index()``).
         mmr_prefetch_factor: MMR picks among ``similarity_top_k * mmr_prefetch_factor``
             nearest candidates (at most ``vecs_core.MAX_LIMIT``).
-        language: PostgreSQL text search configuration for ``text_search``/``hybrid``.
+        language: PostgreSQL text search configuration for ``text_search``/``hybrid`` (None:
+            the collection's full-text language, see ``Collection.enable_full_text``).
         storage: how a collection the store creates keeps vectors: ``"vector"`` (default),
             ``"halfvec"`` (half the size) or ``"sparsevec"``.
 
@@ -86,11 +87,12 @@ class VecsVectorStore(BasePydanticVectorStore):
     connection: Optional[str] = Field(default=None, repr=False, exclude=True)
     warn_missing_index: bool = False
     mmr_prefetch_factor: int = 4
-    language: str = "english"
+    language: Optional[str] = None
     storage: Optional[str] = None
 
     _clients: ClientPair = PrivateAttr()
     _collections: CollectionPair = PrivateAttr()
+    _session: Optional[SessionSpec] = PrivateAttr(default=None)
 
     def __init__(
         self,
@@ -104,7 +106,7 @@ class VecsVectorStore(BasePydanticVectorStore):
         schema: Optional[str] = None,
         warn_missing_index: bool = False,
         mmr_prefetch_factor: int = 4,
-        language: str = "english",
+        language: Optional[str] = None,
         storage: Optional[str] = None,
         **kwargs: Any,
     ) -> None:
@@ -157,12 +159,31 @@ class VecsVectorStore(BasePydanticVectorStore):
 
     @property
     def collection(self) -> vecs_core.Collection:
-        """The sync collection (opened, and created if needed, on first access)."""
-        return self._collections.sync()
+        """The sync collection (opened, and created if needed, on first access; seen through
+        the store's session when it is a :meth:`for_session` view)."""
+        return with_session(self._collections.sync(), self._session)
 
     async def acollection(self) -> vecs_core.AsyncCollection:
         """The async collection (opened, and created if needed, on first call)."""
-        return await self._collections.async_()
+        return with_session(await self._collections.async_(), self._session)
+
+    def for_session(
+        self, settings: Optional[Mapping[str, object]] = None, *, role: Optional[str] = None
+    ) -> VecsVectorStore:
+        """A view of this store whose every call (reads and writes) runs with ``settings`` and
+        ``role``, for Row Level Security per request: e.g. ``store.for_session(
+        {"request.jwt.claim.sub": user_id}, role="authenticated")``. It shares the store's
+        clients and the collection's cached metadata, so making one per request costs no
+        round trip (``vecs_core.Collection.session``). A per-query alternative is the query
+        keyword ``session={"settings": ..., "role": ...}`` (e.g. through a retriever's
+        ``vector_store_kwargs``).
+
+        Raises:
+            ArgError: bad settings or role (checked on first use).
+        """
+        view = self.model_copy()
+        view._session = check_session({"settings": settings, "role": role})
+        return view
 
     def close(self) -> None:
         """Close the sync client if the store created it (a client passed in is left open)."""
@@ -204,7 +225,7 @@ class VecsVectorStore(BasePydanticVectorStore):
     def _search(
         self, query: VectorStoreQuery, kwargs: dict[str, Any]
     ) -> tuple[QueryPlan, SearchCall]:
-        plan = plan_query(query, kwargs, self.mmr_prefetch_factor)
+        plan = plan_query(query, kwargs, self.mmr_prefetch_factor, self.measure)
         call = search_call(
             plan,
             measure=self.measure,
@@ -224,6 +245,7 @@ class VecsVectorStore(BasePydanticVectorStore):
     def delete(self, ref_doc_id: str, **delete_kwargs: Any) -> None:
         """Delete every node of document ``ref_doc_id``."""
         col = self._collections.existing()
+        col = col if col is None else with_session(col, self._session)
         if col is not None:  # a missing collection has nothing to delete (and is not created)
             col.delete(filters={"ref_doc_id": ref_doc_id})
 
@@ -242,6 +264,7 @@ class VecsVectorStore(BasePydanticVectorStore):
         """
         where = self._delete_target(node_ids, filters)
         col = self._collections.existing()
+        col = col if col is None else with_session(col, self._session)
         if col is None or where is False:
             return
         if where is True:
@@ -266,7 +289,7 @@ class VecsVectorStore(BasePydanticVectorStore):
         where = self._find_where(node_ids, filters)
         if where is False:
             return []
-        col = self._collections.read()
+        col = with_session(self._collections.read(), self._session)
         if isinstance(where, list):
             return [record_to_node(i.id, i.metadata, i.text) for i in col.get(where)]
         out: list[BaseNode] = []
@@ -281,6 +304,7 @@ class VecsVectorStore(BasePydanticVectorStore):
     def clear(self) -> None:
         """Delete every record of the collection."""
         col = self._collections.existing()
+        col = col if col is None else with_session(col, self._session)
         if col is not None:
             col.clear()
 
@@ -295,7 +319,8 @@ class VecsVectorStore(BasePydanticVectorStore):
         plan, call = self._search(query, kwargs)
         if plan.empty:
             return empty_result()
-        return to_result(plan, run(self._collections.read(), call), self.measure)
+        collection = with_session(self._collections.read(), self._session, plan.session)
+        return to_result(plan, run(collection, call), self.measure)
 
     # -- async API (native, on vecs_core's async client) --------------------------------------
     async def async_add(self, nodes: Sequence[BaseNode], **kwargs: Any) -> list[str]:
@@ -306,6 +331,7 @@ class VecsVectorStore(BasePydanticVectorStore):
 
     async def adelete(self, ref_doc_id: str, **delete_kwargs: Any) -> None:
         col = await self._collections.aexisting()
+        col = col if col is None else with_session(col, self._session)
         if col is not None:
             await col.delete(filters={"ref_doc_id": ref_doc_id})
 
@@ -319,6 +345,7 @@ class VecsVectorStore(BasePydanticVectorStore):
         if where is False:
             return
         col = await self._collections.aexisting()
+        col = col if col is None else with_session(col, self._session)
         if col is None:
             return
         if where is True:
@@ -336,7 +363,7 @@ class VecsVectorStore(BasePydanticVectorStore):
         where = self._find_where(node_ids, filters)
         if where is False:
             return []
-        col = await self._collections.aread()
+        col = with_session(await self._collections.aread(), self._session)
         if isinstance(where, list):
             return [record_to_node(i.id, i.metadata, i.text) for i in await col.get(where)]
         out: list[BaseNode] = []
@@ -350,6 +377,7 @@ class VecsVectorStore(BasePydanticVectorStore):
 
     async def aclear(self) -> None:
         col = await self._collections.aexisting()
+        col = col if col is None else with_session(col, self._session)
         if col is not None:
             await col.clear()
 
@@ -357,4 +385,5 @@ class VecsVectorStore(BasePydanticVectorStore):
         plan, call = self._search(query, kwargs)
         if plan.empty:
             return empty_result()
-        return to_result(plan, await arun(await self._collections.aread(), call), self.measure)
+        collection = with_session(await self._collections.aread(), self._session, plan.session)
+        return to_result(plan, await arun(collection, call), self.measure)
