@@ -253,7 +253,7 @@ class AsyncCollection(CollectionBase):
         statement_timeout: int | None = None,
     ) -> VectorIndex:
         """Build a vector index without blocking reads or writes (``CREATE INDEX CONCURRENTLY``),
-        then drop the previous one. See the README's "Indexes" section.
+        then drop the previous one. See docs/search.md.
 
         ``progress=True`` shows a progress bar per build phase, with an ETA; a callable is
         called about twice a second with an :class:`IndexBuildProgress` read from
