@@ -117,8 +117,9 @@ def test_langchain_score_threshold_is_pushed_down(
             assert set(d.id for d, _ in got) == set(expected), threshold
             assert all(score >= threshold for _, score in got)
         cuts = [c.get("max_distance") for c in calls]
-        assert cuts[0] is None  # 0.0: every distance qualifies, nothing to push down
-        assert all(c is not None for c in cuts[1:])  # the others reach PostgreSQL
+        # cosine relevance is 1 - d (LangChain's convention, as PGVector): 0.0 keeps d <= 1
+        assert cuts[0] == pytest.approx(1.0, abs=1e-6)
+        assert all(c is not None for c in cuts[1:])  # every threshold reaches PostgreSQL
         retriever = store.as_retriever(
             search_type="similarity_score_threshold",
             search_kwargs={"k": 16, "score_threshold": 0.99},

@@ -129,9 +129,7 @@ def _knobs(kwargs: Mapping[str, Any], measure: str) -> dict[str, Any]:
     cutoff = kwargs.get("similarity_cutoff")
     max_distance = None
     if cutoff is not None:  # a similarity (as the results report it) -> a distance bound
-        max_distance = distance_for_relevance(
-            lambda d: vecs_core.relevance_score(measure, d), cutoff
-        )
+        max_distance = distance_for_relevance(lambda d: llama_similarity(measure, d), cutoff)
     return {
         "max_distance": max_distance,
         "ef_search": kwargs.get("hnsw_ef_search"),
