@@ -30,6 +30,7 @@ def test_public_names_are_pinned():
         "Distribution",
         "FILTER_OPERATORS",
         "FilterError",
+        "ForeignTable",
         "Hit",
         "IndexArgsHNSW",
         "IndexArgsIVFFlat",
@@ -44,6 +45,8 @@ def test_public_names_are_pinned():
         "MismatchedDimension",
         "MissingDependency",
         "PermissionDenied",
+        "ReadOnly",
+        "ReadStats",
         "Record",
         "RecordError",
         "ShardPlacement",
@@ -76,7 +79,7 @@ def test_public_names_are_pinned():
 
 
 # shared, synchronous on both shells (no I/O: they build a view, or set a value)
-NO_IO_METHODS = {"session", "set_vector_version"}
+NO_IO_METHODS = {"session", "set_vector_version", "read_stats"}
 
 
 def _public(cls):

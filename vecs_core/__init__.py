@@ -21,8 +21,10 @@ from ._indexes import (
     relevance_score,
 )
 from ._metaindex import MetadataIndex
+from ._plans.fdw import ForeignTable
 from ._plans.indexes import IndexBuildProgress, VectorIndex
 from ._requests import MAX_LIMIT
+from ._routing import ReadStats
 from ._sync import Client, Collection, create_client
 from ._types import Hit, Item, Record
 from .exc import (
@@ -34,6 +36,7 @@ from .exc import (
     MismatchedDimension,
     MissingDependency,
     PermissionDenied,
+    ReadOnly,
     RecordError,
     StatementTimeout,
     Unreachable,
@@ -53,6 +56,7 @@ __all__ = [
     "Distribution",
     "FILTER_OPERATORS",
     "FilterError",
+    "ForeignTable",
     "Hit",
     "IndexArgsHNSW",
     "IndexArgsIVFFlat",
@@ -67,6 +71,8 @@ __all__ = [
     "MismatchedDimension",
     "MissingDependency",
     "PermissionDenied",
+    "ReadOnly",
+    "ReadStats",
     "Record",
     "RecordError",
     "ShardPlacement",
