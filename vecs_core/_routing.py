@@ -172,20 +172,28 @@ class SessionToken:
     """The highest primary WAL position this client has written up to (0: nothing yet), and
     the newest primary position it knows of (for ``max_replica_lag_bytes``). Only grows."""
 
-    __slots__ = ("_lock", "primary", "primary_at", "value")
+    __slots__ = ("_lock", "primary", "primary_at", "unknown", "value")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.value = 0
+        self.unknown = False  # a write's position could not be read: trust no standby
         self.primary = 0
         self.primary_at = float("-inf")
 
     def advance(self, lsn: int, *, written: bool) -> None:
         with self._lock:
-            if written and lsn > self.value:
-                self.value = lsn
+            if written:
+                self.value = max(self.value, lsn)
+                self.unknown = False
             if lsn >= self.primary:
                 self.primary, self.primary_at = lsn, time.monotonic()
+
+    def lose(self) -> None:
+        """A write committed but its WAL position could not be read (the primary went away
+        right after): session reads use the primary until a later write sets a token."""
+        with self._lock:
+            self.unknown = True
 
 
 TOKEN_SQL = sql.SQL(
