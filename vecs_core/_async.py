@@ -27,9 +27,9 @@ from typing import Any, TypeVar, cast
 import psycopg
 
 from ._adriver import AsyncEngineSource, AsyncPoolSource
-from ._apods import AsyncPods
+from ._apods import AsyncPods, list_everywhere
 from ._apods import move_collection as _move_collection
-from ._areplicas import AsyncRouter, replica_options, run_routed
+from ._areplicas import make_router, run_routed
 from ._citus import Distribution, placement_request
 from ._client_base import ClientBase, deprecated, translate
 from ._collection_base import CollectionBase
@@ -40,10 +40,9 @@ from ._plans import fdw
 from ._plans.indexes import PROGRESS_INTERVAL, IndexBuildProgress, VectorIndex
 from ._podmap import PodsArg
 from ._protocol import Flow
-from ._routing import Consistency, ReadPolicy, ReadStats, check_consistency, check_read_urls
+from ._routing import Consistency, ReadPolicy, ReadStats, check_consistency
 from ._types import Hit, Item, Record
 from .adapter import Adapter
-from .exc import ArgError
 
 T = TypeVar("T")
 
@@ -521,15 +520,12 @@ class AsyncClient(ClientBase[AsyncCollection]):
         self._source: Any = (
             AsyncEngineSource(engine) if engine is not None else AsyncPoolSource(options)
         )
-        policy = ReadPolicy.build(consistency, max_replica_wait, max_replica_lag_bytes)
-        urls = check_read_urls(read_urls)
-        if urls and options.embedded and engine is None:
-            raise ArgError(
-                "read_urls are replicas of a primary server: give the primary's url too (the "
-                "embedded server has no replicas)"
-            )
-        self._router = (
-            AsyncRouter(self._source, replica_options(options, urls), policy) if urls else None
+        self._router = make_router(
+            self._source,
+            options,
+            read_urls,
+            ReadPolicy.build(consistency, max_replica_wait, max_replica_lag_bytes),
+            engine=engine is not None,
         )
         self._pods = AsyncPods(options, pods)
 
@@ -613,12 +609,7 @@ class AsyncClient(ClientBase[AsyncCollection]):
         """All collections in the client's schema: in the primary database and, with ``pods=``,
         in every pod database the client knows (the mapping's, those a ``pods`` callable has
         named so far, and moves), each listed where the client routes it, sorted by name."""
-        homes = self._pods.map
-        found = [c for c in await self._do(self._list_flow()) if homes.belongs(c.name, None)]
-        for url, source in self._pods.known():
-            listed = await run_flow(source, self._list_flow(), self._settings)
-            found += [c for c in listed if homes.belongs(c.name, url)]
-        return sorted(found, key=lambda c: c.name)
+        return await list_everywhere(self)
 
     async def move_collection(
         self, name: str, to: str, *, build_indexes: bool = True
@@ -626,17 +617,9 @@ class AsyncClient(ClientBase[AsyncCollection]):
         """Move collection ``name`` to the database at ``to`` (a pod, or the primary's URL)
         and route it there from now on; return it, opened at its new home.
 
-        The rows travel by binary ``COPY`` from one database to the other while a write fence
-        (``LOCK TABLE ... IN EXCLUSIVE MODE``) holds writers back; reads go on. The row counts
-        are compared (source under the fence, rows sent, rows received, target table), then
-        the source table is dropped in the same transaction as the fence and the target
-        commits first. A failure before that leaves the source as it was and creates nothing
-        at the target. With ``build_indexes`` the vector index (same method, measure and build
-        arguments), the indexed metadata keys and full text are then built at the new home
-        (``CREATE INDEX CONCURRENTLY``: searches run exact until they are ready).
-
-        Other clients keep their own ``pods=`` map: until it names the new home, their calls
-        raise ``CollectionNotFound`` rather than write to a copy no one reads.
+        Binary ``COPY`` behind a write fence (reads go on), four row counts compared, the
+        source dropped, then the indexes built at the new home (``build_indexes``). A failure
+        before the target commits changes nothing. See ``docs/scaling.md``.
 
         Raises:
             ArgError: a bad name or URL, a target where the collection already lives, columns

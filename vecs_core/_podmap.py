@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
@@ -121,8 +120,3 @@ class PodMap:
         if home is None or url is None:
             return home is None and url is None
         return home == url or same_database(home, url)
-
-
-def describe_pods(pods: Any) -> str:
-    """For ``repr``: how many pods a client knows, never their URLs (passwords)."""
-    return f"pods={len(pods.urls())}" if pods is not None and not pods.empty else ""

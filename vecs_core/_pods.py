@@ -10,9 +10,7 @@ Generated from ``_apods.py`` (where the move is documented) by
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import psycopg
@@ -63,21 +61,11 @@ class Pods:
             source.close()
 
 
-@dataclass(frozen=True)
-class MoveReport:
-    """What :func:`move_table` did."""
-
-    rows: int
-    seconds: float
-
-
 def _run(conn: psycopg.Connection[Any], plan: Plan[Any]) -> Any:
     return run_plan(conn, Job(lambda: plan), [0])
 
 
-def move_table(
-    source: Any, target: Any, schema: str, spec: move.MoveSpec, where: str
-) -> MoveReport:
+def move_table(source: Any, target: Any, schema: str, spec: move.MoveSpec, where: str) -> int:
     """Copy the collection of ``spec`` from ``source`` to ``target`` (connection sources)
     behind a write fence, check the counts, drop the source table; see ``_plans/move.py``.
 
@@ -87,7 +75,6 @@ def move_table(
             after the target committed (two complete copies; the source stays in use).
     """
     name, columns = spec.info.name, spec.columns
-    started = time.monotonic()
     landed, copied = 0, False
     with source.connection() as sconn, target.connection() as tconn:
         try:
@@ -126,7 +113,7 @@ def move_table(
                     "before moving the collection again."
                 ) from exc
             raise
-    return MoveReport(landed, time.monotonic() - started)
+    return int(landed)
 
 
 def describe_move(client: Client, name: str) -> move.MoveSpec:
@@ -152,6 +139,19 @@ def _plan_flow(plan: Callable[[], Plan[T]]) -> Flow[T]:
     return result
 
 
+def list_everywhere(client: Client) -> list[Collection]:
+    """``Client.list_collections``: the primary database's collections and every known pod's,
+    each where the client routes it (a copy in another database is not listed)."""
+    from ._sync import run_flow
+
+    homes = client._pods.map
+    found = [c for c in client._do(client._list_flow()) if homes.belongs(c.name, None)]
+    for url, source in client._pods.known():
+        listed = run_flow(source, client._list_flow(), client._settings)
+        found += [c for c in listed if homes.belongs(c.name, url)]
+    return sorted(found, key=lambda c: c.name)
+
+
 def move_collection(client: Client, name: str, to: str, build_indexes: bool) -> Collection:
     """``Client.move_collection``: copy, verify, switch, then rebuild the indexes."""
     validate_name(name)
@@ -160,12 +160,13 @@ def move_collection(client: Client, name: str, to: str, build_indexes: bool) -> 
     to = normalize_url(to)
     pods = client._pods
     here = pods.map.url_for(name)
-    primary_url = client._options.resolve()
-    if same_database(here or primary_url, to):
+    primary_url = client._primary_url()  # None with an injected engine: unknown
+    current = here or primary_url
+    if current is not None and same_database(current, to):
         raise ArgError(f"collection {name!r} already lives in {describe(to)}")
     spec = describe_move(client, name)
     source = client._home(here)
-    home = None if same_database(to, primary_url) else to
+    home = None if primary_url is not None and same_database(to, primary_url) else to
     target = client._home(home)
     try:
         move_table(source, target, client.schema, spec, describe(to))

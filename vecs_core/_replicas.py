@@ -32,10 +32,11 @@ from ._routing import (
     ReadStats,
     ReplicaState,
     SessionToken,
+    check_read_urls,
     classify,
     insert_token,
 )
-from .exc import Unreachable
+from .exc import ArgError, Unreachable
 
 
 def token_plan() -> Plan[tuple[int, int, int]]:
@@ -287,9 +288,24 @@ class Router:
         return result
 
 
-def replica_options(options: ConnectOptions, urls: list[str]) -> list[ConnectOptions]:
-    """One set of connection options per read URL: the primary's, with that URL."""
-    return [dataclasses.replace(options, url=url) for url in urls]
+def make_router(
+    primary: Any, options: ConnectOptions, read_urls: object, policy: ReadPolicy, engine: bool
+) -> Router | None:
+    """The client's router, or None without read URLs. Each read URL gets the primary's
+    connection options (pool size, timeouts...) with its own URL.
+
+    Raises:
+        ArgError: bad read URLs, or read URLs for the embedded server.
+    """
+    urls = check_read_urls(read_urls)
+    if not urls:
+        return None
+    if options.embedded and not engine:
+        raise ArgError(
+            "read_urls are replicas of a primary server: give the primary's url too (the "
+            "embedded server has no replicas)"
+        )
+    return Router(primary, [dataclasses.replace(options, url=url) for url in urls], policy)
 
 
 def run_routed(
