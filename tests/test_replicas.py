@@ -5,6 +5,7 @@ that reach a standby."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 import uuid
 import warnings
@@ -322,3 +323,51 @@ def test_promoted_standby_takes_writes_behind_a_read_write_url(make_client):
         assert vx.read_stats().primary >= 1  # the read URL now leads to a primary
     finally:
         remove(directory, pair.standby, pair.primary)
+
+
+def test_concurrent_session_reads_see_their_writes(pair):
+    """Tasks of one async client and threads of one sync client interleave writes and reads:
+    every read sees the write of its task (the token only grows), on a pool of several
+    connections that each learn the replay position."""
+    url, standby = pair.primary.url(), pair.standby.url()
+    schema = f"r_{uuid.uuid4().hex[:10]}"
+
+    async def tasks() -> int:
+        async with vecs_core.create_async_client(
+            url, schema=schema, read_urls=[standby], pool_size=6, max_replica_wait=5
+        ) as vx:
+            docs = await vx.get_or_create_collection("docs", dimension=3)
+
+            async def one(task: int) -> int:
+                stale = 0
+                for i in range(15):
+                    await docs.upsert([(f"t{task}", [1, 2, 3], {"v": i})])
+                    got = await docs.fetch([f"t{task}"])
+                    stale += got[0].metadata["v"] != i
+                return stale
+
+            stale = sum(await asyncio.gather(*(one(t) for t in range(8))))
+            assert vx.read_stats().standby == 8 * 15
+            return stale
+
+    assert asyncio.run(tasks()) == 0
+    with vecs_core.create_client(
+        url, schema=schema, read_urls=[standby], pool_size=6, max_replica_wait=5
+    ) as vx:
+        docs = vx.get_or_create_collection("docs")
+        stale = [0] * 4
+
+        def worker(n: int) -> None:
+            for i in range(25):
+                docs.upsert([(f"w{n}", [1, 2, 3], {"v": i})])
+                stale[n] += docs.fetch([f"w{n}"])[0].metadata["v"] != i
+
+        threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert stale == [0, 0, 0, 0]
+        assert vx.read_stats().standby == 100
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA {schema} CASCADE")  # type: ignore[arg-type]

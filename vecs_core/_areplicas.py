@@ -9,11 +9,13 @@ Routing, by job (``Job.read`` marks the one read of a read call; see ``_protocol
 * a job that is not a replica read (writes, DDL, index builds, catalog lookups) runs on the
   primary; afterwards the client's session token advances to the primary's WAL position;
 * a read in ``"strong"`` consistency runs on the primary;
-* a read in ``"eventual"`` consistency runs on a replica that answers (round robin), as it is;
-* a read in ``"session"`` consistency runs on a replica that has replayed the session token:
-  when the last look says it has not, the router polls its replay position (cheap statements,
-  up to ``max_replica_wait``) before sending the read; the read itself is pipelined behind a
-  check of the replay position, and its answer is used only when the check passed.
+* a read in ``"eventual"`` consistency runs alone on a replica that answers (in turn);
+* a read in ``"session"`` consistency runs on a replica that has replayed the session token.
+  A connection that has already seen a replay position at least the token sends the read
+  alone (it stays on one server, and replay only moves forward). Any other connection sends
+  the read in pipeline mode behind a check of the replay position, in the same round trip;
+  the answer is used only when the check passed. When it did not, the router polls the
+  replay position (cheap statements, up to ``max_replica_wait``), then reads again.
 
 Whatever cannot be answered by a replica in time (all down, still behind, beyond
 ``max_replica_lag_bytes``, or missing a table that a schema change has not brought yet) is

@@ -14,7 +14,9 @@ pipelined just before the read's statements. It cannot be part of the read's own
 because a statement takes its snapshot before it evaluates anything: replay could pass the token
 after the snapshot was taken and before the check ran, and the read would miss the write while
 the check said it was there. A separate statement that runs first closes that window: replay
-only moves forward, so the read's later snapshot sees everything the check saw.
+only moves forward, so the read's later snapshot sees everything the check saw. For the same
+reason a connection that has already seen a position at least the token (it stays on one
+server for its life) needs no check at all.
 """
 
 from __future__ import annotations
