@@ -31,7 +31,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "vecs_core"
-SOURCES = {"_async.py": "_sync.py", "_adriver.py": "_driver.py"}
+SOURCES = {
+    "_async.py": "_sync.py",
+    "_adriver.py": "_driver.py",
+    "_areplicas.py": "_replicas.py",
+    "_apods.py": "_pods.py",
+}
 
 NAMES = {
     "AsyncCollection": "Collection",
@@ -52,6 +57,13 @@ NAMES = {
     "aclose": "close",
     "asyncio.Lock": "threading.Lock",
     "import asyncio": "import threading",
+    "_areplicas": "_replicas",
+    "_apods": "_pods",
+    "AsyncRouter": "Router",
+    "AsyncReplica": "Replica",
+    "_AsyncCheckedLease": "_CheckedLease",
+    "_AsyncCheckedSource": "_CheckedSource",
+    "AsyncPods": "Pods",
 }
 _NAME = re.compile(
     r"(?<!\w)(" + "|".join(re.escape(n) for n in sorted(NAMES, key=len, reverse=True)) + r")\b"

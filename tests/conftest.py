@@ -23,6 +23,7 @@ import numpy as np
 import psycopg
 import pytest
 from citus_cluster import citus_url  # noqa: F401  (a session fixture)
+from scale_fixtures import contrib_server, replicas  # noqa: F401  (session fixtures)
 
 import vecs_core
 

@@ -31,6 +31,7 @@ def test_public_names_are_pinned():
         "EmbeddedServerError",
         "FILTER_OPERATORS",
         "FilterError",
+        "ForeignTable",
         "Hit",
         "IndexArgsHNSW",
         "IndexArgsIVFFlat",
@@ -46,6 +47,8 @@ def test_public_names_are_pinned():
         "MismatchedDimension",
         "MissingDependency",
         "PermissionDenied",
+        "ReadOnly",
+        "ReadStats",
         "Record",
         "RecordError",
         "ShardPlacement",
@@ -81,7 +84,7 @@ def test_public_names_are_pinned():
 
 
 # shared, synchronous on both shells (no I/O: they build a view, or set a value)
-NO_IO_METHODS = {"session", "set_vector_version"}
+NO_IO_METHODS = {"session", "set_vector_version", "read_stats"}
 
 
 def _public(cls):

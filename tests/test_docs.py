@@ -28,6 +28,7 @@ pytestmark = pytest.mark.slow
 EMBEDDED_PAGES = {"embedded.md"}  # run on an embedded server of their own, not the test URL
 OWN_RUNNER = {  # pages whose blocks another test runs, on the server they need
     "scaling-citus.md": "tests/test_docs_citus.py runs its blocks on the Citus test cluster",
+    "scaling.md": "tests/test_docs_scaling.py runs its blocks on a primary + hot standby pair",
 }
 
 

@@ -22,9 +22,11 @@ from ._indexes import (
     similarity_score,
 )
 from ._metaindex import MetadataIndex
+from ._plans.fdw import ForeignTable
 from ._plans.indexes import IndexBuildProgress, VectorIndex
 from ._progress import UpsertProgress
 from ._requests import MAX_LIMIT
+from ._routing import ReadStats
 from ._sync import Client, Collection, create_client
 from ._types import Hit, Item, Record
 from .exc import (
@@ -38,6 +40,7 @@ from .exc import (
     MismatchedDimension,
     MissingDependency,
     PermissionDenied,
+    ReadOnly,
     RecordError,
     StatementTimeout,
     Unreachable,
@@ -58,6 +61,7 @@ __all__ = [
     "EmbeddedServerError",
     "FILTER_OPERATORS",
     "FilterError",
+    "ForeignTable",
     "Hit",
     "IndexArgsHNSW",
     "IndexArgsIVFFlat",
@@ -73,6 +77,8 @@ __all__ = [
     "MismatchedDimension",
     "MissingDependency",
     "PermissionDenied",
+    "ReadOnly",
+    "ReadStats",
     "Record",
     "RecordError",
     "ShardPlacement",

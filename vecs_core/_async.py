@@ -26,16 +26,22 @@ from typing import Any, TypeVar, cast
 
 import psycopg
 
-from ._adriver import AsyncEngineSource, AsyncPoolSource, run_job
+from ._adriver import AsyncEngineSource, AsyncPoolSource
+from ._apods import AsyncPods, list_everywhere
+from ._apods import move_collection as _move_collection
+from ._areplicas import make_router, run_routed
 from ._citus import Distribution, placement_request
 from ._client_base import ClientBase, deprecated, translate
 from ._collection_base import CollectionBase
 from ._connect import ConnectOptions, options_from
 from ._indexes import IndexMeasure, IndexMethod
 from ._metaindex import MetadataIndex
+from ._plans import fdw
 from ._plans.indexes import PROGRESS_INTERVAL, IndexBuildProgress, VectorIndex
+from ._podmap import PodsArg
 from ._progress import BuildReporter, UpsertProgress, check_progress, tracked_records
 from ._protocol import Flow
+from ._routing import Consistency, ReadPolicy, ReadStats, check_consistency
 from ._types import Hit, Item, Record
 from .adapter import Adapter
 
@@ -43,15 +49,20 @@ T = TypeVar("T")
 
 
 async def run_flow(
-    source: Any, flow: Flow[T], settings: dict[str, str], collection: str | None = None
+    source: Any,
+    flow: Flow[T],
+    settings: dict[str, str],
+    collection: str | None = None,
+    consistency: Consistency | None = None,
 ) -> T:
-    """Run ``flow`` to its end: each job it yields on a pooled connection, the result sent back
-    in. Driver errors that mean something to the caller become vecs_core errors."""
+    """Run ``flow`` to its end: each job it yields on a pooled connection (of the primary, a
+    pod, or a read replica: see ``_areplicas.py``), the result sent back in. Driver errors that
+    mean something to the caller become vecs_core errors."""
     try:
         job = next(flow)
         while True:
             try:
-                result = await run_job(source, job, settings)
+                result = await run_routed(source, job, settings, consistency)
             except psycopg.Error as exc:
                 mapped = translate(exc, collection)
                 if mapped is None:
@@ -70,8 +81,10 @@ class AsyncCollection(CollectionBase):
 
     client: AsyncClient
 
-    async def _do(self, flow: Flow[T]) -> T:
-        return await run_flow(self.client._source, flow, self.client._settings, self.name)
+    async def _do(self, flow: Flow[T], consistency: str | None = None) -> T:
+        client = self.client
+        mode = None if consistency is None else check_consistency(consistency)
+        return await run_flow(client._route(self.name), flow, client._settings, self.name, mode)
 
     async def upsert(
         self,
@@ -104,13 +117,19 @@ class AsyncCollection(CollectionBase):
                 request = self._upsert_request(None, skip_adapter, tracked)
             return await self._do(self._upsert_flow(request))
 
-    async def fetch(self, ids: Iterable[str]) -> list[Record]:
-        """Records ``(id, vector, metadata)`` for ``ids``, in order asked; missing ids skipped."""
-        return await self._do(self._fetch_flow(ids))
+    async def fetch(self, ids: Iterable[str], *, consistency: str | None = None) -> list[Record]:
+        """Records ``(id, vector, metadata)`` for ``ids``, in order asked; missing ids skipped.
 
-    async def get(self, ids: Iterable[str], *, include_vector: bool = False) -> list[Item]:
+        ``consistency`` (every read takes it) overrides the client's for this call on a client
+        with read replicas: ``"session"``, ``"eventual"`` or ``"strong"`` (see
+        ``create_client``)."""
+        return await self._do(self._fetch_flow(ids), consistency)
+
+    async def get(
+        self, ids: Iterable[str], *, include_vector: bool = False, consistency: str | None = None
+    ) -> list[Item]:
         """Records with their document text, in the order asked; missing ids skipped."""
-        return await self._do(self._get_flow(ids, include_vector))
+        return await self._do(self._get_flow(ids, include_vector), consistency)
 
     async def find(
         self,
@@ -120,17 +139,20 @@ class AsyncCollection(CollectionBase):
         offset: int = 0,
         after: str | None = None,
         include_vector: bool = False,
+        consistency: str | None = None,
     ) -> list[Item]:
         """Records matching ``filters`` in id order. Page with ``offset`` or, faster on large
         collections, with ``after=<last id of the previous page>``."""
         request = self._find_request(
             filters, limit=limit, offset=offset, after=after, include_vector=include_vector
         )
-        return await self._do(self._find_flow(request))
+        return await self._do(self._find_flow(request), consistency)
 
-    async def count(self, filters: Mapping[str, Any] | None = None) -> int:
+    async def count(
+        self, filters: Mapping[str, Any] | None = None, *, consistency: str | None = None
+    ) -> int:
         """Number of records matching ``filters`` (all records when None)."""
-        return await self._do(self._count_flow(filters))
+        return await self._do(self._count_flow(filters), consistency)
 
     async def delete(
         self, ids: Iterable[str] | None = None, filters: Mapping[str, Any] | None = None
@@ -162,6 +184,7 @@ class AsyncCollection(CollectionBase):
         iterative_scan: str | None = None,
         warn_unindexed: bool = True,
         max_distance: float | None = None,
+        consistency: str | None = None,
     ) -> list[Hit]:
         """Nearest records to ``data`` as :class:`Hit` tuples (id, distance, metadata, text...),
         nearest first. Same arguments as :meth:`query`; ``warn_unindexed=False`` silences the
@@ -181,7 +204,7 @@ class AsyncCollection(CollectionBase):
             max_distance=max_distance,
             form="hits",
         )
-        return await self._do(self._search_flow(request))
+        return await self._do(self._search_flow(request), consistency)
 
     async def query(
         self,
@@ -199,6 +222,7 @@ class AsyncCollection(CollectionBase):
         iterative_scan: str | None = None,
         max_distance: float | None = None,
         query_vector: Any = None,
+        consistency: str | None = None,
     ) -> list[Any]:
         """vecs-compatible similarity search (``query_vector=`` is accepted for ``data=``, as
         the Supabase guides spell it).
@@ -238,7 +262,7 @@ class AsyncCollection(CollectionBase):
             query_vector=query_vector,
             form="tuples" if included else "ids",
         )
-        return await self._do(self._search_flow(request))
+        return await self._do(self._search_flow(request), consistency)
 
     async def create_index(
         self,
@@ -416,6 +440,7 @@ class AsyncCollection(CollectionBase):
         limit: int = 10,
         filters: Mapping[str, Any] | None = None,
         language: str | None = None,
+        consistency: str | None = None,
     ) -> list[Hit]:
         """Records whose document text matches ``text`` (web-search syntax: words, ``"quoted
         phrases"``, ``or``, ``-excluded``), best first, as :class:`Hit` tuples with
@@ -430,7 +455,7 @@ class AsyncCollection(CollectionBase):
             FilterError: a malformed filter.
         """
         request = self._keyword_request(text, filters=filters, limit=limit, language=language)
-        return await self._do(self._keyword_search_flow(request))
+        return await self._do(self._keyword_search_flow(request), consistency)
 
     async def hybrid_search(
         self,
@@ -447,6 +472,7 @@ class AsyncCollection(CollectionBase):
         max_distance: float | None = None,
         semantic_candidates: int | None = None,
         keyword_candidates: int | None = None,
+        consistency: str | None = None,
     ) -> list[Hit]:
         """Keyword and vector search fused with Reciprocal Rank Fusion, in one statement.
 
@@ -476,7 +502,7 @@ class AsyncCollection(CollectionBase):
             semantic_candidates=semantic_candidates,
             keyword_candidates=keyword_candidates,
         )
-        return await self._do(self._hybrid_search_flow(request))
+        return await self._do(self._hybrid_search_flow(request), consistency)
 
     # -- SQL functions and views for apps that call PostgREST (supabase-js .rpc()/.from()) --
     async def install_sql_functions(
@@ -574,6 +600,12 @@ class AsyncClient(ClientBase[AsyncCollection]):
         connection_string: str | ConnectOptions | None = None,
         schema: str = "vecs",
         engine: Any = None,
+        *,
+        read_urls: list[str] | None = None,
+        consistency: str = "session",
+        max_replica_wait: float = 0.05,
+        max_replica_lag_bytes: int | None = None,
+        pods: PodsArg = None,
     ) -> None:
         options = (
             connection_string
@@ -584,9 +616,33 @@ class AsyncClient(ClientBase[AsyncCollection]):
         self._source: Any = (
             AsyncEngineSource(engine) if engine is not None else AsyncPoolSource(options)
         )
+        self._router = make_router(
+            self._source,
+            options,
+            read_urls,
+            ReadPolicy.build(consistency, max_replica_wait, max_replica_lag_bytes),
+            engine=engine is not None,
+        )
+        self._pods = AsyncPods(options, pods)
 
-    async def _do(self, flow: Flow[T]) -> T:
-        return await run_flow(self._source, flow, self._settings)
+    def _route(self, name: str | None = None) -> Any:
+        """Where the jobs of a call about collection ``name`` run: its pod's pool, else the
+        router (with read replicas) or the primary's source."""
+        pod = self._pods.route(name)
+        if pod is not None:
+            return pod
+        return self._router if self._router is not None else self._source
+
+    def _home(self, url: str | None) -> Any:
+        """The connection source of a database: a pod's (``url``) or the primary's (None)."""
+        return self._source if url is None else self._pods.source(url)
+
+    def _primary_url(self) -> str | None:
+        """The primary's URL (None with an injected engine, whose URL is not ours to read)."""
+        return None if isinstance(self._source, AsyncEngineSource) else self._options.resolve()
+
+    async def _do(self, flow: Flow[T], name: str | None = None) -> T:
+        return await run_flow(self._route(name), flow, self._settings)
 
     async def get_or_create_collection(
         self,
@@ -624,7 +680,7 @@ class AsyncClient(ClientBase[AsyncCollection]):
         flow = self._create_flow(
             name, dimension, adapter, storage, exist_ok=True, placement=placement
         )
-        return await self._do(flow)
+        return await self._do(flow, name)
 
     async def create_collection(self, name: str, dimension: int) -> AsyncCollection:
         """Deprecated: use :meth:`get_or_create_collection`.
@@ -634,7 +690,7 @@ class AsyncClient(ClientBase[AsyncCollection]):
         """
         deprecated(type(self).__name__, "create_collection")
         flow = self._create_flow(name, dimension, None, exist_ok=False)
-        return await self._do(flow)
+        return await self._do(flow, name)
 
     async def get_collection(self, name: str) -> AsyncCollection:
         """Deprecated: use :meth:`get_or_create_collection`.
@@ -643,11 +699,78 @@ class AsyncClient(ClientBase[AsyncCollection]):
             CollectionNotFound: no collection with that name.
         """
         deprecated(type(self).__name__, "get_collection")
-        return await self._do(self._get_flow(name))
+        return await self._do(self._get_flow(name), name)
 
     async def list_collections(self) -> list[AsyncCollection]:
-        """All collections in the client's schema."""
-        return await self._do(self._list_flow())
+        """All collections in the client's schema: in the primary database and, with ``pods=``,
+        in every pod database the client knows (the mapping's, those a ``pods`` callable has
+        named so far, and moves), each listed where the client routes it, sorted by name."""
+        return await list_everywhere(self)
+
+    async def move_collection(
+        self, name: str, to: str, *, build_indexes: bool = True
+    ) -> AsyncCollection:
+        """Move collection ``name`` to the database at ``to`` (a pod, or the primary's URL)
+        and route it there from now on; return it, opened at its new home.
+
+        Binary ``COPY`` behind a write fence (reads go on), four row counts compared, the
+        source dropped, then the indexes built at the new home (``build_indexes``). A failure
+        before the target commits changes nothing. See ``docs/scaling.md``.
+
+        Raises:
+            ArgError: a bad name or URL, a target where the collection already lives, columns
+                outside the vecs layout, or objects (views) that depend on the table.
+            CollectionNotFound: no such collection.
+            CollectionAlreadyExists: the target database has a collection of that name.
+            VecsError: the row counts differ (nothing changed), or the two commits were split
+                by a failure (both copies exist; the message says what to do).
+        """
+        return await _move_collection(self, name, to, build_indexes)
+
+    async def attach_foreign(
+        self,
+        name: str,
+        pod_url: str,
+        *,
+        schema: str = "public",
+        ef_search: int = 100,
+        probes: int = 10,
+        iterative_scan: str = "strict_order",
+    ) -> fdw.ForeignTable:
+        """Make collection ``name`` of the pod at ``pod_url`` a foreign table ``schema.name`` in
+        the primary database (postgres_fdw), so SQL on the primary can query it.
+
+        Creates (or updates) a postgres_fdw server for the pod with ``extensions 'vector'``
+        (so ``ORDER BY vec <=> ... LIMIT k`` runs on the pod, with its index),
+        ``use_remote_estimate 'true'`` and the pod sessions' search settings (``ef_search``,
+        ``probes``, ``iterative_scan`` for HNSW) in its ``options``; a user mapping for the
+        current role with the URL's user and password; and the foreign table, imported from the
+        pod's definition. ``pod_url`` is the pod as the primary server reaches it. See
+        ``docs/scaling.md`` for the filters that run on the pod.
+
+        Raises:
+            ArgError: bad arguments, a URL parameter a foreign server cannot take, or a table
+                of that name on the primary that is not a foreign table.
+            CollectionNotFound: the pod has no such collection in the client's schema.
+            Unreachable: the primary could not connect to the pod.
+            VecsError: postgres_fdw is not available on the primary.
+        """
+        request = fdw.attach_request(
+            name,
+            pod_url,
+            schema=schema,
+            remote_schema=self.schema,
+            ef_search=ef_search,
+            probes=probes,
+            iterative_scan=iterative_scan,
+        )
+        return await self._do(fdw.attach_flow(request))
+
+    def read_stats(self) -> ReadStats:
+        """Where this client's reads went: answered by a standby or by the primary, how many
+        waited for a standby to catch up and how many fell back to the primary (all zero
+        without ``read_urls``)."""
+        return self._router.stats() if self._router is not None else ReadStats()
 
     async def describe_distribution(self, name: str) -> Distribution:
         """How and where collection ``name`` is placed: ``placement`` (``"local"`` on plain
@@ -657,11 +780,11 @@ class AsyncClient(ClientBase[AsyncCollection]):
         Raises:
             CollectionNotFound: no collection with that name.
         """
-        return await self._do(self._describe_flow(name))
+        return await self._do(self._describe_flow(name), name)
 
     async def delete_collection(self, name: str) -> None:
         """Drop collection ``name`` and its data (no error if it does not exist)."""
-        return await self._do(self._delete_flow(name))
+        return await self._do(self._delete_flow(name), name)
 
     # sync: @property
     async def vector_version(self) -> str:
@@ -677,8 +800,12 @@ class AsyncClient(ClientBase[AsyncCollection]):
     # sync-only: end
 
     async def disconnect(self) -> None:
-        """Close the connection pool; a later call reconnects."""
+        """Close the connection pools (the primary's, read replicas', pods'); a later call
+        reconnects."""
         await self._source.close()
+        if self._router is not None:
+            await self._router.close()
+        await self._pods.close()
 
     aclose = disconnect
 
@@ -702,6 +829,11 @@ def create_async_client(
     data_dir: str | None = None,
     application_name: str = "vecs-core",
     server_settings: Mapping[str, object] | None = None,
+    read_urls: list[str] | None = None,
+    consistency: str = "session",
+    max_replica_wait: float = 0.05,
+    max_replica_lag_bytes: int | None = None,
+    pods: PodsArg = None,
 ) -> AsyncClient:
     """Create an :class:`AsyncClient`.
 
@@ -731,6 +863,22 @@ def create_async_client(
         server_settings: PostgreSQL settings for the embedded server when this client starts
             it, over the machine-sized defaults and ``$VECS_SERVER_SETTINGS`` (e.g.
             ``{"shared_buffers": "4GB"}``); see :mod:`vecs_core.embedded`.
+        read_urls: URLs of read replicas (hot standbys streaming from ``url``; each may be a
+            multi-host libpq URL). Reads (search, query, fetch, get, find, count, keyword
+            and hybrid search) go to them; writes, DDL, index builds and catalog lookups go
+            to ``url``. See ``docs/scaling.md``.
+        consistency: what reads promise by default (each read takes ``consistency=`` too):
+            ``"session"`` - a read sees every write this client made (a replica answers once
+            it has replayed them, else the primary after ``max_replica_wait``);
+            ``"eventual"`` - any replica that answers, however far behind;
+            ``"strong"`` - the primary.
+        max_replica_wait: seconds a session read waits for a replica to catch up before it
+            asks the primary.
+        max_replica_lag_bytes: skip replicas further behind the primary than this many WAL
+            bytes (None: no bound).
+        pods: where collections live: ``{"images": url, ...}`` or a callable ``name -> url |
+            None``; a collection not named there lives in ``url``'s database. Each pod has its
+            own pool, opened on first use.
     """
     options = options_from(
         url,
@@ -743,4 +891,13 @@ def create_async_client(
         application_name=application_name,
         server_settings=server_settings,
     )
-    return AsyncClient(options, schema=schema, engine=engine)
+    return AsyncClient(
+        options,
+        schema=schema,
+        engine=engine,
+        read_urls=read_urls,
+        consistency=consistency,
+        max_replica_wait=max_replica_wait,
+        max_replica_lag_bytes=max_replica_lag_bytes,
+        pods=pods,
+    )

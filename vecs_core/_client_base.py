@@ -26,6 +26,7 @@ from .exc import (
     CollectionNotFound,
     MismatchedDimension,
     PermissionDenied,
+    ReadOnly,
     StatementTimeout,
     Unreachable,
     VecsError,
@@ -275,6 +276,12 @@ def translate(exc: psycopg.Error, collection: str | None) -> BaseException | Non
     if isinstance(exc, psycopg.errors.InsufficientPrivilege):
         return PermissionDenied(
             f"{str(exc).strip().splitlines()[0]} (check the role's privileges and RLS policies)"
+        )
+    if isinstance(exc, psycopg.errors.ReadOnlySqlTransaction):
+        return ReadOnly(
+            f"{str(exc).strip().splitlines()[0]}: the server only reads (a hot standby, or "
+            "default_transaction_read_only is on) and nothing was written; send writes to the "
+            "primary (with several hosts in the URL, add target_session_attrs=read-write)"
         )
     if isinstance(exc, psycopg.errors.QueryCanceled) and "statement timeout" in str(exc):
         return StatementTimeout(

@@ -291,7 +291,9 @@ class CollectionBase:
     def _fetch_flow(self, ids: Iterable[str]) -> Flow[list[Record]]:
         wanted = check_ids(ids)
         target = self._target
-        found: list[Record] = yield Job(lambda: records.fetch_plan(target, wanted), "statements")
+        found: list[Record] = yield Job(
+            lambda: records.fetch_plan(target, wanted), "statements", read=True
+        )
         return found
 
     def _getitem_flow(self, key: object) -> Flow[Record]:
@@ -305,7 +307,7 @@ class CollectionBase:
     def _get_flow(self, ids: Iterable[str], include_vector: bool) -> Flow[list[Item]]:
         wanted = check_ids(ids)
         target = self._target
-        job = Job(lambda: records.get_plan(target, wanted, include_vector), "statements")
+        job = Job(lambda: records.get_plan(target, wanted, include_vector), "statements", read=True)
         found: list[Item] = yield job
         return found
 
@@ -316,6 +318,7 @@ class CollectionBase:
                 target, r.where, o.limit, o.offset, r.after, o.include_vector
             ),
             "statements",
+            read=True,
         )
         found: list[Item] = yield job
         return found
@@ -323,7 +326,7 @@ class CollectionBase:
     def _count_flow(self, filters: Mapping[str, Any] | None) -> Flow[int]:
         where = self._where(filters)
         target = self._target
-        return int((yield Job(lambda: records.count_plan(target, where), "statements")))
+        return int((yield Job(lambda: records.count_plan(target, where), "statements", read=True)))
 
     # -- search ----------------------------------------------------------------------------------
     def _search_flow(self, request: SearchRequest) -> Flow[list[Any]]:
@@ -350,7 +353,9 @@ class CollectionBase:
                 stacklevel=5,  # the caller of Collection.query/search (through _do, run_flow)
             )
         target = self._target
-        found: list[Any] = yield Job(lambda: search_plan(target, shape, request), "statements")
+        found: list[Any] = yield Job(
+            lambda: search_plan(target, shape, request), "statements", read=True
+        )
         return found
 
     # -- indexes ---------------------------------------------------------------------------------
@@ -520,7 +525,7 @@ class CollectionBase:
         language = yield from self._search_language_flow(request.options.language)
         info = self._info
         hits: list[Hit] = yield Job(
-            lambda: text.keyword_plan(info, request, language), "statements"
+            lambda: text.keyword_plan(info, request, language), "statements", read=True
         )
         return hits
 
@@ -536,7 +541,9 @@ class CollectionBase:
         distance = distance_sql(self._target, index, MEASURES[options.measure].operator)
         info = self._info
         hits: list[Hit] = yield Job(
-            lambda: text.hybrid_plan(info, request, language, distance, settings), "statements"
+            lambda: text.hybrid_plan(info, request, language, distance, settings),
+            "statements",
+            read=True,
         )
         return hits
 

@@ -67,10 +67,15 @@ Plan = Generator[Step, Any, T]
 @dataclass(frozen=True, slots=True)
 class Job(Generic[T]):
     """A plan factory plus how to run it (see :data:`Mode`). The factory is called once per
-    attempt, so a retry on a dead pooled connection starts the plan afresh."""
+    attempt, so a retry on a dead pooled connection starts the plan afresh.
+
+    ``read`` marks the one job of a read call that a read replica may answer (the read of
+    records itself; see ``_areplicas.py``). Every other job runs on the primary: writes, DDL,
+    index builds, and the catalog lookups whose answers must be fresh (the index cache)."""
 
     plan: Callable[[], Plan[T]]
     mode: Mode = "transaction"
+    read: bool = False
 
 
 Flow = Generator[Job[Any], Any, T]

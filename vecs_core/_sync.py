@@ -18,12 +18,18 @@ from ._citus import Distribution, placement_request
 from ._client_base import ClientBase, deprecated, translate
 from ._collection_base import CollectionBase
 from ._connect import ConnectOptions, options_from
-from ._driver import EngineSource, PoolSource, run_job
+from ._driver import EngineSource, PoolSource
 from ._indexes import IndexMeasure, IndexMethod
 from ._metaindex import MetadataIndex
+from ._plans import fdw
 from ._plans.indexes import PROGRESS_INTERVAL, IndexBuildProgress, VectorIndex
+from ._podmap import PodsArg
+from ._pods import Pods, list_everywhere
+from ._pods import move_collection as _move_collection
 from ._progress import BuildReporter, UpsertProgress, check_progress, tracked_records
 from ._protocol import Flow
+from ._replicas import make_router, run_routed
+from ._routing import Consistency, ReadPolicy, ReadStats, check_consistency
 from ._types import Hit, Item, Record
 from .adapter import Adapter
 
@@ -31,15 +37,20 @@ T = TypeVar("T")
 
 
 def run_flow(
-    source: Any, flow: Flow[T], settings: dict[str, str], collection: str | None = None
+    source: Any,
+    flow: Flow[T],
+    settings: dict[str, str],
+    collection: str | None = None,
+    consistency: Consistency | None = None,
 ) -> T:
-    """Run ``flow`` to its end: each job it yields on a pooled connection, the result sent back
-    in. Driver errors that mean something to the caller become vecs_core errors."""
+    """Run ``flow`` to its end: each job it yields on a pooled connection (of the primary, a
+    pod, or a read replica: see ``_replicas.py``), the result sent back in. Driver errors that
+    mean something to the caller become vecs_core errors."""
     try:
         job = next(flow)
         while True:
             try:
-                result = run_job(source, job, settings)
+                result = run_routed(source, job, settings, consistency)
             except psycopg.Error as exc:
                 mapped = translate(exc, collection)
                 if mapped is None:
@@ -58,8 +69,10 @@ class Collection(CollectionBase):
 
     client: Client
 
-    def _do(self, flow: Flow[T]) -> T:
-        return run_flow(self.client._source, flow, self.client._settings, self.name)
+    def _do(self, flow: Flow[T], consistency: str | None = None) -> T:
+        client = self.client
+        mode = None if consistency is None else check_consistency(consistency)
+        return run_flow(client._route(self.name), flow, client._settings, self.name, mode)
 
     def upsert(
         self,
@@ -92,13 +105,19 @@ class Collection(CollectionBase):
                 request = self._upsert_request(None, skip_adapter, tracked)
             return self._do(self._upsert_flow(request))
 
-    def fetch(self, ids: Iterable[str]) -> list[Record]:
-        """Records ``(id, vector, metadata)`` for ``ids``, in order asked; missing ids skipped."""
-        return self._do(self._fetch_flow(ids))
+    def fetch(self, ids: Iterable[str], *, consistency: str | None = None) -> list[Record]:
+        """Records ``(id, vector, metadata)`` for ``ids``, in order asked; missing ids skipped.
 
-    def get(self, ids: Iterable[str], *, include_vector: bool = False) -> list[Item]:
+        ``consistency`` (every read takes it) overrides the client's for this call on a client
+        with read replicas: ``"session"``, ``"eventual"`` or ``"strong"`` (see
+        ``create_client``)."""
+        return self._do(self._fetch_flow(ids), consistency)
+
+    def get(
+        self, ids: Iterable[str], *, include_vector: bool = False, consistency: str | None = None
+    ) -> list[Item]:
         """Records with their document text, in the order asked; missing ids skipped."""
-        return self._do(self._get_flow(ids, include_vector))
+        return self._do(self._get_flow(ids, include_vector), consistency)
 
     def find(
         self,
@@ -108,17 +127,20 @@ class Collection(CollectionBase):
         offset: int = 0,
         after: str | None = None,
         include_vector: bool = False,
+        consistency: str | None = None,
     ) -> list[Item]:
         """Records matching ``filters`` in id order. Page with ``offset`` or, faster on large
         collections, with ``after=<last id of the previous page>``."""
         request = self._find_request(
             filters, limit=limit, offset=offset, after=after, include_vector=include_vector
         )
-        return self._do(self._find_flow(request))
+        return self._do(self._find_flow(request), consistency)
 
-    def count(self, filters: Mapping[str, Any] | None = None) -> int:
+    def count(
+        self, filters: Mapping[str, Any] | None = None, *, consistency: str | None = None
+    ) -> int:
         """Number of records matching ``filters`` (all records when None)."""
-        return self._do(self._count_flow(filters))
+        return self._do(self._count_flow(filters), consistency)
 
     def delete(
         self, ids: Iterable[str] | None = None, filters: Mapping[str, Any] | None = None
@@ -150,6 +172,7 @@ class Collection(CollectionBase):
         iterative_scan: str | None = None,
         warn_unindexed: bool = True,
         max_distance: float | None = None,
+        consistency: str | None = None,
     ) -> list[Hit]:
         """Nearest records to ``data`` as :class:`Hit` tuples (id, distance, metadata, text...),
         nearest first. Same arguments as :meth:`query`; ``warn_unindexed=False`` silences the
@@ -169,7 +192,7 @@ class Collection(CollectionBase):
             max_distance=max_distance,
             form="hits",
         )
-        return self._do(self._search_flow(request))
+        return self._do(self._search_flow(request), consistency)
 
     def query(
         self,
@@ -187,6 +210,7 @@ class Collection(CollectionBase):
         iterative_scan: str | None = None,
         max_distance: float | None = None,
         query_vector: Any = None,
+        consistency: str | None = None,
     ) -> list[Any]:
         """vecs-compatible similarity search (``query_vector=`` is accepted for ``data=``, as
         the Supabase guides spell it).
@@ -226,7 +250,7 @@ class Collection(CollectionBase):
             query_vector=query_vector,
             form="tuples" if included else "ids",
         )
-        return self._do(self._search_flow(request))
+        return self._do(self._search_flow(request), consistency)
 
     def create_index(
         self,
@@ -380,6 +404,7 @@ class Collection(CollectionBase):
         limit: int = 10,
         filters: Mapping[str, Any] | None = None,
         language: str | None = None,
+        consistency: str | None = None,
     ) -> list[Hit]:
         """Records whose document text matches ``text`` (web-search syntax: words, ``"quoted
         phrases"``, ``or``, ``-excluded``), best first, as :class:`Hit` tuples with
@@ -394,7 +419,7 @@ class Collection(CollectionBase):
             FilterError: a malformed filter.
         """
         request = self._keyword_request(text, filters=filters, limit=limit, language=language)
-        return self._do(self._keyword_search_flow(request))
+        return self._do(self._keyword_search_flow(request), consistency)
 
     def hybrid_search(
         self,
@@ -411,6 +436,7 @@ class Collection(CollectionBase):
         max_distance: float | None = None,
         semantic_candidates: int | None = None,
         keyword_candidates: int | None = None,
+        consistency: str | None = None,
     ) -> list[Hit]:
         """Keyword and vector search fused with Reciprocal Rank Fusion, in one statement.
 
@@ -440,7 +466,7 @@ class Collection(CollectionBase):
             semantic_candidates=semantic_candidates,
             keyword_candidates=keyword_candidates,
         )
-        return self._do(self._hybrid_search_flow(request))
+        return self._do(self._hybrid_search_flow(request), consistency)
 
     # -- SQL functions and views for apps that call PostgREST (supabase-js .rpc()/.from()) --
     def install_sql_functions(
@@ -538,6 +564,12 @@ class Client(ClientBase[Collection]):
         connection_string: str | ConnectOptions | None = None,
         schema: str = "vecs",
         engine: Any = None,
+        *,
+        read_urls: list[str] | None = None,
+        consistency: str = "session",
+        max_replica_wait: float = 0.05,
+        max_replica_lag_bytes: int | None = None,
+        pods: PodsArg = None,
     ) -> None:
         options = (
             connection_string
@@ -546,9 +578,33 @@ class Client(ClientBase[Collection]):
         )
         super().__init__(options, schema)
         self._source: Any = EngineSource(engine) if engine is not None else PoolSource(options)
+        self._router = make_router(
+            self._source,
+            options,
+            read_urls,
+            ReadPolicy.build(consistency, max_replica_wait, max_replica_lag_bytes),
+            engine=engine is not None,
+        )
+        self._pods = Pods(options, pods)
 
-    def _do(self, flow: Flow[T]) -> T:
-        return run_flow(self._source, flow, self._settings)
+    def _route(self, name: str | None = None) -> Any:
+        """Where the jobs of a call about collection ``name`` run: its pod's pool, else the
+        router (with read replicas) or the primary's source."""
+        pod = self._pods.route(name)
+        if pod is not None:
+            return pod
+        return self._router if self._router is not None else self._source
+
+    def _home(self, url: str | None) -> Any:
+        """The connection source of a database: a pod's (``url``) or the primary's (None)."""
+        return self._source if url is None else self._pods.source(url)
+
+    def _primary_url(self) -> str | None:
+        """The primary's URL (None with an injected engine, whose URL is not ours to read)."""
+        return None if isinstance(self._source, EngineSource) else self._options.resolve()
+
+    def _do(self, flow: Flow[T], name: str | None = None) -> T:
+        return run_flow(self._route(name), flow, self._settings)
 
     def get_or_create_collection(
         self,
@@ -586,7 +642,7 @@ class Client(ClientBase[Collection]):
         flow = self._create_flow(
             name, dimension, adapter, storage, exist_ok=True, placement=placement
         )
-        return self._do(flow)
+        return self._do(flow, name)
 
     def create_collection(self, name: str, dimension: int) -> Collection:
         """Deprecated: use :meth:`get_or_create_collection`.
@@ -596,7 +652,7 @@ class Client(ClientBase[Collection]):
         """
         deprecated(type(self).__name__, "create_collection")
         flow = self._create_flow(name, dimension, None, exist_ok=False)
-        return self._do(flow)
+        return self._do(flow, name)
 
     def get_collection(self, name: str) -> Collection:
         """Deprecated: use :meth:`get_or_create_collection`.
@@ -605,11 +661,76 @@ class Client(ClientBase[Collection]):
             CollectionNotFound: no collection with that name.
         """
         deprecated(type(self).__name__, "get_collection")
-        return self._do(self._get_flow(name))
+        return self._do(self._get_flow(name), name)
 
     def list_collections(self) -> list[Collection]:
-        """All collections in the client's schema."""
-        return self._do(self._list_flow())
+        """All collections in the client's schema: in the primary database and, with ``pods=``,
+        in every pod database the client knows (the mapping's, those a ``pods`` callable has
+        named so far, and moves), each listed where the client routes it, sorted by name."""
+        return list_everywhere(self)
+
+    def move_collection(self, name: str, to: str, *, build_indexes: bool = True) -> Collection:
+        """Move collection ``name`` to the database at ``to`` (a pod, or the primary's URL)
+        and route it there from now on; return it, opened at its new home.
+
+        Binary ``COPY`` behind a write fence (reads go on), four row counts compared, the
+        source dropped, then the indexes built at the new home (``build_indexes``). A failure
+        before the target commits changes nothing. See ``docs/scaling.md``.
+
+        Raises:
+            ArgError: a bad name or URL, a target where the collection already lives, columns
+                outside the vecs layout, or objects (views) that depend on the table.
+            CollectionNotFound: no such collection.
+            CollectionAlreadyExists: the target database has a collection of that name.
+            VecsError: the row counts differ (nothing changed), or the two commits were split
+                by a failure (both copies exist; the message says what to do).
+        """
+        return _move_collection(self, name, to, build_indexes)
+
+    def attach_foreign(
+        self,
+        name: str,
+        pod_url: str,
+        *,
+        schema: str = "public",
+        ef_search: int = 100,
+        probes: int = 10,
+        iterative_scan: str = "strict_order",
+    ) -> fdw.ForeignTable:
+        """Make collection ``name`` of the pod at ``pod_url`` a foreign table ``schema.name`` in
+        the primary database (postgres_fdw), so SQL on the primary can query it.
+
+        Creates (or updates) a postgres_fdw server for the pod with ``extensions 'vector'``
+        (so ``ORDER BY vec <=> ... LIMIT k`` runs on the pod, with its index),
+        ``use_remote_estimate 'true'`` and the pod sessions' search settings (``ef_search``,
+        ``probes``, ``iterative_scan`` for HNSW) in its ``options``; a user mapping for the
+        current role with the URL's user and password; and the foreign table, imported from the
+        pod's definition. ``pod_url`` is the pod as the primary server reaches it. See
+        ``docs/scaling.md`` for the filters that run on the pod.
+
+        Raises:
+            ArgError: bad arguments, a URL parameter a foreign server cannot take, or a table
+                of that name on the primary that is not a foreign table.
+            CollectionNotFound: the pod has no such collection in the client's schema.
+            Unreachable: the primary could not connect to the pod.
+            VecsError: postgres_fdw is not available on the primary.
+        """
+        request = fdw.attach_request(
+            name,
+            pod_url,
+            schema=schema,
+            remote_schema=self.schema,
+            ef_search=ef_search,
+            probes=probes,
+            iterative_scan=iterative_scan,
+        )
+        return self._do(fdw.attach_flow(request))
+
+    def read_stats(self) -> ReadStats:
+        """Where this client's reads went: answered by a standby or by the primary, how many
+        waited for a standby to catch up and how many fell back to the primary (all zero
+        without ``read_urls``)."""
+        return self._router.stats() if self._router is not None else ReadStats()
 
     def describe_distribution(self, name: str) -> Distribution:
         """How and where collection ``name`` is placed: ``placement`` (``"local"`` on plain
@@ -619,11 +740,11 @@ class Client(ClientBase[Collection]):
         Raises:
             CollectionNotFound: no collection with that name.
         """
-        return self._do(self._describe_flow(name))
+        return self._do(self._describe_flow(name), name)
 
     def delete_collection(self, name: str) -> None:
         """Drop collection ``name`` and its data (no error if it does not exist)."""
-        return self._do(self._delete_flow(name))
+        return self._do(self._delete_flow(name), name)
 
     @property
     def vector_version(self) -> str:
@@ -637,8 +758,12 @@ class Client(ClientBase[Collection]):
         self.set_vector_version(version)
 
     def disconnect(self) -> None:
-        """Close the connection pool; a later call reconnects."""
+        """Close the connection pools (the primary's, read replicas', pods'); a later call
+        reconnects."""
         self._source.close()
+        if self._router is not None:
+            self._router.close()
+        self._pods.close()
 
     close = disconnect
 
@@ -662,6 +787,11 @@ def create_client(
     data_dir: str | None = None,
     application_name: str = "vecs-core",
     server_settings: Mapping[str, object] | None = None,
+    read_urls: list[str] | None = None,
+    consistency: str = "session",
+    max_replica_wait: float = 0.05,
+    max_replica_lag_bytes: int | None = None,
+    pods: PodsArg = None,
 ) -> Client:
     """Create an :class:`Client`.
 
@@ -691,6 +821,22 @@ def create_client(
         server_settings: PostgreSQL settings for the embedded server when this client starts
             it, over the machine-sized defaults and ``$VECS_SERVER_SETTINGS`` (e.g.
             ``{"shared_buffers": "4GB"}``); see :mod:`vecs_core.embedded`.
+        read_urls: URLs of read replicas (hot standbys streaming from ``url``; each may be a
+            multi-host libpq URL). Reads (search, query, fetch, get, find, count, keyword
+            and hybrid search) go to them; writes, DDL, index builds and catalog lookups go
+            to ``url``. See ``docs/scaling.md``.
+        consistency: what reads promise by default (each read takes ``consistency=`` too):
+            ``"session"`` - a read sees every write this client made (a replica answers once
+            it has replayed them, else the primary after ``max_replica_wait``);
+            ``"eventual"`` - any replica that answers, however far behind;
+            ``"strong"`` - the primary.
+        max_replica_wait: seconds a session read waits for a replica to catch up before it
+            asks the primary.
+        max_replica_lag_bytes: skip replicas further behind the primary than this many WAL
+            bytes (None: no bound).
+        pods: where collections live: ``{"images": url, ...}`` or a callable ``name -> url |
+            None``; a collection not named there lives in ``url``'s database. Each pod has its
+            own pool, opened on first use.
     """
     options = options_from(
         url,
@@ -703,4 +849,13 @@ def create_client(
         application_name=application_name,
         server_settings=server_settings,
     )
-    return Client(options, schema=schema, engine=engine)
+    return Client(
+        options,
+        schema=schema,
+        engine=engine,
+        read_urls=read_urls,
+        consistency=consistency,
+        max_replica_wait=max_replica_wait,
+        max_replica_lag_bytes=max_replica_lag_bytes,
+        pods=pods,
+    )

@@ -20,6 +20,7 @@ __all__ = [
     "MismatchedDimension",
     "MissingDependency",
     "PermissionDenied",
+    "ReadOnly",
     "RecordError",
     "StatementTimeout",
     "Unreachable",
@@ -80,6 +81,12 @@ class MigrationError(VecsError):
 
 class PermissionDenied(VecsError, PermissionError):
     """The database refused the call: missing privileges or a Row Level Security policy."""
+
+
+class ReadOnly(VecsError):
+    """A write reached a server that only reads: a hot standby (a read replica), or a database
+    with ``default_transaction_read_only`` on. Nothing was written. Writes go to the primary:
+    with several hosts in the URL, add ``target_session_attrs=read-write``."""
 
 
 class StatementTimeout(VecsError, TimeoutError):
