@@ -15,11 +15,11 @@ from typing import Any
 
 from psycopg import sql
 
-from .._indexes import IndexMethod, parse_measure
+from .._indexes import IndexMethod, binary_expression, parse_measure
 from .._kinds import KINDS, column_expression, param_expression
 from .._protocol import Execute, Plan
 from .._records import query_step
-from .._requests import SearchRequest
+from .._requests import MAX_EF_SEARCH, SearchRequest
 from .._sqlparams import Params
 from .._types import Hit
 from ..exc import ArgError
@@ -50,8 +50,10 @@ def search_settings(
     iterative_scan: str | None = None,
 ) -> tuple[dict[str, str], bool]:
     """The complete planner settings a search needs for ``index``, and whether the index scan
-    runs in relaxed order: HNSW ``ef_search`` (default 40, raised to ``limit`` so an index scan
-    can return ``limit`` rows), IVFFlat ``probes`` (vecs' default 10), and on pgvector >= 0.8
+    runs in relaxed order: HNSW ``ef_search`` (the index's tuned default, else 40, raised to
+    ``limit`` so an index scan can return ``limit`` rows, and for a binary quantized index to
+    the candidates it re-ranks), IVFFlat ``probes`` (the index's tuned default, else vecs' 10),
+    and on pgvector >= 0.8
     the iterative scan mode (by default ``relaxed_order`` for filtered queries, so a selective
     filter still returns ``limit`` rows; ``iterative_scan`` overrides it). Every value is given,
     defaults included, so the driver can keep them on a pooled connection and send only what
@@ -69,9 +71,11 @@ def search_settings(
     if index is None:
         return settings, False
     if index.method == IndexMethod.hnsw:
-        settings["hnsw.ef_search"] = str(max(ef_search or 40, limit))
+        # a binary quantized index must return every candidate the re-rank reads
+        wanted = max(ef_search or index.ef_search or 40, candidates(index, limit))
+        settings["hnsw.ef_search"] = str(min(wanted, MAX_EF_SEARCH))
     else:
-        settings["ivfflat.probes"] = str(probes or 10)
+        settings["ivfflat.probes"] = str(probes or index.probes or 10)
     mode = iterative_scan
     if mode is None:
         mode = "relaxed_order" if filtered and version >= (0, 8, 0) else "off"
@@ -84,6 +88,15 @@ def search_settings(
         key, bound = ITERATIVE_BOUNDS[index.method]
         settings[key] = bound
     return settings, mode == "relaxed_order"
+
+
+def candidates(index: VectorIndex | None, limit: int) -> int:
+    """How many rows the index scan returns: ``limit``, or for a binary quantized index the
+    ``limit * rerank`` candidates the exact re-rank reads (at most pgvector's ``ef_search``
+    bound)."""
+    if index is None or index.quantization != "binary":
+        return limit
+    return max(limit, min(limit * (index.rerank or 4), MAX_EF_SEARCH))
 
 
 def covering_index(indexes: Sequence[VectorIndex], measure: object) -> VectorIndex | None:
@@ -117,6 +130,8 @@ class SearchShape:
     ``statement`` is the rendered unfiltered statement (None for a filtered search).
     ``unindexed`` tells that no index covers the measure (the search is exact). ``cut`` tells
     that rows farther than ``max_distance`` are dropped after the nearest ``limit`` are found.
+    ``quantized`` is the Hamming distance a binary quantized index orders ``candidates`` rows
+    by before the exact re-rank (None for other indexes).
     """
 
     limit: int
@@ -128,6 +143,8 @@ class SearchShape:
     columns: tuple[str, ...]
     statement: sql.SQL | None
     unindexed: bool
+    quantized: sql.Composable | None = None
+    candidates: int = 0
 
 
 def search_shape(
@@ -149,7 +166,9 @@ def search_shape(
     relaxed = relaxed or (
         index is not None and index.method == IndexMethod.ivfflat and index.kind == "halfvec"
     )
-    ordered_outside = relaxed or cut or exact_below is not None
+    binary = index is not None and index.quantization == "binary"
+    relaxed = relaxed and not binary  # the re-rank sorts the candidates exactly
+    ordered_outside = relaxed or cut or binary or exact_below is not None
     form = o.form
     if form == "hits":
         cols = ("id", "distance") + ("vec",) * o.include_vector + ("metadata", "text")
@@ -172,6 +191,8 @@ def search_shape(
         columns=cols,
         statement=None,
         unindexed=index is None,
+        quantized=hamming_sql(target) if binary else None,
+        candidates=candidates(index, o.limit),
     )
     if filtered:
         return shape
@@ -202,14 +223,42 @@ def _select(
         order: sql.Composable = sql.SQL("0 + {}").format(shape.distance)
     else:
         order = _DISTANCE if "distance" in shape.columns else shape.distance
-    query = sql.SQL("SELECT {} FROM {}{} ORDER BY {} LIMIT {}").format(
+    source: sql.Composable = target.table + where
+    if shape.quantized is not None and not exact:
+        source = _candidates(target, shape, where)
+    query = sql.SQL("SELECT {} FROM {} ORDER BY {} LIMIT {}").format(
         sql.SQL(", ").join(pick[c] for c in shape.columns),
-        target.table,
-        where,
+        source,
         order,
         sql.Literal(shape.limit),
     )
     return _outer(shape, query) if outer else query
+
+
+def hamming_sql(target: Target) -> sql.Composable:
+    """The Hamming distance between the binary quantized column and query vector, which a binary
+    quantized HNSW index (``bit_hamming_ops``) serves."""
+    d = target.dimension
+    column = binary_expression(sql.Identifier("vec"), d)
+    query = binary_expression(param_expression(_Q, target.kind, target.kind, d), d)
+    return sql.SQL("({} <~> {})").format(column, query)
+
+
+def _candidates(target: Target, shape: SearchShape, where: sql.Composable) -> sql.Composed:
+    """``(SELECT ... ORDER BY <hamming> LIMIT <candidates>) AS c``: the rows the binary index
+    finds first, which the outer query re-ranks by the exact distance (from the full vectors)."""
+    cols: list[sql.Composable] = [_ID, sql.Identifier("vec")]
+    if "metadata" in shape.columns:
+        cols.append(_META)
+    if "text" in shape.columns and target.has_text:
+        cols.append(target.text_col)
+    return sql.SQL("(SELECT {} FROM {}{} ORDER BY {} LIMIT {}) AS c").format(
+        sql.SQL(", ").join(cols),
+        target.table,
+        where,
+        shape.quantized,
+        sql.Literal(shape.candidates),
+    )
 
 
 def _outer(shape: SearchShape, query: sql.Composed) -> sql.Composed:
