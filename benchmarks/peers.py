@@ -172,7 +172,9 @@ class VecsCore(System):
 
         if self.quantization:
             return vecs_core.IndexArgsHNSW(
-                m=HNSW_M, ef_construction=HNSW_EFC, quantization=self.quantization,
+                m=HNSW_M,
+                ef_construction=HNSW_EFC,
+                quantization=self.quantization,
                 rerank=BQ_RERANK,
             )
         return vecs_core.IndexArgsHNSW(m=HNSW_M, ef_construction=HNSW_EFC)
@@ -186,7 +188,9 @@ class VecsCore(System):
         col.upsert((data.id_for(i), ds.vectors[i], meta(i)) for i in range(ds.n))
         ingest = time.perf_counter() - t
         t = time.perf_counter()
-        col.create_index(method="hnsw", measure="cosine_distance", index_arguments=self._index_args())
+        col.create_index(
+            method="hnsw", measure="cosine_distance", index_arguments=self._index_args()
+        )
         build = time.perf_counter() - t
         t = time.perf_counter()
         col.query(data=ds.queries[0], limit=K)
@@ -390,7 +394,9 @@ class Chroma(System):
         self.client = chromadb.PersistentClient(path=self.dir)
         if create:
             # Chroma's defaults (M 16, ef_construction 100), cosine like the others
-            return self.client.create_collection("bench", configuration={"hnsw": {"space": "cosine"}})
+            return self.client.create_collection(
+                "bench", configuration={"hnsw": {"space": "cosine"}}
+            )
         return self.client.get_collection("bench")
 
     def load(self) -> dict:
@@ -410,8 +416,12 @@ class Chroma(System):
         t = time.perf_counter()
         col.query(query_embeddings=ds.queries[:1], n_results=K, include=[])
         first = time.perf_counter() - t
-        return {"ingest_s": ingest, "build_s": 0.0, "first_query_s": first,
-                "note": "builds its HNSW index while adding (ingest includes the build)"}
+        return {
+            "ingest_s": ingest,
+            "build_s": 0.0,
+            "first_query_s": first,
+            "note": "builds its HNSW index while adding (ingest includes the build)",
+        }
 
     def open(self) -> None:
         self.col = self._collection(False)
@@ -425,7 +435,9 @@ class Chroma(System):
 
     def filtered(self, q) -> list[tuple]:
         r = self.col.query(
-            query_embeddings=q[None, :], n_results=K, where={"category": FILTER_CATEGORY},
+            query_embeddings=q[None, :],
+            n_results=K,
+            where={"category": FILTER_CATEGORY},
             include=["metadatas", "distances"],
         )
         return list(zip(r["ids"][0], r["distances"][0], r["metadatas"][0]))
@@ -458,10 +470,15 @@ class LanceHNSW(System):
             ids = [data.id_for(i) for i in range(s, e)]
             vec = pa.FixedSizeListArray.from_arrays(pa.array(ds.vectors[s:e].ravel()), ds.dim)
             rows = np.arange(s, e)
-            batch = pa.table({
-                "id": ids, "vector": vec, "category": rows % 100,
-                "source": [f"s{i % 7}" for i in range(s, e)], "year": 1990 + rows % 30,
-            })
+            batch = pa.table(
+                {
+                    "id": ids,
+                    "vector": vec,
+                    "category": rows % 100,
+                    "source": [f"s{i % 7}" for i in range(s, e)],
+                    "year": 1990 + rows % 30,
+                }
+            )
             if tbl is None:
                 tbl = db.create_table("bench", data=batch)
             else:
@@ -497,10 +514,14 @@ class LanceHNSW(System):
 
     def filtered(self, q) -> list[tuple]:
         t = (
-            self._query(q).where(f"category = {FILTER_CATEGORY}", prefilter=True)
-            .select(["id", "category", "source", "year"]).to_arrow()
+            self._query(q)
+            .where(f"category = {FILTER_CATEGORY}", prefilter=True)
+            .select(["id", "category", "source", "year"])
+            .to_arrow()
         )
-        return list(zip(*(t[c].to_pylist() for c in ("id", "_distance", "category", "source", "year"))))
+        return list(
+            zip(*(t[c].to_pylist() for c in ("id", "_distance", "category", "source", "year")))
+        )
 
     def disk(self) -> dict:
         idx = os.path.join(self.dir, "bench.lance", "_indices")
@@ -516,7 +537,9 @@ class LanceIVFPQ(LanceHNSW):
 
     def _query(self, q):
         # refine_factor: re-rank PQ candidates with the full vectors (else recall stays < 0.9)
-        return self.tbl.search(q).distance_type("cosine").limit(K).nprobes(self.value).refine_factor(5)
+        return (
+            self.tbl.search(q).distance_type("cosine").limit(K).nprobes(self.value).refine_factor(5)
+        )
 
 
 class Qdrant(System):
@@ -545,7 +568,8 @@ class Qdrant(System):
             qc.upsert(
                 collection_name="bench",
                 points=models.Batch(
-                    ids=list(range(s, e)), vectors=ds.vectors[s:e].tolist(),
+                    ids=list(range(s, e)),
+                    vectors=ds.vectors[s:e].tolist(),
                     payloads=[{"id": data.id_for(i), **meta(i)} for i in range(s, e)],
                 ),
             )
@@ -554,15 +578,24 @@ class Qdrant(System):
         qc.query_points(collection_name="bench", query=ds.queries[0].tolist(), limit=K)
         first = time.perf_counter() - t
         qc.close()
-        return {"ingest_s": ingest, "build_s": 0.0, "first_query_s": first,
-                "note": "local mode: brute force, no index"}
+        return {
+            "ingest_s": ingest,
+            "build_s": 0.0,
+            "first_query_s": first,
+            "note": "local mode: brute force, no index",
+        }
 
     def open(self) -> None:
         from qdrant_client import QdrantClient, models
 
         self.qc = QdrantClient(path=self.dir)
-        self.flt = models.Filter(must=[models.FieldCondition(
-            key="category", match=models.MatchValue(value=FILTER_CATEGORY))])
+        self.flt = models.Filter(
+            must=[
+                models.FieldCondition(
+                    key="category", match=models.MatchValue(value=FILTER_CATEGORY)
+                )
+            ]
+        )
 
     def search(self, q) -> list[str]:
         r = self.qc.query_points(collection_name="bench", query=q, limit=K, with_payload=False)
@@ -607,29 +640,46 @@ class SqliteVec(System):
         with con:
             con.executemany(
                 "INSERT INTO v (id, embedding, category, metadata) VALUES (?, ?, ?, ?)",
-                ((data.id_for(i), ds.vectors[i].tobytes(), i % 100, json.dumps(meta(i)))
-                 for i in range(ds.n)),
+                (
+                    (data.id_for(i), ds.vectors[i].tobytes(), i % 100, json.dumps(meta(i)))
+                    for i in range(ds.n)
+                ),
             )
         ingest = time.perf_counter() - t
         t = time.perf_counter()
-        list(con.execute("SELECT id FROM v WHERE embedding MATCH ? AND k = 10",
-                         (ds.queries[0].tobytes(),)))
+        list(
+            con.execute(
+                "SELECT id FROM v WHERE embedding MATCH ? AND k = 10", (ds.queries[0].tobytes(),)
+            )
+        )
         first = time.perf_counter() - t
         con.close()
-        return {"ingest_s": ingest, "build_s": 0.0, "first_query_s": first,
-                "note": "vec0: brute force, no index"}
+        return {
+            "ingest_s": ingest,
+            "build_s": 0.0,
+            "first_query_s": first,
+            "note": "vec0: brute force, no index",
+        }
 
     def open(self) -> None:
         self.con = self._connect()
 
     def search(self, q) -> list[str]:
-        return [r[0] for r in self.con.execute(
-            "SELECT id FROM v WHERE embedding MATCH ? AND k = 10", (q.tobytes(),))]
+        return [
+            r[0]
+            for r in self.con.execute(
+                "SELECT id FROM v WHERE embedding MATCH ? AND k = 10", (q.tobytes(),)
+            )
+        ]
 
     def filtered(self, q) -> list[tuple]:
-        return list(self.con.execute(
-            "SELECT id, distance, metadata FROM v WHERE embedding MATCH ? AND k = 10 "
-            "AND category = ?", (q.tobytes(), FILTER_CATEGORY)))
+        return list(
+            self.con.execute(
+                "SELECT id, distance, metadata FROM v WHERE embedding MATCH ? AND k = 10 "
+                "AND category = ?",
+                (q.tobytes(), FILTER_CATEGORY),
+            )
+        )
 
     def close(self) -> None:
         self.con.close()
@@ -637,8 +687,17 @@ class SqliteVec(System):
 
 SYSTEMS = {
     c.name: c
-    for c in (VecsCore, VecsCoreHalf, VecsCoreBQ, Raw, Chroma, LanceHNSW, LanceIVFPQ, Qdrant,
-              SqliteVec)
+    for c in (
+        VecsCore,
+        VecsCoreHalf,
+        VecsCoreBQ,
+        Raw,
+        Chroma,
+        LanceHNSW,
+        LanceIVFPQ,
+        Qdrant,
+        SqliteVec,
+    )
 }
 PG_SYSTEMS = ("vecs_core", "vecs_core_halfvec", "vecs_core_bq", "raw")
 
@@ -696,8 +755,18 @@ def worker(args) -> None:
 
 
 def run_load(name: str, a, url: str | None) -> dict:
-    cmd = [sys.executable, os.path.abspath(__file__), "--worker", name, "--n", str(a.n),
-           "--dim", str(a.dim), "--root", a.root]
+    cmd = [
+        sys.executable,
+        os.path.abspath(__file__),
+        "--worker",
+        name,
+        "--n",
+        str(a.n),
+        "--dim",
+        str(a.dim),
+        "--root",
+        a.root,
+    ]
     if url:
         cmd += ["--url", url]
     proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -727,12 +796,14 @@ def concurrency(systems: dict, ds, n_queries: int, knobs: dict) -> dict:
                         fns.append((s.search, None))
                 barrier = threading.Barrier(threads + 1)
 
-                def go(fn, chunk):
+                def go(fn, chunk, barrier=barrier):
                     barrier.wait()
                     for q in chunk:
                         fn(q)
 
-                ths = [threading.Thread(target=go, args=(fns[i][0], chunks[i])) for i in range(threads)]
+                ths = [
+                    threading.Thread(target=go, args=(fns[i][0], chunks[i])) for i in range(threads)
+                ]
                 for th in ths:
                     th.start()
                 barrier.wait()
@@ -745,11 +816,12 @@ def concurrency(systems: dict, ds, n_queries: int, knobs: dict) -> dict:
                         close()
             row[f"threads_{threads}"] = round(statistics.median(vals), 1)
         if hasattr(s, "aopen"):
-            async def run_async(tasks: int) -> float:
+
+            async def run_async(tasks: int, s=s) -> float:
                 await s.aopen()
                 sem = asyncio.Semaphore(tasks)
 
-                async def one(q):
+                async def one(q, s=s, sem=sem):
                     async with sem:
                         await s.asearch(q)
 
@@ -769,7 +841,9 @@ def concurrency(systems: dict, ds, n_queries: int, knobs: dict) -> dict:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--n", type=int, default=100_000)
     p.add_argument("--dim", type=int, default=384)
     p.add_argument("--quick", action="store_true", help="10,000 x 384, 200 queries")
@@ -793,13 +867,25 @@ def main(argv=None) -> int:
     t_start = time.perf_counter()
     ds = data.load(n=a.n, dim=a.dim)
     n_q = min(a.queries, len(ds.queries))
-    res: dict = {"machine": common.machine_info(), "n": ds.n, "dim": ds.dim, "queries": n_q,
-                 "k": K, "skipped": {}, "load": {}, "curves": {}, "filtered": {}}
+    res: dict = {
+        "machine": common.machine_info(),
+        "n": ds.n,
+        "dim": ds.dim,
+        "queries": n_q,
+        "k": K,
+        "skipped": {},
+        "load": {},
+        "curves": {},
+        "filtered": {},
+    }
     a.root = tempfile.mkdtemp(prefix="vecs-peers-")
     wanted = [s for s in a.systems.split(",") if s]
     settings = None if a.pg_defaults else PG_SETTINGS
-    db = common.open_db(a.url, shared_buffers=None, settings=settings) if any(
-        s in PG_SYSTEMS for s in wanted) else None
+    db = (
+        common.open_db(a.url, shared_buffers=None, settings=settings)
+        if any(s in PG_SYSTEMS for s in wanted)
+        else None
+    )
     res["database"] = db.info if db else None
     url = db.url if db else None
     systems: dict = {}
@@ -824,9 +910,14 @@ def main(argv=None) -> int:
                 runs[name].append(r)
                 print(f"  {json.dumps(r)}  load {os.getloadavg()[0]:.2f}", flush=True)
         for name, rs in runs.items():
-            med = {k: statistics.median(r[k] for r in rs) for k in ("ingest_s", "build_s", "first_query_s", "peak_rss_mb")}
+            med = {
+                k: statistics.median(r[k] for r in rs)
+                for k in ("ingest_s", "build_s", "first_query_s", "peak_rss_mb")
+            }
             med["ingest_records_per_s"] = ds.n / med["ingest_s"]
-            med["time_to_first_indexed_query_s"] = med["ingest_s"] + med["build_s"] + med["first_query_s"]
+            med["time_to_first_indexed_query_s"] = (
+                med["ingest_s"] + med["build_s"] + med["first_query_s"]
+            )
             med["runs"] = rs
             med["note"] = rs[0].get("note")
             res["load"][name] = med
@@ -851,9 +942,15 @@ def main(argv=None) -> int:
             out = interleaved(fns, qs, passes=a.passes)
             for name, (qps, passes, found) in out.items():
                 s = systems[name]
-                res["curves"].setdefault(name, []).append({
-                    s.knob: s.knobs[j], "qps": round(qps, 1), "passes": [round(x, 1) for x in passes],
-                    "recall": recall(found, ds.gt), "queries": len(found)})
+                res["curves"].setdefault(name, []).append(
+                    {
+                        s.knob: s.knobs[j],
+                        "qps": round(qps, 1),
+                        "passes": [round(x, 1) for x in passes],
+                        "recall": recall(found, ds.gt),
+                        "queries": len(found),
+                    }
+                )
         # filtered 1%, full rows, each system at its default search setting
         for name, s in systems.items():
             s.set_knob(s.knobs[len(s.knobs) // 2] if s.knobs[0] is not None else None)
@@ -864,10 +961,12 @@ def main(argv=None) -> int:
         out = interleaved(fns, qs, passes=a.passes)
         for name, (qps, passes, found) in out.items():
             res["filtered"][name] = {
-                "qps": round(qps, 1), "passes": [round(x, 1) for x in passes],
+                "qps": round(qps, 1),
+                "passes": [round(x, 1) for x in passes],
                 "recall": recall([row_ids(r) for r in found], ds.gt_filtered),
                 "full_results": sum(len(r) == K for r in found) / len(found),
-                "row": repr(found[0][0])[:160] if found[0] else None}
+                "row": repr(found[0][0])[:160] if found[0] else None,
+            }
         # concurrency at each system's first knob reaching recall >= 0.95
         knobs = {}
         for name, pts in res["curves"].items():
@@ -935,26 +1034,49 @@ def markdown(res: dict) -> str:
             f"{d.get('index', 0) / 1e6:.0f} | {r['peak_rss_mb']:.0f} |"
         )
     lines += ["", "Recall@10 vs QPS (1 client, median of passes):", ""]
-    lines += ["| system | knob | points (knob: QPS / recall) | best QPS at recall >= 0.95 |",
-              "|---|---|---|---:|"]
+    lines += [
+        "| system | knob | points (knob: QPS / recall) | best QPS at recall >= 0.95 |",
+        "|---|---|---|---:|",
+    ]
     for name, pts in res["curves"].items():
         knob = [k for k in pts[0] if k not in ("qps", "passes", "recall", "queries")][0]
         cells = "; ".join(f"{p[knob]}: {p['qps']:,.0f} / {p['recall']:.3f}" for p in pts)
         b = best_at(pts)
-        lines.append(f"| {name} | {knob} | {cells} | {b['qps']:,.0f} ({b['recall']:.3f})" if b else
-                     f"| {name} | {knob} | {cells} | - |")
-    lines += ["", "Filtered top-10, `category == 7` (1%), full rows (id, distance, metadata):", "",
-              "| system | QPS | recall@10 | full results |", "|---|---:|---:|---:|"]
+        lines.append(
+            f"| {name} | {knob} | {cells} | {b['qps']:,.0f} ({b['recall']:.3f})"
+            if b
+            else f"| {name} | {knob} | {cells} | - |"
+        )
+    lines += [
+        "",
+        "Filtered top-10, `category == 7` (1%), full rows (id, distance, metadata):",
+        "",
+        "| system | QPS | recall@10 | full results |",
+        "|---|---:|---:|---:|",
+    ]
     for name, r in res["filtered"].items():
         lines.append(f"| {name} | {r['qps']:,.0f} | {r['recall']:.3f} | {r['full_results']:.0%} |")
     c = res.get("concurrency") or {}
     if c:
-        cols = sorted({k for row in c.values() for k in row}, key=lambda k: (k.split("_")[0], int(k.split("_")[1])))
-        lines += ["", "Concurrency (QPS, each system at its first knob with recall >= 0.95: "
-                  + ", ".join(f"{k} {v}" for k, v in res["concurrency_knobs"].items()) + "):", "",
-                  "| system | " + " | ".join(cols) + " |", "|---|" + "---:|" * len(cols)]
+        cols = sorted(
+            {k for row in c.values() for k in row},
+            key=lambda k: (k.split("_")[0], int(k.split("_")[1])),
+        )
+        lines += [
+            "",
+            "Concurrency (QPS, each system at its first knob with recall >= 0.95: "
+            + ", ".join(f"{k} {v}" for k, v in res["concurrency_knobs"].items())
+            + "):",
+            "",
+            "| system | " + " | ".join(cols) + " |",
+            "|---|" + "---:|" * len(cols),
+        ]
         for name, row in c.items():
-            lines.append(f"| {name} | " + " | ".join(f"{row.get(k, 0):,.0f}" if k in row else "-" for k in cols) + " |")
+            lines.append(
+                f"| {name} | "
+                + " | ".join(f"{row.get(k, 0):,.0f}" if k in row else "-" for k in cols)
+                + " |"
+            )
     return "\n".join(lines)
 
 
@@ -971,7 +1093,9 @@ def plots(res: dict, out: str, tag: str) -> None:
         ax.plot(xs, ys, marker="o", label=name)
         for p, x, y in zip(pts, xs, ys):
             if p[knob] is not None:
-                ax.annotate(str(p[knob]), (x, y), textcoords="offset points", xytext=(3, 3), fontsize=6)
+                ax.annotate(
+                    str(p[knob]), (x, y), textcoords="offset points", xytext=(3, 3), fontsize=6
+                )
     ax.axvline(0.95, color="grey", lw=0.8, ls="--")
     ax.set_xlabel("recall@10")
     ax.set_ylabel("queries / s (1 client)")
@@ -987,8 +1111,10 @@ def plots(res: dict, out: str, tag: str) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(10, 0.45 * len(names) + 1.5))
     ing = [res["load"][n]["ingest_records_per_s"] for n in names]
     ttf = [res["load"][n]["time_to_first_indexed_query_s"] for n in names]
-    for ax, vals, title, fmt in ((axes[0], ing, "ingest, records/s", "{:,.0f}"),
-                                 (axes[1], ttf, "time to first indexed query, s", "{:.1f}")):
+    for ax, vals, title, fmt in (
+        (axes[0], ing, "ingest, records/s", "{:,.0f}"),
+        (axes[1], ttf, "time to first indexed query, s", "{:.1f}"),
+    ):
         bars = ax.barh(names, vals)
         for b, v in zip(bars, vals):
             ax.text(v, b.get_y() + b.get_height() / 2, " " + fmt.format(v), va="center", fontsize=7)
