@@ -260,9 +260,14 @@ class CollectionBase:
                 # the COPY path adds the column when text shows up mid-stream: not as a role
                 target = dataclasses.replace(target, may_add_text=False)
             cosine = yield from cosine_indexed(self)  # zero vectors are refused then
+            yield from self.client._version_flow()  # knows whether this is Citus
+            # straight into an empty table (COPY) unless a session role or Citus is involved
+            fresh = "role" not in self.client._settings and self.client._citus_version is None
             # a fresh iterator per attempt: a retry on a dead pooled connection (before any
             # step ran) must see the buffered records again
-            result = yield Job(lambda: records.upsert_plan(target, request.records(), cosine))
+            result = yield Job(
+                lambda: records.upsert_plan(target, request.records(), cosine, fresh)
+            )
         if result.added_text_column:
             columns = self._info.columns | {catalog.TEXT_COLUMN}
             self._set_info(dataclasses.replace(self._info, columns=columns))
@@ -337,7 +342,8 @@ class CollectionBase:
             version = yield from self.client._version_flow()
             index = covering_index(indexes, options.measure)
             operator = MEASURES[options.measure].operator
-            shape = search_shape(self._target, request, index, operator, version)
+            single_pass = self.client._citus_version is None  # ctid names a row: not on Citus
+            shape = search_shape(self._target, request, index, operator, version, single_pass)
             if len(self._shapes) >= MAX_SHAPES:  # a caller cycling through many options
                 self._shapes.clear()
             self._shapes[key] = shape

@@ -130,8 +130,9 @@ class SearchShape:
     ``statement`` is the rendered unfiltered statement (None for a filtered search).
     ``unindexed`` tells that no index covers the measure (the search is exact). ``cut`` tells
     that rows farther than ``max_distance`` are dropped after the nearest ``limit`` are found.
-    ``quantized`` is the Hamming distance a binary quantized index orders ``candidates`` rows
-    by before the exact re-rank (None for other indexes).
+    ``single_pass``: a filtered search's statement is :func:`_adaptive_sql` (else, on Citus,
+    :func:`_adaptive_count_sql`). ``quantized`` is the Hamming distance a binary quantized
+    index orders ``candidates`` rows by before the exact re-rank (None for other indexes).
     """
 
     limit: int
@@ -145,6 +146,7 @@ class SearchShape:
     unindexed: bool
     quantized: sql.Composable | None = None
     candidates: int = 0
+    single_pass: bool = True  # the adaptive filtered search reads matching rows once
 
 
 def search_shape(
@@ -153,6 +155,7 @@ def search_shape(
     index: VectorIndex | None,
     operator: str,
     version: tuple[int, ...],
+    single_pass: bool = True,
 ) -> SearchShape:
     filtered = request.where is not None
     o = request.options
@@ -193,6 +196,7 @@ def search_shape(
         unindexed=index is None,
         quantized=hamming_sql(target) if binary else None,
         candidates=candidates(index, o.limit),
+        single_pass=single_pass,
     )
     if filtered:
         return shape
@@ -284,7 +288,63 @@ def _outer(shape: SearchShape, query: sql.Composed) -> sql.Composed:
 def _adaptive_sql(
     target: Target, shape: SearchShape, where: sql.Composable, params: Params
 ) -> sql.Composed:
-    """A filtered search that picks its strategy in the database, in one statement.
+    """A filtered search that picks its strategy in the database, in one statement, reading
+    the matching rows once.
+
+    As :func:`_adaptive_count_sql`, but the first pass over the matching rows (up to
+    ``exact_below`` of them, through the metadata index when the filter allows) keeps each
+    row's ``ctid`` and distance instead of only counting them. Below ``exact_below`` the
+    nearest ``limit`` of those are the exact answer: only their rows are read again (by
+    ``ctid``) for the selected columns, where counting first read every matching row twice
+    (measured: 0.75-0.8x of the hand-written exact query at 1%, see ``bench_filtered.py``).
+    Otherwise the index search runs, as before.
+    """
+    cap = params.add(shape.exact_below)
+    n = sql.SQL("(SELECT count(*) FROM matching)")
+    top = sql.Identifier("top")
+    pick = {
+        "id": _ID,
+        "distance": sql.SQL("{}.{} AS {}").format(top, _DISTANCE, _DISTANCE),
+        "vec": sql.Identifier("vec"),
+        "metadata": _META,
+        "text": target.text_col,
+    }
+    exact = sql.SQL(
+        "SELECT {cols} FROM (SELECT tid, {distance} FROM matching WHERE {n} < {cap}"
+        " ORDER BY {distance} LIMIT {limit}) AS {top} JOIN {table} ON {table}.ctid = {top}.tid"
+    ).format(
+        cols=sql.SQL(", ").join(pick[c] for c in shape.columns),
+        distance=_DISTANCE,
+        n=n,
+        cap=cap,
+        limit=sql.Literal(shape.limit),
+        top=top,
+        table=target.table,
+    )
+    above = where + sql.SQL(" AND {} >= {}").format(n, cap)
+    indexed = _select(target, shape, above)  # re-sorted (and cut) like an unfiltered search
+    cut = sql.SQL(" WHERE {} <= {}").format(_DISTANCE, _DMAX) if shape.cut else sql.SQL("")
+    return sql.SQL(
+        "WITH matching AS MATERIALIZED (SELECT ctid AS tid, {dist} AS {distance}"
+        " FROM {table}{where} LIMIT {cap})"
+        " SELECT * FROM (({exact}) UNION ALL ({indexed})) AS u{cut} ORDER BY {distance}"
+    ).format(
+        dist=shape.distance,
+        table=target.table,
+        where=where,
+        cap=cap,
+        exact=exact,
+        indexed=indexed,
+        cut=cut,
+        distance=_DISTANCE,
+    )
+
+
+def _adaptive_count_sql(
+    target: Target, shape: SearchShape, where: sql.Composable, params: Params
+) -> sql.Composed:
+    """A filtered search that picks its strategy in the database, in one statement (on Citus,
+    where a row's ``ctid`` names no row of the distributed table).
 
     A vector index walks the graph and drops rows the filter rejects; with a selective filter it
     visits many nodes per match and recall suffers. So the statement first counts the matching
@@ -327,7 +387,8 @@ def search_plan(target: Target, shape: SearchShape, request: SearchRequest) -> P
         values.update(where.params)
         cond = sql.SQL(" WHERE ") + where.condition
         if shape.exact_below:
-            query = _adaptive_sql(target, shape, cond, params)
+            adaptive = _adaptive_sql if shape.single_pass else _adaptive_count_sql
+            query = adaptive(target, shape, cond, params)
         else:
             query = _select(target, shape, cond)
     values["q"] = request.vector
