@@ -109,8 +109,9 @@ def main() -> None:
         register_vector(conn)
         conn.execute(f'VACUUM ANALYZE "{SCHEMA}"."f"')
         cur = conn.cursor()
-        icur = psycopg.connect(db.url, autocommit=True).cursor()
-        register_vector(icur.connection)
+        iconn = psycopg.connect(db.url, autocommit=True)
+        register_vector(iconn)
+        icur = iconn.cursor()
         icur.execute("SET hnsw.iterative_scan = relaxed_order")
         icur.execute("SET hnsw.ef_search = 40")
         table = sql.Identifier(SCHEMA, "f")
@@ -143,7 +144,12 @@ def main() -> None:
                 return [h.id for h in col.search(q, limit=10, filters=flt)]
 
             got = interleave(
-                {"vecs_core": core, "raw exact": raw_exact, "raw index": raw_index}, qs
+                {
+                    "vecs_core": core,
+                    "raw exact": raw_exact,
+                    "raw index": raw_index,
+                },
+                qs,
             )
             row = {"matching_rows": matched}
             for k, (qps, found) in got.items():

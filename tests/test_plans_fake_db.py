@@ -21,12 +21,7 @@ from vecs_core._kinds import KINDS
 from vecs_core._plans import records
 from vecs_core._plans.catalog import table_sql
 from vecs_core._plans.indexes import IndexTarget, VectorIndex, create_index_plan
-from vecs_core._plans.search import (
-    EXACT_SEARCH_BELOW,
-    distance_sql,
-    search_plan,
-    search_shape,
-)
+from vecs_core._plans.search import distance_sql, search_plan, search_shape
 from vecs_core._records import Encoder, VectorParam
 from vecs_core._requests import SearchOptions, SearchRequest
 
@@ -235,7 +230,6 @@ def test_search_statements_cast_like_the_index_and_bind_the_filter_once():
     cast = distance_sql(t, _index("hnsw", "halfvec"), "<=>").as_string(None)
     assert cast == '(("vec"::halfvec(3000)) <=> (%(q)s::vector::halfvec(3000)))'
     adaptive = _search("sparsevec", _index("hnsw", "sparsevec"), filters={"a": {"$in": [1, 2]}})
-    # the matching rows' single pass (whose rows the exact branch ranks) and the index branch
-    assert adaptive.sql.count("@> ANY(%(f0)s::jsonb[])") == 2
+    assert adaptive.sql.count("@> ANY(%(f0)s::jsonb[])") == 3  # count, exact and index branches
     assert set(adaptive.params) == {"f0", "p1", "q"}  # ... with the filter's value bound once
-    assert adaptive.params["p1"] == EXACT_SEARCH_BELOW  # the exact-search threshold
+    assert adaptive.params["p1"] == 2000  # the exact-search threshold

@@ -35,6 +35,7 @@ from ._indexes import IndexMeasure, IndexMethod
 from ._metaindex import MetadataIndex
 from ._plans.indexes import PROGRESS_INTERVAL, IndexBuildProgress, VectorIndex
 from ._protocol import Flow
+from ._tune import TuneResult
 from ._types import Hit, Item, Record
 from .adapter import Adapter
 
@@ -302,6 +303,32 @@ class AsyncCollection(CollectionBase):
         #     done.set()
         #     poller.join()
         # sync-only: end
+
+    async def tune(
+        self,
+        target_recall: float = 0.95,
+        *,
+        sample: int = 100,
+        limit: int = 10,
+        measure: IndexMeasure | str = IndexMeasure.cosine_distance,
+        store: bool = True,
+    ) -> TuneResult:
+        """Find the smallest ``ef_search`` (HNSW) or ``probes`` (IVFFlat) whose recall@``limit``
+        reaches ``target_recall`` on this collection's data, and (``store=True``) make it the
+        default of searches through the index, for every client. See docs/performance.md.
+
+        ``sample`` stored vectors are the queries; their exact neighbours are computed in the
+        database (a scan of the table per query: seconds on 100,000 rows). The default lives in
+        the index's comment: rebuilding the index drops it (tune again); a search's own
+        ``ef_search=``/``probes=`` still wins.
+
+        Raises:
+            ArgError: no index serves ``measure``, an empty collection, or bad arguments.
+        """
+        request = self._tune_request(
+            target_recall=target_recall, sample=sample, limit=limit, measure=measure, store=store
+        )
+        return await self._do(self._tune_flow(request))
 
     async def index_metadata(
         self, key: str, type: str = "text", *, statement_timeout: int | None = None

@@ -53,6 +53,7 @@ from ._requests import (
     UpsertRequest,
     check_text,
 )
+from ._tune import TuneOptions, TuneResult, tune_flow
 from ._types import Hit, Item, Record
 from ._zero_vectors import cosine_indexed, refuse_zero_vectors
 from .adapter import Adapter, AdapterContext, NoOp
@@ -196,6 +197,9 @@ class CollectionBase:
 
     def _index_request(self, **options: Any) -> IndexOptions:
         return IndexOptions.build(**options)
+
+    def _tune_request(self, **options: Any) -> TuneOptions:
+        return TuneOptions.build(**options)
 
     def _metadata_index_request(self, **options: Any) -> MetadataIndexOptions:
         return MetadataIndexOptions.build(**options)
@@ -342,8 +346,7 @@ class CollectionBase:
             version = yield from self.client._version_flow()
             index = covering_index(indexes, options.measure)
             operator = MEASURES[options.measure].operator
-            single_pass = self.client._citus_version is None  # ctid names a row: not on Citus
-            shape = search_shape(self._target, request, index, operator, version, single_pass)
+            shape = search_shape(self._target, request, index, operator, version)
             if len(self._shapes) >= MAX_SHAPES:  # a caller cycling through many options
                 self._shapes.clear()
             self._shapes[key] = shape
@@ -441,6 +444,9 @@ class CollectionBase:
         finally:
             self._indexes = None
         return built
+
+    def _tune_flow(self, options: TuneOptions) -> Flow[TuneResult]:
+        return (yield from tune_flow(self, options))
 
     def _progress_flow(self) -> Flow[IndexBuildProgress | None]:
         job = Job(lambda: indexes.progress_plan(self.schema, self.name), "statements")

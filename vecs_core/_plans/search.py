@@ -10,7 +10,7 @@ each call adds only its query vector and filter. The statement puts ``LIMIT`` in
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from psycopg import sql
@@ -130,8 +130,7 @@ class SearchShape:
     ``statement`` is the rendered unfiltered statement (None for a filtered search).
     ``unindexed`` tells that no index covers the measure (the search is exact). ``cut`` tells
     that rows farther than ``max_distance`` are dropped after the nearest ``limit`` are found.
-    ``single_pass``: a filtered search's statement is :func:`_adaptive_sql` (else, on Citus,
-    :func:`_adaptive_count_sql`). ``quantized`` is the Hamming distance a binary quantized
+    ``quantized`` is the Hamming distance a binary quantized
     index orders ``candidates`` rows by before the exact re-rank (None for other indexes).
     """
 
@@ -146,7 +145,9 @@ class SearchShape:
     unindexed: bool
     quantized: sql.Composable | None = None
     candidates: int = 0
-    single_pass: bool = True  # the adaptive filtered search reads matching rows once
+    rendered: dict[str, tuple[sql.SQL, dict[str, Any]]] = field(
+        default_factory=dict, compare=False, repr=False
+    )  # filtered statements by condition text (see filtered_statement)
 
 
 def search_shape(
@@ -155,7 +156,6 @@ def search_shape(
     index: VectorIndex | None,
     operator: str,
     version: tuple[int, ...],
-    single_pass: bool = True,
 ) -> SearchShape:
     filtered = request.where is not None
     o = request.options
@@ -196,7 +196,6 @@ def search_shape(
         unindexed=index is None,
         quantized=hamming_sql(target) if binary else None,
         candidates=candidates(index, o.limit),
-        single_pass=single_pass,
     )
     if filtered:
         return shape
@@ -288,63 +287,7 @@ def _outer(shape: SearchShape, query: sql.Composed) -> sql.Composed:
 def _adaptive_sql(
     target: Target, shape: SearchShape, where: sql.Composable, params: Params
 ) -> sql.Composed:
-    """A filtered search that picks its strategy in the database, in one statement, reading
-    the matching rows once.
-
-    As :func:`_adaptive_count_sql`, but the first pass over the matching rows (up to
-    ``exact_below`` of them, through the metadata index when the filter allows) keeps each
-    row's ``ctid`` and distance instead of only counting them. Below ``exact_below`` the
-    nearest ``limit`` of those are the exact answer: only their rows are read again (by
-    ``ctid``) for the selected columns, where counting first read every matching row twice
-    (measured: 0.75-0.8x of the hand-written exact query at 1%, see ``bench_filtered.py``).
-    Otherwise the index search runs, as before.
-    """
-    cap = params.add(shape.exact_below)
-    n = sql.SQL("(SELECT count(*) FROM matching)")
-    top = sql.Identifier("top")
-    pick = {
-        "id": _ID,
-        "distance": sql.SQL("{}.{} AS {}").format(top, _DISTANCE, _DISTANCE),
-        "vec": sql.Identifier("vec"),
-        "metadata": _META,
-        "text": target.text_col,
-    }
-    exact = sql.SQL(
-        "SELECT {cols} FROM (SELECT tid, {distance} FROM matching WHERE {n} < {cap}"
-        " ORDER BY {distance} LIMIT {limit}) AS {top} JOIN {table} ON {table}.ctid = {top}.tid"
-    ).format(
-        cols=sql.SQL(", ").join(pick[c] for c in shape.columns),
-        distance=_DISTANCE,
-        n=n,
-        cap=cap,
-        limit=sql.Literal(shape.limit),
-        top=top,
-        table=target.table,
-    )
-    above = where + sql.SQL(" AND {} >= {}").format(n, cap)
-    indexed = _select(target, shape, above)  # re-sorted (and cut) like an unfiltered search
-    cut = sql.SQL(" WHERE {} <= {}").format(_DISTANCE, _DMAX) if shape.cut else sql.SQL("")
-    return sql.SQL(
-        "WITH matching AS MATERIALIZED (SELECT ctid AS tid, {dist} AS {distance}"
-        " FROM {table}{where} LIMIT {cap})"
-        " SELECT * FROM (({exact}) UNION ALL ({indexed})) AS u{cut} ORDER BY {distance}"
-    ).format(
-        dist=shape.distance,
-        table=target.table,
-        where=where,
-        cap=cap,
-        exact=exact,
-        indexed=indexed,
-        cut=cut,
-        distance=_DISTANCE,
-    )
-
-
-def _adaptive_count_sql(
-    target: Target, shape: SearchShape, where: sql.Composable, params: Params
-) -> sql.Composed:
-    """A filtered search that picks its strategy in the database, in one statement (on Citus,
-    where a row's ``ctid`` names no row of the distributed table).
+    """A filtered search that picks its strategy in the database, in one statement.
 
     A vector index walks the graph and drops rows the filter rejects; with a selective filter it
     visits many nodes per match and recall suffers. So the statement first counts the matching
@@ -376,6 +319,35 @@ def _adaptive_count_sql(
     )
 
 
+MAX_RENDERED = 64
+"""Filtered statements a search shape keeps rendered (one per filter structure seen)."""
+
+
+def filtered_statement(
+    target: Target, shape: SearchShape, condition: sql.Composable, params: Params
+) -> sql.SQL:
+    """The filtered search statement for ``condition``, rendered once per filter structure (the
+    condition's text: its values are bound parameters) and kept on the shape: composing the
+    adaptive statement with ``psycopg.sql`` costs more than a selective search itself
+    (measured: 0.55x of the same statement sent by hand at 0.1% selectivity)."""
+    key = condition.as_string(None)
+    cached = shape.rendered.get(key)
+    if cached is None:
+        # the statement's own values are named after the filter's (as many for one structure)
+        mine = Params(values=dict(params.values))
+        cond = sql.SQL(" WHERE ") + condition
+        if shape.exact_below:
+            query = _adaptive_sql(target, shape, cond, mine)
+        else:
+            query = _select(target, shape, cond)
+        own = {k: v for k, v in mine.values.items() if k not in params.values}
+        if len(shape.rendered) >= MAX_RENDERED:
+            shape.rendered.clear()
+        cached = shape.rendered[key] = (sql.SQL(query.as_string(None)), own)
+    params.values.update(cached[1])
+    return cached[0]
+
+
 def search_plan(target: Target, shape: SearchShape, request: SearchRequest) -> Plan[list[Any]]:
     params = Params()
     values: dict[str, Any] = params.values
@@ -385,12 +357,7 @@ def search_plan(target: Target, shape: SearchShape, request: SearchRequest) -> P
         where = request.where
         assert where is not None  # only filtered shapes have no rendered statement
         values.update(where.params)
-        cond = sql.SQL(" WHERE ") + where.condition
-        if shape.exact_below:
-            adaptive = _adaptive_sql if shape.single_pass else _adaptive_count_sql
-            query = adaptive(target, shape, cond, params)
-        else:
-            query = _select(target, shape, cond)
+        query = filtered_statement(target, shape, where.condition, params)
     values["q"] = request.vector
     if shape.cut:
         values["dmax"] = request.options.max_distance
