@@ -146,3 +146,20 @@ def test_replacing_a_binary_index_drops_it(vx):
     assert only.rerank == 8
     assert col.drop_index() == [only.name]
     assert col.list_indexes() == []
+
+
+def test_hybrid_and_keyword_search_beside_a_binary_index(vx):
+    dim = 64
+    data = clustered(500, dim, seed=4)
+    col = vx.get_or_create_collection("bqh", dimension=dim)
+    words = ["apple", "banana", "cherry", "damson", "elder"]
+    col.upsert(
+        (f"r{i}", v, {"i": i}, f"{words[i % 5]} fruit number {i}") for i, v in enumerate(data)
+    )
+    col.create_index(method="hnsw", index_arguments=BQ)
+    hits = col.hybrid_search("cherry", data[2], limit=5)
+    assert "r2" in {h.id for h in hits} and len(hits) == 5  # nearest and a keyword match
+    assert all("cherry" in (h.text or "") or h.distance is not None for h in hits)
+    assert {h.id for h in col.keyword_search("damson", limit=3)} <= {
+        f"r{i}" for i in range(3, 500, 5)
+    }
