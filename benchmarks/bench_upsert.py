@@ -120,6 +120,72 @@ def bench_raw_copy(db, records, dim, table="up_raw"):
     return t.seconds
 
 
+def bench_raw_copy_freeze(db, records, dim, table="up_raw_freeze"):
+    """``COPY ... FREEZE`` into a table created in the same transaction (rows written frozen:
+    no hint-bit or freeze writes later), with its primary key and GIN index."""
+    import psycopg
+    from pgvector.psycopg import register_vector
+
+    with psycopg.connect(db.url) as conn:
+        conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{SCHEMA}"')
+        conn.execute(f'DROP TABLE IF EXISTS "{SCHEMA}"."{table}"')
+        conn.commit()
+        register_vector(conn)
+        _checkpoint(db)
+        with Timer() as t:
+            create_raw_table(conn, table, dim)
+            with conn.cursor() as cur:
+                with cur.copy(
+                    f'COPY "{SCHEMA}"."{table}" (id, vec, metadata) FROM STDIN '
+                    "(FORMAT BINARY, FREEZE)"
+                ) as copy:
+                    copy.set_types(["varchar", "vector", "jsonb"])
+                    for rec in records:
+                        copy.write_row(rec)
+            conn.commit()
+        conn.execute(f'DROP TABLE "{SCHEMA}"."{table}"')
+        conn.commit()
+    return t.seconds
+
+
+def bench_raw_parallel_copy(db, records, dim, streams=2, table="up_raw_par"):
+    """``streams`` binary COPYs on separate connections (separate transactions: not atomic)."""
+    import threading
+
+    import psycopg
+    from pgvector.psycopg import register_vector
+
+    with psycopg.connect(db.url, autocommit=True) as conn:
+        create_raw_table(conn, table, dim)
+    _checkpoint(db)
+    parts = [records[i::streams] for i in range(streams)]
+    conns = [psycopg.connect(db.url) for _ in parts]
+    for c in conns:
+        register_vector(c)
+
+    def load(conn, part):
+        with conn.cursor() as cur:
+            with cur.copy(
+                f'COPY "{SCHEMA}"."{table}" (id, vec, metadata) FROM STDIN (FORMAT BINARY)'
+            ) as copy:
+                copy.set_types(["varchar", "vector", "jsonb"])
+                for rec in part:
+                    copy.write_row(rec)
+        conn.commit()
+
+    threads = [threading.Thread(target=load, args=(c, part)) for c, part in zip(conns, parts)]
+    with Timer() as t:
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+    for c in conns:
+        c.close()
+    with psycopg.connect(db.url, autocommit=True) as conn:
+        conn.execute(f'DROP TABLE "{SCHEMA}"."{table}"')
+    return t.seconds
+
+
 def bench_vecs(db, records, dim, name="up_vecs"):
     import vecs
 
@@ -143,6 +209,16 @@ def run(db, ds, vecs_records: int = 20_000, progress=None, repeats: int = 3) -> 
     n = len(records)
     steps = [
         ("raw psycopg3 COPY", lambda: bench_raw_copy(db, records, ds.dim), n),
+        (
+            "raw COPY FREEZE (table created in the load's transaction)",
+            lambda: bench_raw_copy_freeze(db, records, ds.dim),
+            n,
+        ),
+        (
+            "raw 2 parallel COPY streams (2 transactions)",
+            lambda: bench_raw_parallel_copy(db, records, ds.dim),
+            n,
+        ),
         (
             f"vecs_core (batches of {BATCH:,})",
             lambda: bench_vecs_core_batches(db, records, ds.dim),
@@ -199,7 +275,7 @@ def run(db, ds, vecs_records: int = 20_000, progress=None, repeats: int = 3) -> 
 
 
 def n_steps() -> int:
-    return 5
+    return 7
 
 
 if __name__ == "__main__":

@@ -382,7 +382,7 @@ class Raw(System):
 
 
 class Chroma(System):
-    max_loads = 2
+    max_loads = 1
     name = "chroma"
     knob = "ef_search"
     knobs = [10, 20, 40, 80, 160]
@@ -451,7 +451,7 @@ class Chroma(System):
 
 
 class LanceHNSW(System):
-    max_loads = 2
+    max_loads = 1
     name = "lancedb_hnsw"
     index_type = "IVF_HNSW_SQ"
     knob = "ef"
@@ -775,7 +775,10 @@ def run_load(name: str, a, url: str | None) -> dict:
     ]
     if url:
         cmd += ["--url", url]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=a.load_timeout)
+    except subprocess.TimeoutExpired:
+        return {"timeout": a.load_timeout}
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):
             return json.loads(line[7:])
@@ -858,6 +861,7 @@ def main(argv=None) -> int:
     p.add_argument("--systems", default=",".join(SYSTEMS))
     p.add_argument("--load-repeats", type=int, default=3)
     p.add_argument("--passes", type=int, default=3)
+    p.add_argument("--load-timeout", type=int, default=1800, help="seconds per load, else skipped")
     p.add_argument("--url", help="PostgreSQL URL (default: an embedded server)")
     p.add_argument("--pg-defaults", action="store_true", help="embedded server as shipped")
     p.add_argument("--out", default=os.path.join(HERE, "results"))
@@ -914,9 +918,20 @@ def main(argv=None) -> int:
                 if rep >= systems[name].max_loads and runs[name]:
                     continue
                 print(f"load {name} ({rep + 1}/{a.load_repeats}) ...", flush=True)
+                if name in res["skipped"]:
+                    continue
                 r = run_load(name, a, url)
+                if "timeout" in r:
+                    res["skipped"][name] = (
+                        f"did not finish loading {ds.n:,} records in {a.load_timeout} s"
+                    )
+                    print(f"  skipped: {res['skipped'][name]}", flush=True)
+                    continue
                 runs[name].append(r)
                 print(f"  {json.dumps(r)}  load {os.getloadavg()[0]:.2f}", flush=True)
+        for name in [n for n in systems if n in res["skipped"]]:
+            del systems[name]
+            runs.pop(name, None)
         for name, rs in runs.items():
             med = {
                 k: statistics.median(r[k] for r in rs)
