@@ -95,3 +95,24 @@ def test_tune_refuses_what_it_cannot_do(vx):
         col.tune(target_recall=1.5)
     with pytest.raises(ArgError, match="sample must be between 10 and 10000"):
         col.tune(sample=5)
+
+
+def test_tune_on_held_out_queries(vx):
+    data = clustered(5000, 48, seed=3)
+    col = vx.get_or_create_collection("tuned_q", dimension=48)
+    col.upsert((f"r{i}", v, {}) for i, v in enumerate(data[:4000]))
+    col.create_index(method="hnsw", index_arguments=vecs_core.IndexArgsHNSW(m=4, ef_construction=8))
+    held_out = data[4000:4060]
+    result = col.tune(target_recall=0.9, queries=list(held_out), store=False)
+    assert result.sample == 60 and result.reached and result.recall >= 0.9
+    # the recall it reports is what those queries get at that value
+    hits = 0
+    for q in held_out:
+        sims = data[:4000] @ q
+        want = {f"r{j}" for j in np.argsort(-sims)[:10]}
+        hits += len(want & set(col.query(data=q, ef_search=result.value)))
+    assert hits / 600 == pytest.approx(result.recall, abs=0.02)
+    with pytest.raises(ArgError, match="at least one query vector"):
+        col.tune(queries=[])
+    with pytest.raises(ArgError, match="expected a vector of dimension 48"):
+        col.tune(queries=[[1.0, 2.0]])

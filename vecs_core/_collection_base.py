@@ -201,6 +201,19 @@ class CollectionBase:
     def _tune_request(self, **options: Any) -> TuneOptions:
         return TuneOptions.build(**options)
 
+    def _tune_queries(
+        self, queries: Iterable[Any] | None, measure: Any
+    ) -> list[VectorParam] | None:
+        """Held-out query vectors for ``tune`` (through the adapter, as a search's), checked."""
+        if queries is None:
+            return None
+        checked = [self._query_vector(q, False) for q in queries]
+        for q in checked:
+            check_direction(q.value, measure)
+        if not checked:
+            raise ArgError("tune(queries=...) needs at least one query vector (or None)")
+        return checked
+
     def _metadata_index_request(self, **options: Any) -> MetadataIndexOptions:
         return MetadataIndexOptions.build(**options)
 
@@ -445,8 +458,10 @@ class CollectionBase:
             self._indexes = None
         return built
 
-    def _tune_flow(self, options: TuneOptions) -> Flow[TuneResult]:
-        return (yield from tune_flow(self, options))
+    def _tune_flow(
+        self, options: TuneOptions, queries: list[VectorParam] | None = None
+    ) -> Flow[TuneResult]:
+        return (yield from tune_flow(self, options, queries))
 
     def _progress_flow(self) -> Flow[IndexBuildProgress | None]:
         job = Job(lambda: indexes.progress_plan(self.schema, self.name), "statements")

@@ -84,8 +84,11 @@ def _searching(target: Any, shape: Any, request: SearchRequest) -> Any:
     return lambda: search_plan(target, shape, request)
 
 
-def tune_flow(collection: Any, o: TuneOptions) -> Flow[TuneResult]:
-    """The flow of ``Collection.tune`` (``collection`` is a ``CollectionBase``)."""
+def tune_flow(
+    collection: Any, o: TuneOptions, queries: list[VectorParam] | None = None
+) -> Flow[TuneResult]:
+    """The flow of ``Collection.tune`` (``collection`` is a ``CollectionBase``): on ``queries``
+    when given (held-out query vectors), else on a sample of the stored vectors."""
     found = yield from collection._indexes_flow(refresh=True)
     index = covering_index(found, o.measure)
     if index is None:
@@ -94,12 +97,23 @@ def tune_flow(collection: Any, o: TuneOptions) -> Flow[TuneResult]:
             "create one (Collection.create_index) before tuning it"
         )
     target = collection._target
-    samples = yield Job(lambda: tune.sample_plan(target, o.sample), "statements")
-    if not samples:
-        raise ArgError(f"collection {collection.name!r} is empty: nothing to tune on")
     operator = MEASURES[o.measure].operator
-    ids = [rid for rid, _ in samples]
-    truth = yield Job(lambda: tune.truth_plan(target, operator, ids, o.limit), "statements")
+    kind = collection._info.kind
+    truth: dict[Any, list[str]]
+    if queries:
+        samples: list[tuple[Any, Any]] = [(i, q.value) for i, q in enumerate(queries)]
+        vectors = list(queries)
+        near = yield Job(lambda: tune.truth_for_plan(target, operator, vectors, o.limit))
+        truth = dict(enumerate(near))
+        if not any(near):
+            raise ArgError(f"collection {collection.name!r} is empty: nothing to tune on")
+    else:
+        samples = yield Job(lambda: tune.sample_plan(target, o.sample), "statements")
+        if not samples:
+            raise ArgError(f"collection {collection.name!r} is empty: nothing to tune on")
+        ids = [rid for rid, _ in samples]
+        truth = yield Job(lambda: tune.truth_plan(target, operator, ids, o.limit), "statements")
+    stored = not queries  # stored vectors: each is excluded from its own neighbours
     version = yield from collection.client._version_flow()
     hnsw = index.method == IndexMethod.hnsw
     parameter = "ef_search" if hnsw else "probes"
@@ -110,13 +124,12 @@ def tune_flow(collection: Any, o: TuneOptions) -> Flow[TuneResult]:
     ]
     if hnsw:
         ladder = [v for v in ladder if v >= o.limit] or [MAX_EF_SEARCH]
-    kind = collection._info.kind
     measured: dict[int, float] = {}
 
     def recall_at(value: int) -> Flow[float]:
         knob = {parameter: value}
         opts = SearchOptions.build(
-            limit=o.limit + 1, measure=o.measure, form="ids", warn_unindexed=False, **knob
+            limit=o.limit + stored, measure=o.measure, form="ids", warn_unindexed=False, **knob
         )
         hits = 0
         total = 0

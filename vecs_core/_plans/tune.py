@@ -68,6 +68,25 @@ def truth_plan(
     return {rid: list(near) for rid, near in rows}
 
 
+def truth_for_plan(
+    target: Target, operator: str, vectors: list[Any], limit: int
+) -> Plan[list[list[str]]]:
+    """The exact ``limit`` nearest records of each of ``vectors`` (``VectorParam``s: queries
+    given by the caller), one exact scan each (``0 +`` keeps the planner off the vector index)."""
+    statement = sql.SQL("SELECT id FROM {} ORDER BY 0 + (vec {} {}::{}) LIMIT {}").format(
+        target.table,
+        sql.SQL(operator),
+        sql.Placeholder("q"),
+        sql.SQL(target.kind.name),
+        sql.Literal(limit),
+    )
+    found = []
+    for vector in vectors:
+        rows = yield Execute(statement, {"q": vector}, binary=True)
+        found.append([r[0] for r in rows])
+    return found
+
+
 def store_plan(schema: str, index: str, values: dict[str, Any]) -> Plan[None]:
     """Merge ``values`` (``ef_search`` or ``probes``, and ``tuned``) into the index's comment,
     keeping what it already records (a binary quantized index's measure and re-rank)."""
