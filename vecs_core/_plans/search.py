@@ -210,6 +210,7 @@ def _select(
     where: sql.Composable,
     exact: bool = False,
     outer: bool = True,
+    gate: sql.Composable | None = None,
 ) -> sql.Composed:
     """The nearest ``limit`` rows: exactly (``0 + distance`` keeps the planner off the vector
     index) or through the index; ``outer`` wraps it in :func:`_outer`."""
@@ -220,14 +221,27 @@ def _select(
         "metadata": _META,
         "text": target.text_col,
     }
-    # ``0 + distance`` cannot be served by the vector index: the planner sorts exactly; the
-    # alias ``distance`` (one vector parameter, not two) can
     if exact:
-        order: sql.Composable = sql.SQL("0 + {}").format(shape.distance)
-    else:
-        order = _DISTANCE if "distance" in shape.columns else shape.distance
+        # the matching rows with their distance (computed once per row), sorted outside a
+        # fence (``OFFSET 0``) that keeps the planner off the vector index: the hand-written
+        # exact query (``ORDER BY 0 + distance`` computed every distance twice: measured
+        # 1.47 -> 1.31 ms of execution at 1%, 0.132 -> 0.115 ms at 0.1%); ``gate`` (the adaptive
+        # search's branch condition) stays outside the fence, a one-time filter over the scan
+        query = sql.SQL(
+            "SELECT * FROM (SELECT {} FROM {}{} OFFSET 0) AS x{} ORDER BY {} LIMIT {}"
+        ).format(
+            sql.SQL(", ").join(pick[c] for c in shape.columns),
+            target.table,
+            where,
+            sql.SQL("") if gate is None else sql.SQL(" WHERE ") + gate,
+            _DISTANCE,
+            sql.Literal(shape.limit),
+        )
+        return _outer(shape, query) if outer else query
+    # the alias ``distance`` (one vector parameter, not two) can be served by the index
+    order = _DISTANCE if "distance" in shape.columns else shape.distance
     source: sql.Composable = target.table + where
-    if shape.quantized is not None and not exact:
+    if shape.quantized is not None:
         source = _candidates(target, shape, where)
     query = sql.SQL("SELECT {} FROM {} ORDER BY {} LIMIT {}").format(
         sql.SQL(", ").join(pick[c] for c in shape.columns),
@@ -292,15 +306,17 @@ def _adaptive_sql(
     A vector index walks the graph and drops rows the filter rejects; with a selective filter it
     visits many nodes per match and recall suffers. So the statement first counts the matching
     rows up to ``exact_below`` (through the metadata index when the filter allows): below that,
-    an exact search over the matching rows (the ``0 +`` keeps the planner off the vector index);
+    an exact search over the matching rows (an ``OFFSET 0`` fence keeps the planner off the
+    vector index);
     otherwise the index search. The count is an InitPlan, and each branch is gated by a one-time
     filter on it, so only one branch runs. The filter is spliced in three times; its values are
     bound once.
     """
     cap = params.add(shape.exact_below)
     n = sql.SQL("(SELECT n FROM matching)")
-    below = where + sql.SQL(" AND {} < {}").format(n, cap)
-    exact = _select(target, shape, below, exact=True, outer=False)
+    exact = _select(
+        target, shape, where, exact=True, outer=False, gate=sql.SQL("{} < {}").format(n, cap)
+    )
     above = where + sql.SQL(" AND {} >= {}").format(n, cap)
     indexed = _select(target, shape, above)  # re-sorted (and cut) like an unfiltered search
     cut = sql.SQL(" WHERE {} <= {}").format(_DISTANCE, _DMAX) if shape.cut else sql.SQL("")
