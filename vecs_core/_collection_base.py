@@ -53,6 +53,7 @@ from ._requests import (
     UpsertRequest,
     check_text,
 )
+from ._tune import TuneOptions, TuneResult, tune_flow
 from ._types import Hit, Item, Record
 from ._zero_vectors import cosine_indexed, refuse_zero_vectors
 from .adapter import Adapter, AdapterContext, NoOp
@@ -197,6 +198,22 @@ class CollectionBase:
     def _index_request(self, **options: Any) -> IndexOptions:
         return IndexOptions.build(**options)
 
+    def _tune_request(self, **options: Any) -> TuneOptions:
+        return TuneOptions.build(**options)
+
+    def _tune_queries(
+        self, queries: Iterable[Any] | None, measure: Any
+    ) -> list[VectorParam] | None:
+        """Held-out query vectors for ``tune`` (through the adapter, as a search's), checked."""
+        if queries is None:
+            return None
+        checked = [self._query_vector(q, False) for q in queries]
+        for q in checked:
+            check_direction(q.value, measure)
+        if not checked:
+            raise ArgError("tune(queries=...) needs at least one query vector (or None)")
+        return checked
+
     def _metadata_index_request(self, **options: Any) -> MetadataIndexOptions:
         return MetadataIndexOptions.build(**options)
 
@@ -260,9 +277,14 @@ class CollectionBase:
                 # the COPY path adds the column when text shows up mid-stream: not as a role
                 target = dataclasses.replace(target, may_add_text=False)
             cosine = yield from cosine_indexed(self)  # zero vectors are refused then
+            yield from self.client._version_flow()  # knows whether this is Citus
+            # straight into an empty table (COPY) unless a session role or Citus is involved
+            fresh = "role" not in self.client._settings and self.client._citus_version is None
             # a fresh iterator per attempt: a retry on a dead pooled connection (before any
             # step ran) must see the buffered records again
-            result = yield Job(lambda: records.upsert_plan(target, request.records(), cosine))
+            result = yield Job(
+                lambda: records.upsert_plan(target, request.records(), cosine, fresh)
+            )
         if result.added_text_column:
             columns = self._info.columns | {catalog.TEXT_COLUMN}
             self._set_info(dataclasses.replace(self._info, columns=columns))
@@ -441,6 +463,11 @@ class CollectionBase:
         finally:
             self._indexes = None
         return built
+
+    def _tune_flow(
+        self, options: TuneOptions, queries: list[VectorParam] | None = None
+    ) -> Flow[TuneResult]:
+        return (yield from tune_flow(self, options, queries))
 
     def _progress_flow(self) -> Flow[IndexBuildProgress | None]:
         job = Job(lambda: indexes.progress_plan(self.schema, self.name), "statements")

@@ -6,6 +6,7 @@ this module combines a kind with a measure and a method into an :class:`IndexPla
 
 from __future__ import annotations
 
+import json
 import math
 import uuid
 from collections.abc import Callable
@@ -42,12 +43,23 @@ class IndexMethod(str, Enum):
         return self.value
 
 
+QUANTIZATIONS = ("binary",)
+
+
 @dataclass(frozen=True)
 class IndexArgsHNSW:
-    """HNSW build parameters (pgvector defaults: ``m=16``, ``ef_construction=64``)."""
+    """HNSW build parameters (pgvector defaults: ``m=16``, ``ef_construction=64``).
+
+    ``quantization="binary"`` builds the graph over ``binary_quantize(vec)::bit(d)`` (one bit
+    per dimension, Hamming distance: a 384-d index entry takes 48 bytes instead of 1,536), and a
+    search re-ranks the ``limit * rerank`` nearest candidates by the exact distance, in the same
+    statement. For embeddings whose dimensions are centred on zero (most text models).
+    """
 
     m: int = 16
     ef_construction: int = 64
+    quantization: str | None = None
+    rerank: int = 4
 
 
 @dataclass(frozen=True)
@@ -255,6 +267,10 @@ def plan_index(
     if imeasure == IndexMeasure.l1_distance and version < (0, 7, 0):
         raise ArgError("indexing l1_distance requires pgvector >= 0.7.0")
     kind = index_kind(table, dimension)
+    if isinstance(index_arguments, IndexArgsHNSW) and index_arguments.quantization:
+        # a bit index covers up to 64,000 dimensions: never a half-precision cast (the kind and
+        # the quantization are checked with the arguments below)
+        kind = table
     if kind is None:
         widest = max(k.max_index_dimension or 0 for k in KINDS.values())
         raise ArgError(
@@ -274,6 +290,7 @@ def plan_index(
         for name, value, low, high in (
             ("m", args.m, 2, 100),
             ("ef_construction", args.ef_construction, 4, 1000),
+            ("rerank", args.rerank, 1, 100),
         ):
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
                 raise ArgError(
@@ -285,6 +302,18 @@ def plan_index(
                 f"IndexArgsHNSW.ef_construction ({args.ef_construction}) must be >= 2 * m "
                 f"({args.m})"
             )
+        if args.quantization is not None:
+            if args.quantization not in QUANTIZATIONS:
+                raise ArgError(
+                    f"IndexArgsHNSW.quantization must be None or 'binary', got "
+                    f"{safe_repr(args.quantization)}"
+                )
+            if not table.dense or version < (0, 7, 0):
+                raise ArgError(
+                    "binary quantization needs a vector or halfvec collection and pgvector "
+                    f">= 0.7.0 (this is a {table.name} collection, pgvector "
+                    f"{'.'.join(map(str, version))})"
+                )
     elif args.n_lists is not None and (
         isinstance(args.n_lists, bool)
         or not isinstance(args.n_lists, int)
@@ -302,7 +331,8 @@ def index_name(plan: IndexPlan, n_lists: int | None) -> str:
     ops = plan.kind.opclass(MEASURES[plan.measure].suffix)
     unique = uuid.uuid4().hex[:7]
     if isinstance(plan.args, IndexArgsHNSW):
-        return f"ix_{ops}_hnsw_m{plan.args.m}_efc{plan.args.ef_construction}_{unique}"
+        bq = "bq_" if plan.args.quantization == "binary" else ""
+        return f"ix_{bq}{ops}_hnsw_m{plan.args.m}_efc{plan.args.ef_construction}_{unique}"
     return f"ix_{ops}_ivfflat_nl{n_lists}_{unique}"
 
 
@@ -310,6 +340,9 @@ def create_index_sql(
     table: sql.Composable, name: str, plan: IndexPlan, dimension: int, n_lists: int | None
 ) -> sql.Composed:
     opclass = sql.Identifier(plan.kind.opclass(MEASURES[plan.measure].suffix))
+    column = column_expression(plan.table, plan.kind, dimension)
+    if isinstance(plan.args, IndexArgsHNSW) and plan.args.quantization == "binary":
+        opclass, column = sql.Identifier("bit_hamming_ops"), binary_expression(column, dimension)
     if isinstance(plan.args, IndexArgsHNSW):
         with_ = sql.SQL("m = {}, ef_construction = {}").format(
             sql.Literal(plan.args.m), sql.Literal(plan.args.ef_construction)
@@ -320,7 +353,73 @@ def create_index_sql(
         sql.Identifier(name),
         table,
         sql.SQL(plan.method.value),
-        column_expression(plan.table, plan.kind, dimension),
+        column,
         opclass,
         with_,
+    )
+
+
+def binary_expression(vector: sql.Composable, dimension: int) -> sql.Composable:
+    """``(binary_quantize(<vector>)::bit(d))``: what a binary quantized index is built over (and
+    what a search through it orders by, with the query vector in place of the column)."""
+    return sql.SQL("(binary_quantize({})::bit({}))").format(vector, sql.Literal(dimension))
+
+
+# -- what a vector index's comment records ----------------------------------------------------
+INDEX_COMMENT_TAG = "vecs_core:vector-index"
+
+
+@dataclass(frozen=True)
+class IndexNote:
+    """What vecs_core records in a vector index's comment (``COMMENT ON INDEX``), read back with
+    the catalog so every client sees it: the measure and re-rank factor of a binary quantized
+    index (its opclass, ``bit_hamming_ops``, names no measure), and the search defaults
+    ``Collection.tune`` chose (``ef_search`` or ``probes``) with what they were tuned for."""
+
+    measure: IndexMeasure | None = None
+    kind: str | None = None  # the collection's vector kind (what a re-rank reads)
+    quantization: str | None = None
+    rerank: int | None = None
+    ef_search: int | None = None
+    probes: int | None = None
+    tuned: dict[str, object] | None = None
+
+    def to_comment(self) -> str:
+        body: dict[str, object] = {"tag": INDEX_COMMENT_TAG}
+        for key in ("kind", "quantization", "rerank", "ef_search", "probes", "tuned"):
+            value = getattr(self, key)
+            if value is not None:
+                body[key] = value
+        if self.measure is not None:
+            body["measure"] = self.measure.value
+        return json.dumps(body, sort_keys=True)
+
+
+def note_from_comment(text: str | None) -> IndexNote:
+    """The note in an index comment; an empty note for no comment or someone else's."""
+    if not text or INDEX_COMMENT_TAG not in text:
+        return IndexNote()
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return IndexNote()
+    if not isinstance(body, dict) or body.get("tag") != INDEX_COMMENT_TAG:
+        return IndexNote()
+
+    def count(key: str, high: int) -> int | None:
+        value = body.get(key)
+        ok = type(value) is int and 1 <= value <= high
+        return value if ok else None
+
+    quantization = body.get("quantization")
+    tuned = body.get("tuned")
+    kind = body.get("kind")
+    return IndexNote(
+        measure=known_measure(body.get("measure")),
+        kind=kind if kind in KINDS else None,
+        quantization=quantization if quantization in QUANTIZATIONS else None,
+        rerank=count("rerank", 100),
+        ef_search=count("ef_search", 1000),
+        probes=count("probes", 32768),
+        tuned=tuned if isinstance(tuned, dict) else None,
     )

@@ -147,6 +147,12 @@ def _check_json(value: object, path: str) -> None:
         _check_json(value.tolist(), path)
 
 
+_FLAT = frozenset({str, int, float, bool, type(None)})
+_JSON = json.JSONEncoder(
+    ensure_ascii=False, allow_nan=False, default=_to_json_value, separators=(",", ":")
+)
+
+
 def encode_metadata(metadata: object, *, what: str) -> bytes:
     """Return the UTF-8 JSON text of ``metadata`` (a dict of JSON values, or None for ``{}``).
 
@@ -159,18 +165,15 @@ def encode_metadata(metadata: object, *, what: str) -> bytes:
         raise RecordError(
             f"{what}: metadata must be a dict (JSON object), got {type(metadata).__name__}"
         )
+    flat = type(metadata) is dict and all(
+        type(k) is str and type(v) in _FLAT for k, v in metadata.items()
+    )  # the common case (one level of scalars): nothing to walk
     try:  # before json.dumps, which recurses: refuse deep or circular metadata without recursion
-        str_keys = scan_json(metadata, MAX_METADATA_DEPTH)
+        str_keys = flat or scan_json(metadata, MAX_METADATA_DEPTH)
     except NestingError as exc:
         raise RecordError(f"{what}: metadata {exc}") from None
     try:
-        text = json.dumps(
-            metadata,
-            ensure_ascii=False,
-            allow_nan=False,
-            default=_to_json_value,
-            separators=(",", ":"),
-        )
+        text = _JSON.encode(metadata)
     except TypeError as exc:
         raise RecordError(
             f"{what}: metadata holds a value of type {exc.args[0]!s} that is not JSON; convert it "
@@ -242,6 +245,7 @@ def check_text(text: object, *, what: str) -> bytes | None:
 COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
 COPY_TRAILER = struct.pack(">h", -1)
 _ROW_HEAD = struct.Struct(">hiqi")  # 5 fields, len(ord)=8, ord, len(id)
+_TABLE_ROW_HEAD = struct.Struct(">hi")  # 3 or 4 fields, len(id)
 _NULL = _LEN.pack(-1)
 
 
@@ -256,7 +260,9 @@ class Checked(NamedTuple):
 
 
 class Encoder:
-    """Validate records and turn them into binary COPY rows for ``(ord, id, vec, metadata, text)``.
+    """Validate records and turn them into binary COPY rows for ``(ord, id, vec, metadata, text)``
+    (a staging table), or with ``table_text`` set for the collection's own columns: ``(id, vec,
+    metadata)`` (False) or ``(id, vec, metadata, text)`` (True).
 
     Rows are produced lazily in chunks, so a generator of millions of records is streamed in
     bounded memory. ``has_text`` tells afterwards whether any record carried document text.
@@ -269,8 +275,10 @@ class Encoder:
         chunk_rows: int = 2000,
         *,
         refuse_zero: bool = False,
+        table_text: bool | None = None,
     ) -> None:
         self.kind = kind
+        self.table_text = table_text
         self.dimension = dimension
         self.chunk_rows = chunk_rows
         self.refuse_zero = refuse_zero  # the collection has a cosine index (see zero_vector_error)
@@ -350,15 +358,13 @@ class Encoder:
                 vec_field = _LEN.pack(len(vec)) + vec
             else:
                 vec_field = vec_len + vectors[j * width : (j + 1) * width]
-            parts = [
-                _ROW_HEAD.pack(5, 8, index, len(rid)),
-                rid,
-                vec_field,
-                _LEN.pack(len(meta) + 1),
-                b"\x01",
-                meta,
-            ]
-            parts.append(_NULL if text is None else _LEN.pack(len(text)) + text)
+            if self.table_text is None:
+                head = _ROW_HEAD.pack(5, 8, index, len(rid))
+            else:
+                head = _TABLE_ROW_HEAD.pack(3 + self.table_text, len(rid))
+            parts = [head, rid, vec_field, _LEN.pack(len(meta) + 1), b"\x01", meta]
+            if self.table_text is not False:
+                parts.append(_NULL if text is None else _LEN.pack(len(text)) + text)
             rows.append(b"".join(parts))
         return rows
 

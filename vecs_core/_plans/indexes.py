@@ -14,11 +14,13 @@ from .._indexes import (
     IndexArgsIVFFlat,
     IndexMeasure,
     IndexMethod,
+    IndexNote,
     IndexPlan,
     create_index_sql,
     default_n_lists,
     index_name,
     measure_from_opclass,
+    note_from_comment,
 )
 from .._metaindex import MetadataIndex, from_comment
 from .._names import ident
@@ -41,6 +43,14 @@ class VectorIndex:
     measure: IndexMeasure
     kind: str
     valid: bool
+    quantization: str | None = None
+    """``"binary"``: an HNSW index over the binary quantized vectors (searches re-rank)."""
+    rerank: int | None = None
+    """A binary quantized index's re-rank factor: ``limit * rerank`` candidates are re-ranked."""
+    ef_search: int | None = None
+    """The default ``ef_search`` of searches through the index (set by ``Collection.tune``)."""
+    probes: int | None = None
+    """The default ``probes`` of searches through the index (set by ``Collection.tune``)."""
 
     @property
     def halfvec(self) -> bool:
@@ -50,7 +60,7 @@ class VectorIndex:
 
 _INDEXES = sql.SQL(
     """SELECT ic.relname::text, am.amname::text, opc.opcname::text, i.indisvalid,
-  CASE WHEN am.amname = 'btree' THEN obj_description(i.indexrelid, 'pg_class') END
+  obj_description(i.indexrelid, 'pg_class')
 FROM pg_index i
 JOIN pg_class ic ON ic.oid = i.indexrelid
 JOIN pg_am am ON am.oid = ic.relam
@@ -76,17 +86,51 @@ def all_indexes_plan(schema: str, name: str) -> Plan[IndexSet]:
         _INDEXES.format(sql.Placeholder("s"), sql.Placeholder("n")), {"s": schema, "n": name}
     )
     vector, metadata = [], []
-    for index_name_, method, opclass, valid, note in rows:
+    for index_name_, method, opclass, valid, comment in rows:
         if method == "btree":
-            found = from_comment(note, index_name_, valid)
+            found = from_comment(comment, index_name_, valid)
             if found is not None:
                 metadata.append(found)
             continue
-        served = measure_from_opclass(opclass)
-        if served is not None:
-            kind, measure = served
-            vector.append(VectorIndex(index_name_, IndexMethod(method), measure, kind.name, valid))
+        found_vector = vector_index(index_name_, method, opclass, valid, comment)
+        if found_vector is not None:
+            vector.append(found_vector)
     return IndexSet(vector, metadata)
+
+
+def vector_index(
+    name: str, method: str, opclass: str, valid: bool, comment: str | None
+) -> VectorIndex | None:
+    """A catalog row as a :class:`VectorIndex` (None when it is no vector index of ours): the
+    opclass names the kind and measure, except for a binary quantized index
+    (``bit_hamming_ops``), whose comment names its measure."""
+    note = note_from_comment(comment)
+    if opclass == "bit_hamming_ops":
+        if note.quantization != "binary" or note.measure is None or note.kind is None:
+            return None
+        return VectorIndex(
+            name,
+            IndexMethod(method),
+            note.measure,
+            note.kind,
+            valid,
+            "binary",
+            note.rerank or 4,
+            ef_search=note.ef_search,
+        )
+    served = measure_from_opclass(opclass)
+    if served is None:
+        return None
+    kind, measure = served
+    return VectorIndex(
+        name,
+        IndexMethod(method),
+        measure,
+        kind.name,
+        valid,
+        ef_search=note.ef_search if method == "hnsw" else None,
+        probes=note.probes if method == "ivfflat" else None,
+    )
 
 
 def indexes_plan(schema: str, name: str) -> Plan[list[VectorIndex]]:
@@ -235,9 +279,12 @@ def _create_index(
             {"k": key, "v": value},
             fetch="none",
         )
+    note = index_note(plan)
     try:
         statement = create_index_sql(table, new_name, plan, target.dimension, n_lists)
         yield Execute(statement, fetch="none")
+        if note is not None:
+            yield comment_step(schema, new_name, note)
     except GeneratorExit:
         raise  # closed, not interrupted: yield nothing (the next build drops the leftover)
     except psycopg.Error as exc:
@@ -258,6 +305,10 @@ def _create_index(
     yield from _reset(settings)
     for old in existing:
         yield from _drop(schema, old.name)
+    if note is not None:
+        return VectorIndex(
+            new_name, plan.method, plan.measure, plan.kind.name, True, "binary", note.rerank
+        )
     return VectorIndex(new_name, plan.method, plan.measure, plan.kind.name, True)
 
 
@@ -271,6 +322,25 @@ def _reset(settings: Mapping[str, str]) -> Plan[None]:
             {"k": key},
             fetch="none",
         )
+
+
+def index_note(plan: IndexPlan) -> IndexNote | None:
+    """The comment a new index needs: a binary quantized index's measure and re-rank factor."""
+    args = plan.args
+    if isinstance(args, IndexArgsHNSW) and args.quantization == "binary":
+        return IndexNote(
+            measure=plan.measure, kind=plan.kind.name, quantization="binary", rerank=args.rerank
+        )
+    return None
+
+
+def comment_step(schema: str, index: str, note: IndexNote) -> Execute:
+    return Execute(
+        sql.SQL("COMMENT ON INDEX {} IS {}").format(
+            ident(schema, index), sql.Literal(note.to_comment())
+        ),
+        fetch="none",
+    )
 
 
 def _drop(schema: str, index: str) -> Plan[None]:

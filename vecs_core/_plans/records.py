@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import chain
 from typing import Any
@@ -18,6 +18,7 @@ from .._sqlparams import Params
 from .._types import Item, Record
 from ..exc import PermissionDenied, RecordError
 from .catalog import TEXT_COLUMN, add_text_column
+from .fresh import FreshStream, fresh_load_plan
 
 _ID, _VEC, _META, _TEXT = (sql.Identifier(c) for c in ("id", "vec", "metadata", TEXT_COLUMN))
 _NULL = sql.SQL("NULL::text")
@@ -91,10 +92,12 @@ def merge_stage(target: Target, with_text: bool) -> Execute:
 
 
 def upsert_plan(
-    target: Target, records: Iterable[Any], refuse_zero: bool = False
+    target: Target, records: Iterable[Any], refuse_zero: bool = False, fresh: bool = False
 ) -> Plan[UpsertResult]:
     """Stream ``records`` through binary COPY into a transaction-scoped staging table, then merge
-    them with one ``INSERT ... SELECT DISTINCT ON (id) ... ON CONFLICT DO UPDATE``.
+    them with one ``INSERT ... SELECT DISTINCT ON (id) ... ON CONFLICT DO UPDATE``. With
+    ``fresh``, an empty table gets the records straight (see ``_plans/fresh.py``) while their
+    ids are new; the rest, if any, goes through staging.
 
     The last record wins for an id repeated in one call; rows are merged in id order, so
     concurrent upserts of overlapping ids lock in the same order and cannot deadlock. Any bad
@@ -103,11 +106,23 @@ def upsert_plan(
     ``refuse_zero``: the collection has a cosine index, so zero vectors are refused.
     """
     encoder = Encoder(target.kind, target.dimension, refuse_zero=refuse_zero)
-    numbered = enumerate(records)
+    numbered: Iterator[tuple[int, Any]] = enumerate(records)
     first = next(numbered, None)
     if first is None:
         return UpsertResult(0, False)
     encoder.validate(*first)  # refuse a bad first record before any statement runs
+    if fresh:
+        direct = Encoder(
+            target.kind, target.dimension, refuse_zero=refuse_zero, table_text=target.has_text
+        )
+        stream = FreshStream(chain([first], numbered), target.has_text)
+        done = yield from merge_step(fresh_load_plan(target.table, target.has_text, direct, stream))
+        if done and stream.stopped is None:
+            return UpsertResult(direct.count, False)
+        if done:  # the rest, from the first record that could not go straight in
+            assert stream.stopped is not None
+            first, numbered = stream.stopped, stream.rest
+            encoder.count = direct.count
     yield create_stage(target)
     yield CopyIn(STAGE_COPY, encoder.chunks(chain([first], numbered)))
     added = encoder.has_text and not target.has_text
@@ -123,12 +138,14 @@ def upsert_plan(
     return UpsertResult(encoder.count, added)
 
 
-def merge_step(step: Execute) -> Plan[Any]:
-    """Run the statement that writes the records (and return its result), naming the index
-    limit a sparse vector can break (HNSW indexes at most 1,000 non-zero elements) as a
+def merge_step(step: Execute | Plan[Any]) -> Plan[Any]:
+    """Run the statement (or plan) that writes the records (and return its result), naming the
+    index limit a sparse vector can break (HNSW indexes at most 1,000 non-zero elements) as a
     :class:`RecordError`."""
     try:
-        return (yield step)
+        if isinstance(step, Execute):
+            return (yield step)
+        return (yield from step)
     except psycopg.errors.ProgramLimitExceeded as exc:
         raise RecordError(
             f"{str(exc).strip().splitlines()[0]}: the collection's HNSW index accepts sparse "
