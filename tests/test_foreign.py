@@ -79,7 +79,10 @@ def test_attach_creates_server_mapping_and_table(fdw):
     )[0]
     assert {"extensions=vector", "use_remote_estimate=true", "dbname=pod"} <= set(options)
     assert "options=-c hnsw.ef_search=100 -c ivfflat.probes=10" in " ".join(options)
-    assert _rows(primary, "SELECT count(*) FROM pg_user_mappings") == [(1,)]
+    server = fdw["attached"].server  # other tests may attach to the same contrib server
+    assert _rows(primary, f"SELECT count(*) FROM pg_user_mappings WHERE srvname = '{server}'") == [
+        (1,)
+    ]
     assert _rows(primary, "SELECT count(*) FROM public.docs") == [(2000,)]
     # the primary's SQL finds the pod's nearest records, as the pod does
     got = _rows(primary, f"SELECT id FROM public.docs ORDER BY vec <=> '{QUERY}' LIMIT 5")
