@@ -253,3 +253,49 @@ def test_python_dash_m_and_console_script_help():
         "reset",
     ):
         assert command in result.stdout
+
+
+def test_migrate_copies_a_documents_table(runner, database_url, schema, sql_conn):
+    from psycopg import sql
+
+    sql_conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+    table = sql.Identifier(schema, "documents")
+    sql_conn.execute(
+        sql.SQL(
+            "CREATE TABLE {} (id bigserial primary key, content text, metadata jsonb,"
+            " embedding vector(3))"
+        ).format(table)
+    )
+    for i in range(3):
+        sql_conn.execute(
+            sql.SQL("INSERT INTO {} (content, metadata, embedding) VALUES (%s, %s, %s)").format(
+                table
+            ),
+            (f"text {i}", json.dumps({"n": i}), str([i, 1, 2])),
+        )
+    base = ["--url", database_url, "--schema", schema, "migrate"]
+    args = [*base, "documents", "docs", "-o", f"schema={schema}"]
+
+    missing = runner.invoke(app, args)
+    assert missing.exit_code == 1 and "pass --dimension" in missing.output
+    typo = runner.invoke(app, [*args, "--dimension", "3", "-o", "tabel=documents"])
+    assert typo.exit_code == 1 and "tabel" in typo.output
+    layout = runner.invoke(app, [*base, "pinecone", "docs", "--dimension", "3"])
+    assert layout.exit_code == 1 and "documents, langchain" in layout.output
+    bad = runner.invoke(app, [*args, "--dimension", "3", "-o", "table"])
+    assert bad.exit_code == 1 and "expected key=value" in bad.output
+
+    done = runner.invoke(app, [*args, "--dimension", "3", "-o", "metadata_column=none"])
+    assert done.exit_code == 0, done.output
+    assert f"copied 3 row(s) from {schema}.documents into 'docs'" in done.output
+    with vecs_core.create_client(database_url, schema=schema) as vx:
+        items = vx.get_or_create_collection("docs").get(["1", "2", "3"])
+    assert [(i.id, i.text, i.metadata) for i in items] == [
+        ("1", "text 0", {}),
+        ("2", "text 1", {}),
+        ("3", "text 2", {}),
+    ]
+    again = runner.invoke(app, args)  # the collection exists now: no --dimension needed
+    assert again.exit_code == 0 and "copied 3 row(s)" in again.output
+    with vecs_core.create_client(database_url, schema=schema) as vx:
+        assert vx.get_or_create_collection("docs").get(["2"])[0].metadata == {"n": 1}

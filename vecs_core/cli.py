@@ -417,6 +417,76 @@ def import_(
         _fail(exc)
 
 
+@app.command()
+def migrate(
+    ctx: typer.Context,
+    layout: Annotated[
+        str, typer.Argument(help="documents, langchain, langchain-v2 or llama-index.")
+    ],
+    name: Annotated[str, typer.Argument(help="The collection to copy into.")],
+    option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--option",
+            "-o",
+            help="An option of the layout's copy function as key=value (repeatable), e.g. "
+            "-o table=documents -o text_column=none -o metadata_columns=a,b.",
+        ),
+    ] = None,
+    source: Annotated[
+        str | None,
+        typer.Option(help="The source database's URL (default: the collection's database)."),
+    ] = None,
+    dimension: Annotated[
+        int | None, typer.Option(help="For a new collection: the source vectors' dimension.")
+    ] = None,
+    storage: Annotated[
+        str | None, typer.Option(help="vector, halfvec or sparsevec (new collection).")
+    ] = None,
+) -> None:
+    """Copy a table another tool made (the guides' documents table, langchain-postgres,
+    LlamaIndex's PGVectorStore) into a collection, in one transaction (docs/migrate.md)."""
+    from . import migrate as _migrate
+
+    try:
+        options = _migrate_options(option or [])
+        with _client(ctx) as vx:
+            exists = name in {c.name for c in vx.list_collections()}
+            if not exists and dimension is None:
+                raise ArgError(
+                    f"collection {name!r} does not exist; pass --dimension (the source "
+                    "vectors' dimension) to create it"
+                )
+            col = vx.get_or_create_collection(name, dimension=dimension, storage=storage)
+            with console.status(f"copying into {name}"):
+                result = _migrate.import_table(layout, col, source=source, **options)
+        console.print(
+            f"copied {result.rows:,} row(s) from {result.source} into {result.collection!r}"
+        )
+    except VecsError as exc:
+        _fail(exc)
+
+
+def _migrate_options(pairs: list[str]) -> dict[str, Any]:
+    """``key=value`` strings as keyword arguments: ``none``/``null`` is None, a ``*_columns``
+    value a comma-separated list."""
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not key:
+            raise ArgError(f"--option {pair!r}: expected key=value, e.g. table=documents")
+        if key == "source":
+            raise ArgError("give the source database with --source, not --option")
+        if value.strip().lower() in ("none", "null"):
+            options[key] = None
+        elif key.endswith("_columns"):
+            options[key] = tuple(c.strip() for c in value.split(",") if c.strip())
+        else:
+            options[key] = value
+    return options
+
+
 def _parquet_rows(path: str) -> int:
     return int(_io._pyarrow().parquet.ParquetFile(path).metadata.num_rows)
 
