@@ -918,7 +918,8 @@ def main(argv=None) -> int:
             raise SystemExit("raw queries vecs_core's table: include vecs_core")
         runs: dict = {n: [] for n in order}
         for rep in range(a.load_repeats):
-            for name in order:
+            shift = rep % len(order)  # each repeat starts with another system
+            for name in order[shift:] + order[:shift]:
                 if rep >= systems[name].max_loads and runs[name]:
                     continue
                 print(f"load {name} ({rep + 1}/{a.load_repeats}) ...", flush=True)
