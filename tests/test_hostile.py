@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import random
 import warnings
 
@@ -178,3 +179,40 @@ def test_ids_that_are_not_strings_are_refused(client):
     with pytest.raises(ArgError):
         col.delete(ids="single-string")
     assert len(col) == 0
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        {},
+        {"a": 1, "b": -2.5, "c": True, "d": None, "e": "x"},
+        {"ünï": 'ç☃\n\t"\\', "big": 10**30, "tiny": 5e-324},
+        {"emoji": "😀", "zero": 0.0, "neg": -0.0},
+    ],
+)
+def test_flat_metadata_fast_path_writes_the_same_json(metadata):
+    from vecs_core._records import encode_metadata
+
+    expected = json.dumps(metadata, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    assert encode_metadata(metadata, what="r").decode("utf-8") == expected
+    assert json.loads(encode_metadata(metadata, what="r")) == metadata
+
+
+@pytest.mark.parametrize(
+    ("metadata", "message"),
+    [
+        ({"a": float("nan")}, "NaN or infinity"),
+        ({"a": float("-inf")}, "NaN or infinity"),
+        ({"a": "x\x00y"}, "NUL"),
+        ({"a\x00": 1}, "NUL"),
+        ({"a": "\udc80"}, "lone surrogate"),
+        ({"a": 10**5000}, "too large"),
+    ],
+)
+def test_flat_metadata_fast_path_refuses_what_the_general_one_does(metadata, message):
+    from vecs_core._records import encode_metadata
+
+    with pytest.raises(RecordError, match=message):
+        encode_metadata(metadata, what="r")
+    with pytest.raises(RecordError, match=message):  # the same through the nested path
+        encode_metadata({"nested": metadata}, what="r")

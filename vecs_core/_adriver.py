@@ -22,7 +22,6 @@ from contextlib import asynccontextmanager
 from typing import Any, NoReturn
 
 import psycopg
-from psycopg.copy import AsyncQueuedLibpqWriter
 from psycopg_pool import PoolTimeout
 
 from ._citus import BEGIN, COMMIT, set_local_statements
@@ -254,8 +253,11 @@ async def run_step(
     on a Citus coordinator, ``citus``, see :func:`run_propagated`)."""
     if isinstance(step, CopyIn):
         async with conn.cursor() as cur:
-            # a writer thread sends while this thread encodes the next chunk
-            async with cur.copy(step.query, {}, writer=AsyncQueuedLibpqWriter(cur)) as copy:
+            # written from this thread, a small chunk at a time (see records.COPY_CHUNK_ROWS):
+            # the server reads one chunk from the socket while the next is encoded. A writer
+            # thread was slower: it waits for the GIL each time the socket drains (0.65x raw
+            # COPY at 1M x 128 against 0.78x)
+            async with cur.copy(step.query, {}) as copy:
                 for chunk in step.chunks:
                     await copy.write(chunk)
             return cur.rowcount

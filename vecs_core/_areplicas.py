@@ -34,7 +34,7 @@ import dataclasses
 import itertools
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 
@@ -124,7 +124,7 @@ class _AsyncCheckedLease:
                         row = await self.cur.fetchone()
                         self.owner.row = row
                         if row is not None and row[0] is not None:
-                            self.conn.vecs_replay = row[0]  # type: ignore[attr-defined]
+                            cast(Any, self.conn).vecs_replay = row[0]
                 finally:
                     await self.cur.close()
         finally:
@@ -298,7 +298,7 @@ class AsyncRouter:
                 replica.state.observe(replay)
                 if replay is None or replay >= token:
                     if replay is not None:
-                        conn.vecs_replay = replay  # type: ignore[attr-defined]
+                        cast(Any, conn).vecs_replay = replay
                     return True
                 left = deadline - time.monotonic()
                 if left <= 0:

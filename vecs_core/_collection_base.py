@@ -16,7 +16,7 @@ import time
 import warnings
 from collections.abc import Iterable, Mapping
 from itertools import islice
-from typing import Any
+from typing import Any, cast
 
 from typing_extensions import Self
 
@@ -68,7 +68,7 @@ def check_ids(ids: object, what: str = "ids") -> list[str]:
     if isinstance(ids, (str, bytes)) or ids is None:
         raise ArgError(f"{what} must be a list of strings, not a single {type(ids).__name__}")
     try:
-        out: list[str] = list(ids)  # type: ignore[call-overload]
+        out: list[str] = list(cast(Iterable[str], ids))
     except TypeError:
         raise ArgError(f"{what} must be an iterable of strings, got {type(ids).__name__}") from None
     for item in out:

@@ -8,7 +8,7 @@ at the end; ``None``/``False`` does nothing and costs nothing.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sized
 from contextlib import contextmanager
 from typing import Any, NamedTuple
 
@@ -55,7 +55,7 @@ def tracked_records(
     if not progress or records is None:
         yield records
         return
-    total = len(records) if hasattr(records, "__len__") else None  # type: ignore[arg-type]
+    total = len(records) if isinstance(records, Sized) else None
     bar = _bar(total, "upsert", "rec") if progress is True else None
     start = time.monotonic()
     state = {"done": 0, "last": start}

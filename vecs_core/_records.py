@@ -9,6 +9,7 @@ float32 array is left to pgvector to check (see :func:`query_vector`).
 from __future__ import annotations
 
 import json
+import json.encoder
 import math
 import struct
 from collections.abc import Iterable, Iterator, Mapping
@@ -151,6 +152,17 @@ _FLAT = frozenset({str, int, float, bool, type(None)})
 _JSON = json.JSONEncoder(
     ensure_ascii=False, allow_nan=False, default=_to_json_value, separators=(",", ":")
 )
+_C_ENCODER: Any = getattr(json.encoder, "c_make_encoder", None)
+# The same encoding for flat metadata (one level of JSON scalars: no nesting, no cycles, no
+# default conversions), made once: JSONEncoder.encode builds this C encoder on every call,
+# which was more than half of the time of encoding a flat dict (1.7 us against 0.7 us).
+_FLAT_JSON = (
+    _C_ENCODER(
+        None, _to_json_value, json.encoder.encode_basestring, None, ":", ",", False, False, False
+    )
+    if _C_ENCODER is not None
+    else None
+)
 
 
 def encode_metadata(metadata: object, *, what: str) -> bytes:
@@ -173,7 +185,7 @@ def encode_metadata(metadata: object, *, what: str) -> bytes:
     except NestingError as exc:
         raise RecordError(f"{what}: metadata {exc}") from None
     try:
-        text = _JSON.encode(metadata)
+        text = "".join(_FLAT_JSON(metadata, 0)) if flat and _FLAT_JSON else _JSON.encode(metadata)
     except TypeError as exc:
         raise RecordError(
             f"{what}: metadata holds a value of type {exc.args[0]!s} that is not JSON; convert it "
@@ -242,6 +254,10 @@ def check_text(text: object, *, what: str) -> bytes | None:
 
 # -- binary COPY stream --------------------------------------------------------------------------
 
+COPY_CHUNK_ROWS = 256
+"""Records per COPY chunk: one numpy conversion, then one write. Small enough (~150 kB at 384
+dimensions) that the socket always holds the previous chunk while the next one is encoded,
+measured at 1M x 128: 256 rows 110-123k records/s, 2,000 rows 101-116k."""
 COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
 COPY_TRAILER = struct.pack(">h", -1)
 _ROW_HEAD = struct.Struct(">hiqi")  # 5 fields, len(ord)=8, ord, len(id)
@@ -272,7 +288,7 @@ class Encoder:
         self,
         kind: VectorKind,
         dimension: int,
-        chunk_rows: int = 2000,
+        chunk_rows: int = COPY_CHUNK_ROWS,
         *,
         refuse_zero: bool = False,
         table_text: bool | None = None,

@@ -12,7 +12,7 @@ import dataclasses
 import itertools
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 
@@ -102,7 +102,7 @@ class _CheckedLease:
                         row = self.cur.fetchone()
                         self.owner.row = row
                         if row is not None and row[0] is not None:
-                            self.conn.vecs_replay = row[0]  # type: ignore[attr-defined]
+                            cast(Any, self.conn).vecs_replay = row[0]
                 finally:
                     self.cur.close()
         finally:
@@ -274,7 +274,7 @@ class Router:
                 replica.state.observe(replay)
                 if replay is None or replay >= token:
                     if replay is not None:
-                        conn.vecs_replay = replay  # type: ignore[attr-defined]
+                        cast(Any, conn).vecs_replay = replay
                     return True
                 left = deadline - time.monotonic()
                 if left <= 0:
