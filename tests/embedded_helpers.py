@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import signal
 import subprocess
 import sys
 import tempfile
@@ -29,6 +30,13 @@ def env_for(data_dir: str, **extra: str) -> dict[str, str]:
     return env
 
 
+def interruptible() -> None:
+    """``preexec_fn`` for children the tests Ctrl-C: SIGINT back to its default, which Python
+    turns into KeyboardInterrupt (a suite started in the background, e.g. ``nohup ... &``,
+    passes SIGINT on ignored, and Python then leaves it ignored)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def spawn(code: str, data_dir: str, **extra: str) -> subprocess.Popen[str]:
     """A Python process running ``code`` (dedented) on the embedded server in ``data_dir``."""
     return subprocess.Popen(
@@ -38,6 +46,7 @@ def spawn(code: str, data_dir: str, **extra: str) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=interruptible,
     )
 
 

@@ -181,12 +181,13 @@ def test_serve_with_timeout(runner, data_dir, filled):
 def test_serve_in_a_process_until_ctrl_c(data_dir, filled):
     import signal
 
-    from embedded_helpers import env_for
+    from embedded_helpers import env_for, interruptible
 
     proc = subprocess.Popen(
         [sys.executable, "-m", "vecs_core", "serve", "--port", "0"],
         cwd=str(ROOT),
         env=env_for(data_dir),
+        preexec_fn=interruptible,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
