@@ -192,3 +192,23 @@ def matches(metadata: Mapping[str, Any] | None, filters: Mapping[str, Any] | Non
     if not filters:
         return True
     return _match(metadata or {}, filters)
+
+
+def database_examples(max_examples: int) -> Any:
+    """Hypothesis settings for property tests whose examples run against the test database:
+    reproducible (derandomized, no example database), no deadline, and the health checks that
+    a function-scoped database fixture and large generated datasets would trip turned off."""
+    from hypothesis import HealthCheck, settings
+
+    return settings(
+        max_examples=max_examples,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=[
+            HealthCheck.function_scoped_fixture,
+            HealthCheck.too_slow,
+            HealthCheck.data_too_large,
+            HealthCheck.large_base_example,
+        ],
+    )

@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from filter_reference import matches
-from hypothesis import HealthCheck, given, settings
+from filter_reference import database_examples, matches
+from hypothesis import given
 from hypothesis import strategies as st
 
 import vecs_core
@@ -259,18 +259,7 @@ def _records(dataset: list[dict[str, Any]]) -> list[tuple[str, list[float], dict
     return [(f"r{i:03d}", [float(i), 1.0, 0.0], md) for i, md in enumerate(dataset)]
 
 
-@settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[
-        HealthCheck.function_scoped_fixture,
-        HealthCheck.too_slow,
-        HealthCheck.data_too_large,
-        HealthCheck.large_base_example,
-    ],
-)
+@database_examples(EXAMPLES)
 @given(case=cases())
 def test_sql_agrees_with_reference(
     collections: tuple[Any, Any], case: tuple[list[dict[str, Any]], list[dict[str, Any]]]
@@ -316,18 +305,7 @@ def indexed_collections(collections: tuple[Any, Any]) -> tuple[Any, Any]:
     return collections
 
 
-@settings(
-    max_examples=EXAMPLES // 2,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[
-        HealthCheck.function_scoped_fixture,
-        HealthCheck.too_slow,
-        HealthCheck.data_too_large,
-        HealthCheck.large_base_example,
-    ],
-)
+@database_examples(EXAMPLES // 2)
 @given(case=cases())
 def test_sql_agrees_with_reference_with_metadata_indexes(
     indexed_collections: tuple[Any, Any], case: tuple[list[dict[str, Any]], list[dict[str, Any]]]

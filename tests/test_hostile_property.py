@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from filter_reference import json_equal, matches
-from hypothesis import HealthCheck, example, given, settings
+from filter_reference import database_examples, json_equal, matches
+from hypothesis import example, given
 from hypothesis import strategies as st
 from psycopg import sql
 
@@ -282,18 +282,7 @@ def run(col: Any, op: str, arg: Any) -> None:
 OUTCOMES: Counter[tuple[str, str]] = Counter()
 
 
-@settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[
-        HealthCheck.function_scoped_fixture,
-        HealthCheck.too_slow,
-        HealthCheck.data_too_large,
-        HealthCheck.large_base_example,
-    ],
-)
+@database_examples(EXAMPLES)
 @given(operation=operations)
 # every kind of call both succeeds and is refused at least once, whatever hypothesis generates
 @example(operation=("upsert", [("new-1", [1.0, 2.0, 3.0, 4.0], {"a": [1, {"b": None}]})]))

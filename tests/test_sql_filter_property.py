@@ -8,26 +8,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from filter_reference import matches
-from hypothesis import HealthCheck, given, settings
+from filter_reference import database_examples, matches
+from hypothesis import given
 from psycopg import sql
 from test_filters_property import _records, cases
 
 import vecs_core
 
 
-@settings(
-    max_examples=40,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[
-        HealthCheck.function_scoped_fixture,
-        HealthCheck.too_slow,
-        HealthCheck.data_too_large,
-        HealthCheck.large_base_example,
-    ],
-)
+@database_examples(40)
 @given(case=cases())
 def test_sql_translation_agrees_with_reference_and_compiler(
     client: vecs_core.Client,

@@ -80,6 +80,15 @@ def main_options(
     ctx.ensure_object(dict).update(url=url or None, data_dir=data_dir, schema=schema)
 
 
+# options several commands take
+NewStorage = Annotated[
+    str | None, typer.Option(help="vector, halfvec or sparsevec (new collection).")
+]
+FileFormat = Annotated[
+    str | None, typer.Option(help="jsonl or parquet (default: from the extension).")
+]
+
+
 @contextmanager
 def _client(ctx: typer.Context) -> Iterator[Any]:
     from ._sync import create_client
@@ -386,12 +395,8 @@ def import_(
     dimension: Annotated[
         int | None, typer.Option(help="For a new collection (default: the first vector's).")
     ] = None,
-    storage: Annotated[
-        str | None, typer.Option(help="vector, halfvec or sparsevec (new collection).")
-    ] = None,
-    format: Annotated[
-        str | None, typer.Option(help="jsonl or parquet (default: from the extension).")
-    ] = None,
+    storage: NewStorage = None,
+    format: FileFormat = None,
 ) -> None:
     """Load a JSONL or Parquet file into a collection (created if needed), atomically."""
     try:
@@ -440,9 +445,7 @@ def migrate(
     dimension: Annotated[
         int | None, typer.Option(help="For a new collection: the source vectors' dimension.")
     ] = None,
-    storage: Annotated[
-        str | None, typer.Option(help="vector, halfvec or sparsevec (new collection).")
-    ] = None,
+    storage: NewStorage = None,
 ) -> None:
     """Copy a table another tool made (the guides' documents table, langchain-postgres,
     LlamaIndex's PGVectorStore) into a collection, in one transaction (docs/migrate.md)."""
@@ -496,9 +499,7 @@ def export(
     ctx: typer.Context,
     name: str,
     file: str,
-    format: Annotated[
-        str | None, typer.Option(help="jsonl or parquet (default: from the extension).")
-    ] = None,
+    format: FileFormat = None,
 ) -> None:
     """Write a collection to a JSONL or Parquet file (written to a temporary file, then renamed)."""
     try:

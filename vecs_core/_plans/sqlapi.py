@@ -185,8 +185,8 @@ def _only_one(schema: str, name: str, signature: str) -> Plan[str]:
     if others:
         raise ArgError(
             f"function {others[0]} exists with other arguments; a second {name!r} would make "
-            f"PostgREST calls ambiguous. Drop it first (DROP FUNCTION {others[0]}), or pass "
-            "name= to install under another name (nothing was changed)"
+            "PostgREST calls ambiguous. Drop that function first, or pass name= to install "
+            "under another name (nothing was changed)"
         )
     return next(sig for oid, sig in found if oid == ours)
 
