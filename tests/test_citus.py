@@ -192,6 +192,7 @@ def test_adaptive_search_counts_matches_over_all_shards(client, sql_conn):
         assert len(col.query(q, limit=10, filters={key: True})) == 10
         options, shape = next((k[0], s) for k, s in col._shapes.items() if k[1])
         col._shapes.clear()
+        shape.branches.clear()  # the adaptive statement, not the branch it remembered
         request = SearchRequest(options, col._query_vector(q, False), col._where({key: True}))
         step = next(search_plan(col._target, shape, request))
         vecs_core._conn.configure(sql_conn)
