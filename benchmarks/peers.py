@@ -7,7 +7,8 @@
 
 Systems (a peer whose package is missing is reported as skipped):
 
-- ``vecs_core``: a collection (``vector`` storage, HNSW), ``vecs_core_halfvec`` (``halfvec``
+- ``vecs_core``: a collection (``vector`` storage, HNSW), ``vecs_core_hq`` (``vector`` storage,
+  a half precision HNSW index, ``quantization="halfvec"``), ``vecs_core_halfvec`` (``halfvec``
   storage, HNSW) and ``vecs_core_bq`` (``halfvec`` storage, an HNSW index over the binary
   quantized vectors, re-ranked exactly), on an embedded PostgreSQL 18 + pgvector;
 - ``raw``: hand-written psycopg 3 on the same server: binary ``COPY`` into its own table (the
@@ -174,6 +175,10 @@ class VecsCore(System):
     def _index_args(self):
         import vecs_core
 
+        if self.quantization == "halfvec":
+            return vecs_core.IndexArgsHNSW(
+                m=HNSW_M, ef_construction=HNSW_EFC, quantization="halfvec"
+            )
         if self.quantization:
             return vecs_core.IndexArgsHNSW(
                 m=HNSW_M,
@@ -250,6 +255,12 @@ class VecsCore(System):
 class VecsCoreHalf(VecsCore):
     name = "vecs_core_halfvec"
     storage = "halfvec"
+    threads = False
+
+
+class VecsCoreHQ(VecsCore):
+    name = "vecs_core_hq"
+    quantization = "halfvec"
     threads = False
 
 
@@ -699,6 +710,7 @@ SYSTEMS = {
     c.name: c
     for c in (
         VecsCore,
+        VecsCoreHQ,
         VecsCoreHalf,
         VecsCoreBQ,
         Raw,
@@ -709,7 +721,7 @@ SYSTEMS = {
         SqliteVec,
     )
 }
-PG_SYSTEMS = ("vecs_core", "vecs_core_halfvec", "vecs_core_bq", "raw")
+PG_SYSTEMS = ("vecs_core", "vecs_core_hq", "vecs_core_halfvec", "vecs_core_bq", "raw")
 
 
 # -- measurement ------------------------------------------------------------------------------

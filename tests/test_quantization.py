@@ -1,4 +1,5 @@
-"""Binary quantized HNSW indexes: DDL, the catalog, recall with the exact re-rank, filters."""
+"""Quantized HNSW indexes: binary (DDL, the catalog, recall with the exact re-rank, filters)
+and half precision over a float32 collection."""
 
 from __future__ import annotations
 
@@ -115,7 +116,7 @@ def test_binary_index_serves_filters_and_full_rows(vx):
 
 def test_binary_index_arguments_are_checked(vx):
     col = vx.get_or_create_collection("bqa", dimension=8)
-    with pytest.raises(ArgError, match="quantization must be None or 'binary'"):
+    with pytest.raises(ArgError, match="quantization must be None, 'binary' or 'halfvec'"):
         col.create_index(
             method="hnsw", index_arguments=vecs_core.IndexArgsHNSW(quantization="int8")
         )
@@ -163,3 +164,55 @@ def test_hybrid_and_keyword_search_beside_a_binary_index(vx):
     assert {h.id for h in col.keyword_search("damson", limit=3)} <= {
         f"r{i}" for i in range(3, 500, 5)
     }
+
+
+def test_half_precision_index_over_a_float32_collection(vx, sql_conn, schema):
+    dim = 48
+    data = clustered(3000, dim, seed=4)
+    col = vx.get_or_create_collection("hq", dimension=dim)
+    col.upsert((f"r{i}", v, {"i": i, "rare": i % 100 == 0}) for i, v in enumerate(data))
+    built = col.create_index(
+        method="hnsw", index_arguments=vecs_core.IndexArgsHNSW(quantization="halfvec")
+    )
+    assert built.halfvec and built.name.startswith("ix_halfvec_cosine_ops_hnsw_m16_efc64")
+    (indexdef,) = sql_conn.execute(
+        "SELECT indexdef FROM pg_indexes WHERE schemaname = %s AND indexname = %s",
+        (schema, built.name),
+    ).fetchone()
+    assert f"((vec)::halfvec({dim})) halfvec_cosine_ops" in indexdef
+    (listed,) = col.list_indexes()
+    assert (listed.name, listed.kind) == (built.name, "halfvec")
+    assert col.is_indexed_for_measure("cosine_distance")
+    # float32 stays stored; the searches go through the index with recall as at full precision
+    rng = np.random.default_rng(6)
+    hits = 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # covered: no missing-index warning
+        for q in data[rng.integers(0, 3000, size=20)] + 0.05 * rng.normal(size=(20, dim)):
+            got = col.search(q, limit=10, include_vector=True)
+            assert [h.distance for h in got] == sorted(h.distance for h in got)
+            hits += len({h.id for h in got} & set(exact_top(data, q.astype(np.float32), 10)))
+            assert got[0].vector.dtype == np.float32
+            assert np.array_equal(got[0].vector, data[int(got[0].id[1:])])
+    assert hits / 200 >= 0.9
+    rare = col.search(data[100], limit=5, filters={"rare": True})
+    assert [h.id for h in rare][0] == "r100" and all(h.metadata["rare"] for h in rare)
+    with sql_conn.transaction():
+        sql_conn.execute("SET LOCAL enable_seqscan = off")
+        plan = sql_conn.execute(
+            sql.SQL(
+                "EXPLAIN SELECT id FROM {t} ORDER BY (vec::halfvec({d})) <=> "
+                "(%s::vector::halfvec({d})) LIMIT 10"
+            ).format(t=sql.Identifier(schema, "hq"), d=sql.Literal(dim)),
+            (str(data[0].tolist()),),
+        ).fetchall()
+    assert built.name in " ".join(r[0] for r in plan)
+    # refused where it means nothing
+    for storage in ("halfvec", "sparsevec"):
+        other = vx.get_or_create_collection(f"hq_{storage}", dimension=dim, storage=storage)
+        with pytest.raises(ArgError, match="half precision index over a vector collection"):
+            other.create_index(
+                method="hnsw",
+                measure="max_inner_product",
+                index_arguments=vecs_core.IndexArgsHNSW(quantization="halfvec"),
+            )
