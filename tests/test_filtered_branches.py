@@ -120,3 +120,29 @@ def test_branches_expire(client: Any, sent: list[str], monkeypatch: pytest.Monke
     assert sent[3:] == ["adaptive", "adaptive", "adaptive", "adaptive"]
     col.search(q, limit=10, filters={"i": 1})
     assert sent[-1] == "exact"
+
+
+def test_the_exact_branch_grows_with_the_table(
+    client: Any, sent: list[str], sql_conn: Any, schema: str
+) -> None:
+    assert search.exact_search_below(-1) == search.EXACT_SEARCH_BELOW  # never counted
+    assert search.exact_search_below(0) == search.EXACT_SEARCH_BELOW  # e.g. a Citus coordinator
+    assert search.exact_search_below(100_000) == 4110
+    assert search.exact_search_below(1_000_000) == 13_000
+    assert search.exact_search_below(1e12) == search.EXACT_SEARCH_MAX
+    col = client.get_or_create_collection("grown", dimension=4)
+    rng = np.random.default_rng(11)
+    n = 30_000  # 13 * sqrt(30,000) = 2,251 matching rows searched exactly
+    col.upsert((f"r{i}", rng.normal(size=4), {"some": i < 2100}) for i in range(n))
+    col.create_index(method="hnsw", index_arguments=vecs_core.IndexArgsHNSW(m=8))
+    (estimate,) = sql_conn.execute(
+        "SELECT reltuples FROM pg_class WHERE oid = %s::regclass", (f'"{schema}"."grown"',)
+    ).fetchone()
+    assert estimate == n  # counted by the index build
+    q = rng.normal(size=4)
+    hits = col.search(q, limit=10, filters={"some": True})
+    assert len(hits) == 10
+    shape = next(s for k, s in col._shapes.items() if s.exact_below is not None)
+    assert shape.exact_below == 2251
+    col.search(q, limit=10, filters={"some": True})
+    assert sent == ["adaptive", "exact"]  # 2,100 matches: exact here, the index below 2,000 rows

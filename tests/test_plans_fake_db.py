@@ -97,7 +97,7 @@ def test_a_failed_build_drops_its_index_resets_settings_and_releases_the_lock():
     db = FakeDB(
         [
             (LOCK, (True,)),
-            (r"FROM pg_index", [(old.name, "hnsw", "vector_cosine_ops", True, None)]),
+            (r"FROM pg_index", [(old.name, "hnsw", "vector_cosine_ops", True, None, 3000.0)]),
             (r"^CREATE INDEX", psycopg.errors.ProgramLimitExceeded("memory required is 9 GB")),
         ]
     )
@@ -125,7 +125,7 @@ def test_a_build_waits_for_the_lock_and_refuses_replace_false():
         version=LATEST,
         table=KINDS["halfvec"],
     )
-    existing = [("ix_a", "ivfflat", "halfvec_l2_ops", True, None)]
+    existing = [("ix_a", "ivfflat", "halfvec_l2_ops", True, None, 3000.0)]
     db = FakeDB([(LOCK, lambda _: next(answers)), (r"FROM pg_index", existing)])
     with pytest.raises(ArgError, match="replace=False"):
         db.run(create_index_plan(IndexTarget("s", "docs", target().table, 4), plan, False, {}))

@@ -362,7 +362,8 @@ class CollectionBase:
             version = yield from self.client._version_flow()
             index = covering_index(indexes, options.measure)
             operator = MEASURES[options.measure].operator
-            shape = search_shape(self._target, request, index, operator, version)
+            rows = self._indexes[1].rows if self._indexes is not None else -1.0
+            shape = search_shape(self._target, request, index, operator, version, rows)
             if len(self._shapes) >= MAX_SHAPES:  # a caller cycling through many options
                 self._shapes.clear()
             self._shapes[key] = shape

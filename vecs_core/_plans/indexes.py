@@ -60,9 +60,10 @@ class VectorIndex:
 
 _INDEXES = sql.SQL(
     """SELECT ic.relname::text, am.amname::text, opc.opcname::text, i.indisvalid,
-  obj_description(i.indexrelid, 'pg_class')
+  obj_description(i.indexrelid, 'pg_class'), tc.reltuples::float8
 FROM pg_index i
 JOIN pg_class ic ON ic.oid = i.indexrelid
+JOIN pg_class tc ON tc.oid = i.indrelid
 JOIN pg_am am ON am.oid = ic.relam
 JOIN pg_opclass opc ON opc.oid = i.indclass[0]
 WHERE i.indrelid = (SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -74,10 +75,13 @@ ORDER BY ic.oid"""
 
 @dataclass(frozen=True)
 class IndexSet:
-    """A collection's indexes as the catalog lists them: vector and metadata-key indexes."""
+    """A collection's indexes as the catalog lists them: vector and metadata-key indexes, and
+    the table's estimated row count (``pg_class.reltuples``, set by index builds, ``VACUUM`` and
+    ``ANALYZE``; -1 when unknown or when there is no index)."""
 
     vector: list[VectorIndex]
     metadata: list[MetadataIndex]
+    rows: float = -1.0
 
 
 def all_indexes_plan(schema: str, name: str) -> Plan[IndexSet]:
@@ -86,7 +90,9 @@ def all_indexes_plan(schema: str, name: str) -> Plan[IndexSet]:
         _INDEXES.format(sql.Placeholder("s"), sql.Placeholder("n")), {"s": schema, "n": name}
     )
     vector, metadata = [], []
-    for index_name_, method, opclass, valid, comment in rows:
+    estimate = -1.0
+    for index_name_, method, opclass, valid, comment, reltuples in rows:
+        estimate = reltuples
         if method == "btree":
             found = from_comment(comment, index_name_, valid)
             if found is not None:
@@ -95,7 +101,7 @@ def all_indexes_plan(schema: str, name: str) -> Plan[IndexSet]:
         found_vector = vector_index(index_name_, method, opclass, valid, comment)
         if found_vector is not None:
             vector.append(found_vector)
-    return IndexSet(vector, metadata)
+    return IndexSet(vector, metadata, estimate)
 
 
 def vector_index(
