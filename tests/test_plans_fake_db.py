@@ -233,3 +233,39 @@ def test_search_statements_cast_like_the_index_and_bind_the_filter_once():
     assert adaptive.sql.count("@> ANY(%(f0)s::jsonb[])") == 3  # count, exact and index branches
     assert set(adaptive.params) == {"f0", "p1", "q"}  # ... with the filter's value bound once
     assert adaptive.params["p1"] == 2000  # the exact-search threshold
+
+
+def test_the_branch_remembered_and_when_not():
+    """The adaptive statement's rows end with the count: below the threshold the exact branch
+    is remembered; a full index branch is remembered; a short index branch (its scan bound hit)
+    is not, so the next search counts again instead of sending a short branch first."""
+    t = target()
+    checked = SearchOptions.build(limit=3, measure="cosine_distance")
+    vector = VectorParam(np.ones(4, dtype=np.float32), KINDS["vector"])
+    hnsw = _index("hnsw")
+
+    def shape_for(filters):
+        request = SearchRequest(checked, vector, compile_request_filter(filters))
+        return request, search_shape(t, request, hnsw, "<=>", LATEST, rows=1e6)
+
+    def row(i, n):  # id, distance, metadata, text, then the count
+        return (f"r{i}", 0.1 * i, {}, None, n)
+
+    for filters, n, found, remembered in (
+        ({"a": 1}, 12_999, 3, True),  # exact (the threshold at 1M rows is 13,000)
+        ({"a": 2}, 13_000, 3, False),  # index, full
+        ({"a": 3}, 13_000, 2, None),  # index, short: not remembered
+    ):
+        request, shape = shape_for(filters)
+        alone = [row(i, n)[:-1] for i in range(found)]  # a branch sent alone: no count
+        db = FakeDB([(r"matching", [row(i, n) for i in range(found)]), (r"LIMIT 3", alone)])
+        hits = db.run(search_plan(t, shape, request))
+        assert [h.id for h in hits] == [f"r{i}" for i in range(found)]  # the count stripped
+        got = [exact for exact, _ in shape.branches.values()]
+        assert got == ([] if remembered is None else [remembered])
+        db.run(search_plan(t, shape, request))
+        second = db.sent[1].sql
+        if remembered is None:
+            assert "matching" in second
+        else:
+            assert "matching" not in second and ("OFFSET 0" in second) == remembered
