@@ -197,6 +197,11 @@ def test_half_precision_index_over_a_float32_collection(vx, sql_conn, schema):
     assert hits / 200 >= 0.9
     rare = col.search(data[100], limit=5, filters={"rare": True})
     assert [h.id for h in rare][0] == "r100" and all(h.metadata["rare"] for h in rare)
+    # the exact branch (30 rows match) reads the float32 vectors: full precision distances
+    for h in rare:
+        v, q = data[int(h.id[1:])].astype(np.float64), data[100].astype(np.float64)
+        cos = 1 - v @ q / (np.linalg.norm(v) * np.linalg.norm(q))
+        assert h.distance == pytest.approx(cos, abs=1e-6)
     with sql_conn.transaction():
         sql_conn.execute("SET LOCAL enable_seqscan = off")
         plan = sql_conn.execute(

@@ -174,6 +174,7 @@ class SearchShape:
     unindexed: bool
     quantized: sql.Composable | None = None
     candidates: int = 0
+    exact_distance: sql.Composable | None = None  # the exact branch's, when not ``distance``
     rendered: dict[tuple[str, Mode], tuple[sql.SQL, dict[str, Any]]] = field(
         default_factory=dict, compare=False, repr=False
     )  # filtered statements by condition text and mode (see filtered_statement)
@@ -230,6 +231,15 @@ def search_shape(
         unindexed=index is None,
         quantized=hamming_sql(target) if binary else None,
         candidates=candidates(index, o.limit),
+        # the exact branch of a search over a half precision index of a float32 column reads
+        # the stored vectors as they are: exact distances, and no cast of every matching row
+        # (peers.py, 1,000,000 x 128, 1% filter: 43 QPS through the cast, 58 for the same
+        # search over the collection with a float32 index)
+        exact_distance=(
+            distance_sql(target, None, operator)
+            if index is not None and index.kind != target.kind.name
+            else None
+        ),
     )
     if filtered:
         return shape
@@ -248,9 +258,10 @@ def _select(
 ) -> sql.Composed:
     """The nearest ``limit`` rows: exactly (``0 + distance`` keeps the planner off the vector
     index) or through the index; ``outer`` wraps it in :func:`_outer`."""
+    distance = shape.exact_distance if exact and shape.exact_distance is not None else None
     pick = {
         "id": _ID,
-        "distance": sql.SQL("{} AS {}").format(shape.distance, _DISTANCE),
+        "distance": sql.SQL("{} AS {}").format(distance or shape.distance, _DISTANCE),
         "vec": sql.Identifier("vec"),
         "metadata": _META,
         "text": target.text_col,
