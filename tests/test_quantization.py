@@ -31,6 +31,14 @@ def exact_top(data: np.ndarray, q: np.ndarray, k: int, rows: np.ndarray | None =
     return [f"r{i}" for i in idx[np.argsort(-sims)[:k]]]
 
 
+def _explain_indexed(sql_conn, query: sql.Composed, vector: np.ndarray) -> str:
+    """The plan of ``query`` (one vector parameter) with sequential scans discouraged."""
+    with sql_conn.transaction():
+        sql_conn.execute("SET LOCAL enable_seqscan = off")
+        rows = sql_conn.execute(sql.SQL("EXPLAIN ") + query, (str(vector.tolist()),)).fetchall()
+    return " ".join(r[0] for r in rows)
+
+
 @pytest.mark.parametrize("storage", ["vector", "halfvec"])
 def test_binary_index_ddl_catalog_and_recall(vx, sql_conn, schema, storage):
     dim = 256  # one bit per dimension: the candidates need enough bits to be found
@@ -75,16 +83,15 @@ def test_binary_index_ddl_catalog_and_recall(vx, sql_conn, schema, storage):
             assert dists[0] == pytest.approx(cos, abs=2e-3)
     assert hits / 300 >= 0.8  # measured 0.89 (40 candidates from 256 bits)
     # the statement orders the candidates through the index
-    with sql_conn.transaction():
-        sql_conn.execute("SET LOCAL enable_seqscan = off")
-        plan = sql_conn.execute(
-            sql.SQL(
-                "EXPLAIN SELECT id FROM {t} ORDER BY (binary_quantize(vec)::bit({d})) <~> "
-                "(binary_quantize(%s::{k})::bit({d})) LIMIT 40"
-            ).format(t=sql.Identifier(schema, "bq"), d=sql.Literal(dim), k=sql.SQL(storage)),
-            (str(queries[0].tolist()),),
-        ).fetchall()
-    assert built.name in " ".join(r[0] for r in plan)
+    plan = _explain_indexed(
+        sql_conn,
+        sql.SQL(
+            "SELECT id FROM {t} ORDER BY (binary_quantize(vec)::bit({d})) <~> "
+            "(binary_quantize(%s::{k})::bit({d})) LIMIT 40"
+        ).format(t=sql.Identifier(schema, "bq"), d=sql.Literal(dim), k=sql.SQL(storage)),
+        queries[0],
+    )
+    assert built.name in plan
 
 
 def test_binary_index_serves_filters_and_full_rows(vx):
@@ -202,16 +209,15 @@ def test_half_precision_index_over_a_float32_collection(vx, sql_conn, schema):
         v, q = data[int(h.id[1:])].astype(np.float64), data[100].astype(np.float64)
         cos = 1 - v @ q / (np.linalg.norm(v) * np.linalg.norm(q))
         assert h.distance == pytest.approx(cos, abs=1e-6)
-    with sql_conn.transaction():
-        sql_conn.execute("SET LOCAL enable_seqscan = off")
-        plan = sql_conn.execute(
-            sql.SQL(
-                "EXPLAIN SELECT id FROM {t} ORDER BY (vec::halfvec({d})) <=> "
-                "(%s::vector::halfvec({d})) LIMIT 10"
-            ).format(t=sql.Identifier(schema, "hq"), d=sql.Literal(dim)),
-            (str(data[0].tolist()),),
-        ).fetchall()
-    assert built.name in " ".join(r[0] for r in plan)
+    plan = _explain_indexed(
+        sql_conn,
+        sql.SQL(
+            "SELECT id FROM {t} ORDER BY (vec::halfvec({d})) <=> (%s::vector::halfvec({d})) "
+            "LIMIT 10"
+        ).format(t=sql.Identifier(schema, "hq"), d=sql.Literal(dim)),
+        data[0],
+    )
+    assert built.name in plan
     # refused where it means nothing
     for storage in ("halfvec", "sparsevec"):
         other = vx.get_or_create_collection(f"hq_{storage}", dimension=dim, storage=storage)
