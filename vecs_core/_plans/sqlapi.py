@@ -13,7 +13,7 @@
 Each is ``LANGUAGE plpgsql STABLE SECURITY INVOKER``: it runs with the caller's privileges, so
 Row Level Security on the collection's table holds. Its body builds the same statement as
 ``Collection.query``/``Collection.hybrid_search`` (the same shapes: for a filtered search over
-an indexed collection, an exact search when fewer than ``EXACT_SEARCH_BELOW`` rows match, else
+an indexed collection, an exact search when fewer rows match than ``exact_search_below``, else
 the index scan in relaxed order; the same planner settings, set for the call only through the
 function's ``SET`` clauses) and runs it with ``EXECUTE ... USING``: the query vector, limits and
 weights are bound parameters, the filter is the predicate ``vecs_filter_sql(filter)`` writes

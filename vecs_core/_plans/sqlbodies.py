@@ -18,7 +18,7 @@ from .._kinds import KINDS, column_expression, param_expression
 from .._requests import MAX_LIMIT
 from .catalog import TEXT_COLUMN, TableInfo
 from .indexes import VectorIndex
-from .search import EXACT_SEARCH_BELOW, ITERATIVE_BOUNDS
+from .search import EXACT_SEARCH_BELOW, EXACT_SEARCH_MAX, EXACT_SEARCH_SCALE, ITERATIVE_BOUNDS
 from .sqlfilter import FILTER_SQL
 
 _COND = "\x00cond\x00"  # where the filter predicate is spliced in (names never hold NUL)
@@ -97,6 +97,20 @@ def _shape(plan: FunctionsPlan, vector_param: str) -> _Shape:
     return _Shape(sql.Identifier(info.schema, info.name), distance, content)
 
 
+def exact_threshold_sql(table: sql.Composable) -> sql.Composed:
+    """``SELECT <threshold> AS c``: :func:`search.exact_search_below` of ``table``'s row
+    estimate, computed in the database when a function runs (the threshold ``query()`` uses)."""
+    return sql.SQL(
+        "SELECT greatest({low}, least({high}, floor({scale} * sqrt(greatest(c.reltuples, 0)))"
+        "::int)) AS c FROM pg_class c WHERE c.oid = {table}::regclass"
+    ).format(
+        low=sql.Literal(EXACT_SEARCH_BELOW),
+        high=sql.Literal(EXACT_SEARCH_MAX),
+        scale=sql.Literal(EXACT_SEARCH_SCALE),
+        table=sql.Literal(table.as_string(None)),
+    )
+
+
 def match_statements(
     plan: FunctionsPlan, with_distance: bool = True
 ) -> tuple[sql.Composed, sql.Composed]:
@@ -121,14 +135,16 @@ def match_statements(
             out, inner, _MARK, nearest, tail
         )
         return plain, filtered
-    cap = sql.Literal(EXACT_SEARCH_BELOW)
+    cap = sql.SQL("(SELECT c FROM cap)")
     filtered = sql.SQL(
-        "WITH matching AS MATERIALIZED (SELECT count(*) AS n FROM"
+        "WITH cap AS MATERIALIZED ({threshold}),"
+        " matching AS MATERIALIZED (SELECT count(*) AS n FROM"
         " (SELECT 1 FROM {table} WHERE {cond} LIMIT {cap}) AS m)"
         " SELECT {out} FROM (({inner} WHERE {cond} AND (SELECT n FROM matching) < {cap}"
         " ORDER BY 0 + {d} LIMIT $3) UNION ALL ({inner} WHERE {cond}"
         " AND (SELECT n FROM matching) >= {cap}{nearest})) AS f{tail}"
     ).format(
+        threshold=exact_threshold_sql(s.table),
         table=s.table,
         cond=_MARK,
         cap=cap,
