@@ -146,20 +146,3 @@ def test_the_exact_branch_grows_with_the_table(
     assert shape.exact_below == 2251
     col.search(q, limit=10, filters={"some": True})
     assert sent == ["adaptive", "exact"]  # 2,100 matches: exact here, the index below 2,000 rows
-
-
-def test_the_sql_functions_use_the_same_threshold(client: Any, sql_conn: Any, schema: str) -> None:
-    from psycopg import sql
-
-    from vecs_core._plans.sqlbodies import exact_threshold_sql
-
-    col = client.get_or_create_collection("counted", dimension=2)
-    rng = np.random.default_rng(12)
-    threshold = exact_threshold_sql(sql.Identifier(schema, "counted"))
-    assert sql_conn.execute(threshold).fetchone()[0] == search.EXACT_SEARCH_BELOW  # never counted
-    col.upsert((f"r{i}", rng.normal(size=2), {}) for i in range(40_000))
-    col.create_index(method="hnsw", index_arguments=vecs_core.IndexArgsHNSW(m=4))
-    (rows,) = sql_conn.execute(
-        "SELECT reltuples FROM pg_class WHERE oid = %s::regclass", (f'"{schema}"."counted"',)
-    ).fetchone()
-    assert sql_conn.execute(threshold).fetchone()[0] == search.exact_search_below(rows) == 2600

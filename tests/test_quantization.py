@@ -31,6 +31,16 @@ def exact_top(data: np.ndarray, q: np.ndarray, k: int, rows: np.ndarray | None =
     return [f"r{i}" for i in idx[np.argsort(-sims)[:k]]]
 
 
+def _refused(col, quantization: str, match: str) -> None:
+    """``create_index`` with ``quantization`` raises ``ArgError`` matching ``match``."""
+    with pytest.raises(ArgError, match=match):
+        col.create_index(
+            method="hnsw",
+            measure="max_inner_product",
+            index_arguments=vecs_core.IndexArgsHNSW(quantization=quantization),
+        )
+
+
 def _explain_indexed(sql_conn, query: sql.Composed, vector: np.ndarray) -> str:
     """The plan of ``query`` (one vector parameter) with sequential scans discouraged."""
     with sql_conn.transaction():
@@ -132,12 +142,7 @@ def test_binary_index_arguments_are_checked(vx):
             method="hnsw", index_arguments=vecs_core.IndexArgsHNSW(quantization="binary", rerank=0)
         )
     sparse = vx.get_or_create_collection("bqs", dimension=8, storage="sparsevec")
-    with pytest.raises(ArgError, match="binary quantization needs a vector or halfvec"):
-        sparse.create_index(
-            method="hnsw",
-            measure="max_inner_product",
-            index_arguments=vecs_core.IndexArgsHNSW(quantization="binary"),
-        )
+    _refused(sparse, "binary", "binary quantization needs a vector or halfvec")
 
 
 def test_replacing_a_binary_index_drops_it(vx):
@@ -221,9 +226,11 @@ def test_half_precision_index_over_a_float32_collection(vx, sql_conn, schema):
     # refused where it means nothing
     for storage in ("halfvec", "sparsevec"):
         other = vx.get_or_create_collection(f"hq_{storage}", dimension=dim, storage=storage)
-        with pytest.raises(ArgError, match="half precision index over a vector collection"):
-            other.create_index(
-                method="hnsw",
-                measure="max_inner_product",
-                index_arguments=vecs_core.IndexArgsHNSW(quantization="halfvec"),
-            )
+        _refused(other, "halfvec", "half precision index over a vector collection")
+
+
+def test_half_precision_index_needs_pgvector_0_7(client):
+    col = client.get_or_create_collection("hq_old", dimension=8)
+    client.vector_version = "0.6.2"  # the client acts as if pgvector were 0.6.2
+    _refused(col, "halfvec", r"quantization='halfvec' needs pgvector >= 0\.7\.0")
+    assert col.list_indexes() == []  # nothing was built

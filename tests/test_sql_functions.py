@@ -689,3 +689,41 @@ def test_expose_view_typed_columns(vx, sql_conn, api, supabase, schema):
     col.drop_view(f"{api}.docs")
     col.drop_view(f"{api}.docs")
     assert col.expose_view(f"{api}.docs", {"url": "text"}) == f"{api}.docs"
+
+
+def test_match_function_uses_querys_growing_threshold(client, sql_conn, api):
+    """The function's exact/index threshold is ``query()``'s (13 x sqrt(rows), at least 2,000),
+    computed from the table's row estimate when the function runs: 2,100 of 40,000 rows
+    match, above the floor and below the table's threshold, and the function returns the
+    exact nearest rows, as ``query()`` does."""
+    from vecs_core._plans import search
+    from vecs_core._plans.sqlbodies import exact_threshold_sql
+
+    col = client.get_or_create_collection("counted", dimension=2)
+    threshold = exact_threshold_sql(sql.Identifier(client.schema, "counted"))
+    assert sql_conn.execute(threshold).fetchone()[0] == search.EXACT_SEARCH_BELOW  # no rows yet
+    rng = np.random.default_rng(12)
+    data = rng.normal(size=(40_000, 2)).astype(np.float32)
+    col.upsert((f"r{i}", v, {"some": i < 2100}) for i, v in enumerate(data))
+    col.create_index(method="hnsw", index_arguments=vecs_core.IndexArgsHNSW(m=4))
+    (rows,) = sql_conn.execute(
+        "SELECT reltuples FROM pg_class WHERE oid = %s::regclass",
+        (f'"{client.schema}"."counted"',),
+    ).fetchone()
+    assert sql_conn.execute(threshold).fetchone()[0] == search.exact_search_below(rows) == 2600
+    col.install_sql_functions(api)
+    (body,) = sql_conn.execute(
+        "SELECT prosrc FROM pg_proc WHERE oid = %s::regproc", (f"{api}.match_counted",)
+    ).fetchone()
+    assert threshold.as_string(None).replace("'", "''") in body
+    q = rng.normal(size=2)
+    got = sql_conn.execute(
+        sql.SQL("SELECT id FROM {}.match_counted(%s::vector, NULL, 10, %s::jsonb)").format(
+            sql.Identifier(api)
+        ),
+        (str(q.tolist()), json.dumps({"some": True})),
+    ).fetchall()
+    rows_ = data[:2100]
+    cos = rows_ @ q / (np.linalg.norm(rows_, axis=1) * np.linalg.norm(q))
+    want = [f"r{j}" for j in np.argsort(-cos, kind="stable")[:10]]
+    assert [r[0] for r in got] == want == col.query(q, limit=10, filters={"some": True})

@@ -498,8 +498,8 @@ class CompiledFilter:
 
     condition: sql.Composable
     params: Mapping[str, Any]
-    text: str = ""
-    key: Hashable | None = None
+    text: str
+    key: Hashable | None
 
 
 MAX_COMPILED = 1024

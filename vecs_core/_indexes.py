@@ -284,6 +284,12 @@ def plan_index(
                 f"collection; this is a {table.name} collection (a halfvec collection is "
                 "indexed at half precision already)"
             )
+        if half.min_version > version:
+            raise ArgError(
+                "quantization='halfvec' needs pgvector >= "
+                f"{'.'.join(map(str, half.min_version))} (installed: "
+                f"{'.'.join(map(str, version))})"
+            )
         max_half = half.max_index_dimension or 0
         kind = half if dimension <= max_half else None
     if kind is None:
@@ -322,11 +328,6 @@ def plan_index(
                 raise ArgError(
                     f"IndexArgsHNSW.quantization must be None, 'binary' or 'halfvec', got "
                     f"{safe_repr(args.quantization)}"
-                )
-            if args.quantization == "halfvec" and version < (0, 7, 0):
-                raise ArgError(
-                    "quantization='halfvec' needs pgvector >= 0.7.0 (installed: "
-                    f"{'.'.join(map(str, version))})"
                 )
             if args.quantization == "binary" and (not table.dense or version < (0, 7, 0)):
                 raise ArgError(

@@ -90,9 +90,7 @@ def all_indexes_plan(schema: str, name: str) -> Plan[IndexSet]:
         _INDEXES.format(sql.Placeholder("s"), sql.Placeholder("n")), {"s": schema, "n": name}
     )
     vector, metadata = [], []
-    estimate = -1.0
-    for index_name_, method, opclass, valid, comment, reltuples in rows:
-        estimate = reltuples
+    for index_name_, method, opclass, valid, comment, _ in rows:
         if method == "btree":
             found = from_comment(comment, index_name_, valid)
             if found is not None:
@@ -101,7 +99,7 @@ def all_indexes_plan(schema: str, name: str) -> Plan[IndexSet]:
         found_vector = vector_index(index_name_, method, opclass, valid, comment)
         if found_vector is not None:
             vector.append(found_vector)
-    return IndexSet(vector, metadata, estimate)
+    return IndexSet(vector, metadata, rows[0][5] if rows else -1.0)  # the table's, on each row
 
 
 def vector_index(

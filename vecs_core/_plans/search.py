@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from psycopg import sql
 
+from .._filters import CompiledFilter
 from .._indexes import MEASURES, IndexMethod, binary_expression, parse_measure
 from .._kinds import KINDS, column_expression, param_expression
 from .._protocol import Execute, Plan
@@ -397,28 +398,21 @@ MAX_RENDERED = 64
 
 
 def filtered_statement(
-    target: Target,
-    shape: SearchShape,
-    condition: sql.Composable,
-    params: Params,
-    mode: Mode = "adaptive",
-    key: str | None = None,
+    target: Target, shape: SearchShape, where: CompiledFilter, params: Params, mode: Mode
 ) -> sql.SQL:
-    """The filtered search statement for ``condition``, rendered once per filter structure (the
-    condition's text ``key``: its values are bound parameters) and ``mode`` and kept on the
-    shape: composing the adaptive statement with ``psycopg.sql`` costs more than a selective
-    search itself (measured: 0.55x of the same statement sent by hand at 0.1% selectivity).
+    """The filtered search statement for ``where``, rendered once per filter structure (the
+    condition's text: its values are bound parameters) and ``mode`` and kept on the shape:
+    composing the adaptive statement with ``psycopg.sql`` costs more than a selective search
+    itself (measured: 0.55x of the same statement sent by hand at 0.1% selectivity).
 
     ``mode``: over an indexed collection, ``adaptive`` counts the matching rows and picks the
     branch in the statement; ``exact`` and ``index`` are one branch alone (what the adaptive
     statement took for these values a moment ago, see :func:`search_plan`)."""
-    if key is None:
-        key = condition.as_string(None)
-    cached = shape.rendered.get((key, mode))
+    cached = shape.rendered.get((where.text, mode))
     if cached is None:
         # the statement's own values are named after the filter's (as many for one structure)
         mine = Params(values=dict(params.values))
-        cond = sql.SQL(" WHERE ") + condition
+        cond = sql.SQL(" WHERE ") + where.condition
         if not shape.exact_below or mode == "index":
             query = _select(target, shape, cond)
         elif mode == "exact":
@@ -428,7 +422,7 @@ def filtered_statement(
         own = {k: v for k, v in mine.values.items() if k not in params.values}
         if len(shape.rendered) >= MAX_RENDERED:
             shape.rendered.clear()
-        cached = shape.rendered[key, mode] = (sql.SQL(query.as_string(None)), own)
+        cached = shape.rendered[where.text, mode] = (sql.SQL(query.as_string(None)), own)
     params.values.update(cached[1])
     return cached[0]
 
@@ -447,20 +441,20 @@ def search_plan(target: Target, shape: SearchShape, request: SearchRequest) -> P
     """
     params = Params()
     values: dict[str, Any] = params.values
+    branch_key = None  # filtered over an indexed collection: what a branch is remembered by
+    mode: Mode = "index"
     if shape.statement is not None:
         query: sql.SQL | sql.Composed = shape.statement
-        branch_key = None
-        mode: Mode = "index"
     else:
         where = request.where
         assert where is not None  # only filtered shapes have no rendered statement
         values.update(where.params)
-        branch_key = where.key if shape.exact_below else None
-        mode = "adaptive" if shape.exact_below else "index"
-        remembered = shape.branches.get(branch_key) if branch_key is not None else None
-        if remembered is not None and remembered[1] > time.monotonic():
-            mode = "exact" if remembered[0] else "index"
-        query = filtered_statement(target, shape, where.condition, params, mode, where.text)
+        if shape.exact_below:
+            branch_key, mode = where.key, "adaptive"
+            remembered = shape.branches.get(branch_key) if branch_key is not None else None
+            if remembered is not None and remembered[1] > time.monotonic():
+                mode = "exact" if remembered[0] else "index"
+        query = filtered_statement(target, shape, where, params, mode)
     values["q"] = request.vector
     if shape.cut:
         values["dmax"] = request.options.max_distance
