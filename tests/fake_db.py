@@ -29,6 +29,7 @@ class Sent:
     settings: dict[str, str]
     fetch: str
     copied_rows: int | None = None  # for COPY: rows in the binary stream
+    copied_firsts: list[bytes] = field(default_factory=list)  # for COPY: each row's 1st field
 
 
 Answer = Any | BaseException | Callable[[Sent], Any]
@@ -80,8 +81,8 @@ class FakeDB:
 
 def render(step: Execute | CopyIn) -> Sent:
     if isinstance(step, CopyIn):
-        data = b"".join(step.chunks)
-        return Sent(_text(step.query), {}, {}, "rowcount", copied_rows=_copy_rows(data))
+        firsts = _copy_firsts(b"".join(step.chunks))
+        return Sent(_text(step.query), {}, {}, "rowcount", len(firsts), firsts)
     return Sent(_text(step.query), dict(step.params or {}), dict(step.settings), step.fetch)
 
 
@@ -89,17 +90,19 @@ def _text(query: Any) -> str:
     return " ".join(query.as_string(None).replace("%%", "%").split())
 
 
-def _copy_rows(data: bytes) -> int:
-    """Rows in a binary COPY stream (header, rows of length-prefixed fields, trailer)."""
+def _copy_firsts(data: bytes) -> list[bytes]:
+    """The first field of each row of a binary COPY stream (header, rows of length-prefixed
+    fields, trailer)."""
     assert data.startswith(b"PGCOPY\n\xff\r\n\x00"), "not a binary COPY stream"
-    pos, rows = 19, 0
+    pos, firsts = 19, []
     while True:
         (fields,) = struct.unpack_from(">h", data, pos)
         pos += 2
         if fields == -1:
             assert pos == len(data), "bytes after the COPY trailer"
-            return rows
-        for _ in range(fields):
+            return firsts
+        for i in range(fields):
             (length,) = struct.unpack_from(">i", data, pos)
+            if i == 0:
+                firsts.append(data[pos + 4 : pos + 4 + max(length, 0)])
             pos += 4 + max(length, 0)
-        rows += 1

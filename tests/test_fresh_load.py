@@ -6,13 +6,14 @@ from __future__ import annotations
 import threading
 
 import numpy as np
+import psycopg
 import pytest
 from fake_db import FakeDB
 from psycopg import sql
 
 import vecs_core
 from vecs_core._kinds import KINDS
-from vecs_core._plans import records
+from vecs_core._plans import fresh, records
 from vecs_core._plans.records import Target
 
 
@@ -35,13 +36,16 @@ def test_an_empty_table_gets_the_records_straight():
     assert db.sent[3].copied_rows == 600 and result.count == 600
 
 
+STORED = r"SELECT EXISTS .* = ANY"
+
+
 @pytest.mark.parametrize(
     "answers",
     [
-        [(r"SELECT NOT EXISTS .*row_security", (False, False))],  # not empty
+        [(r"row_security", (False, False)), (STORED, (True,))],  # not empty, an id is stored
         [(r"SELECT NOT EXISTS .*row_security", (True, True))],  # row level security applies
-        [(r"row_security", (True, False)), (r"SELECT NOT EXISTS", (False,))],  # filled meanwhile
-    ],
+        [(r"row_security", (True, False)), (r"SELECT NOT", (False,)), (STORED, (True,))],
+    ],  # the last: filled meanwhile (and an id is stored)
 )
 def test_otherwise_the_records_go_through_staging(answers):
     db = FakeDB(answers)
@@ -49,6 +53,67 @@ def test_otherwise_the_records_go_through_staging(answers):
     kinds = [s.sql.split()[0] for s in db.sent if s.sql.split()[0] not in ("SELECT", "LOCK")]
     assert kinds == ["CREATE", "COPY", "INSERT"]
     assert db.sent[-2].copied_rows == 600 and result.count == 600
+    assert [int.from_bytes(f, "big") for f in db.sent[-2].copied_firsts] == list(range(600))
+
+
+def test_new_ids_in_a_table_with_rows_go_straight_in_id_order_under_a_savepoint():
+    batch = rows(600)[::-1]  # r599 ... r0: sent sorted
+    db = FakeDB([(r"row_security", (False, False)), (STORED, (False,))])
+    result = db.run(records.upsert_plan(target(), iter(batch), fresh=True))
+    kinds = [s.sql.split()[0] for s in db.sent]
+    assert kinds == ["SELECT", "SELECT", "SAVEPOINT", "COPY"]
+    probe = db.sent[1].params["ids"]
+    assert len(probe) == fresh.PROBE_IDS and probe[0] == "r0" and probe[-1] == "r99"
+    assert probe == sorted(probe)
+    assert db.sent[3].sql.startswith('COPY "s"."docs" ("id", "vec", "metadata") FROM STDIN')
+    assert db.sent[3].copied_firsts == sorted(f"r{i}".encode() for i in range(600))
+    assert result.count == 600
+
+
+def test_a_stored_id_the_probe_missed_rolls_back_and_merges():
+    db = FakeDB(
+        [
+            (r"row_security", (False, False)),
+            (STORED, (False,)),
+            (r'^COPY "s"."docs"', psycopg.errors.UniqueViolation("duplicate key")),
+        ]
+    )
+    result = db.run(records.upsert_plan(target(), iter(rows(600)[::-1]), fresh=True))
+    kinds = [s.sql.split()[0] for s in db.sent]
+    straight = ["SELECT", "SELECT", "SAVEPOINT", "COPY", "ROLLBACK"]
+    assert kinds == [*straight, "CREATE", "COPY", "INSERT"]
+    assert db.sent[4].sql == 'ROLLBACK TO SAVEPOINT "vecs_core_straight"'
+    # staged in the caller's order, numbered as given: the last of a repeated id still wins
+    assert [int.from_bytes(f, "big") for f in db.sent[6].copied_firsts] == list(range(600))
+    assert result.count == 600
+
+
+@pytest.mark.parametrize(
+    "batch",
+    [
+        rows(300) + [("r7", np.ones(4), {"again": True})],  # a repeated id
+        rows(300) + [("t", np.ones(4), {}, "text")],  # text, and the table has no text column
+        rows(300) + [["l", np.ones(4), {}]],  # not a tuple: left to the general checks
+        "too many",  # more than part_rows records
+    ],
+)
+def test_new_ids_that_cannot_go_straight_go_through_staging(batch, monkeypatch):
+    if batch == "too many":
+        monkeypatch.setattr(fresh, "PART_BYTES", 16 * 999)  # 1,000 records of 4 floats
+        batch = rows(1001)
+    db = FakeDB([(r"row_security", (False, False)), (STORED, (False,))])
+    result = db.run(records.upsert_plan(target(), iter(batch), fresh=True))
+    kinds = [s.sql.split()[0] for s in db.sent if not s.sql.startswith("ALTER")]  # text column
+    assert kinds == ["SELECT", "CREATE", "COPY", "INSERT"]  # no probe: nothing to send straight
+    assert db.sent[2].copied_rows == len(batch) and result.count == len(batch)
+
+
+@pytest.mark.parametrize("bad", ["a\x00b", "x\ud800", ""])
+def test_an_id_that_cannot_be_probed_is_refused_by_the_encoder(bad):
+    db = FakeDB([(r"row_security", (False, False)), (STORED, (False,))])
+    with pytest.raises(vecs_core.RecordError, match="record 300"):
+        db.run(records.upsert_plan(target(), iter([*rows(300), (bad, np.ones(4), {})]), fresh=True))
+    assert not db.statements("ANY|SAVEPOINT")  # never sent as a parameter
 
 
 def test_a_repeated_id_sends_the_rest_through_staging():
@@ -145,3 +210,103 @@ def test_readers_are_not_blocked_by_a_fresh_load(database_url, schema, sql_conn)
         sql_conn.execute("RESET statement_timeout")
         th.join(60)
         assert n == 0 and col.count() == 600
+
+
+# -- new ids into a table that has rows --------------------------------------------------------
+
+
+@pytest.fixture
+def straight(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Whether each upsert sent records straight into the table (the plan's own answer)."""
+    seen: list[bool] = []
+    real = records.fresh_load_plan
+
+    def spy(*args: object) -> object:
+        done = yield from real(*args)
+        seen.append(done)
+        return done
+
+    monkeypatch.setattr(records, "fresh_load_plan", spy)
+    return seen
+
+
+def _stored(col: object, ids: list[str]) -> dict[str, object]:
+    return {r[0]: r for r in col.fetch(ids)}  # type: ignore[attr-defined]
+
+
+def test_batches_of_new_ids_go_straight(vx, straight):
+    col = vx.get_or_create_collection("batches", dimension=4)
+    order = np.random.default_rng(5).permutation(2400)
+    batches = [order[k : k + 600] for k in range(0, 2400, 600)]  # unsorted ids in each batch
+    for batch in batches:
+        col.upsert((f"b{i}", [1, 2, 3, float(i)], {"i": int(i)}) for i in batch)
+    assert straight == [True] * 4  # the first into the empty table, then new ids
+    assert col.count() == 2400
+    got = _stored(col, ["b0", "b1234", "b2399"])
+    assert got["b1234"][2] == {"i": 1234} and list(got["b2399"][1]) == [1, 2, 3, 2399]
+    # an overwrite of stored ids is recognised by the probe and merged
+    col.upsert((f"b{i}", [4, 3, 2, 1], {"v": 2}) for i in range(0, 900))
+    assert straight[-1] is False and col.count() == 2400
+    assert _stored(col, ["b5"])["b5"][2] == {"v": 2}
+
+
+def test_a_stored_id_missed_by_the_probe_is_overwritten_as_an_upsert(vx, straight):
+    col = vx.get_or_create_collection("missed", dimension=4)
+    col.upsert(rows(300))
+    ids = sorted(f"n{i:04d}" for i in range(600))
+    hidden = next(i for i in ids[1:-1] if i not in fresh._probe(ids))
+    col.upsert([(hidden, [9, 9, 9, 9], {"old": True})])  # now stored, but not probed
+    batch = [(i, [1, 1, 1, 1], {"new": i}) for i in ids]
+    col.upsert(batch[::-1])
+    assert straight[-1] is False  # tried, rolled back to its savepoint, merged
+    assert col.count() == 300 + 600
+    got = _stored(col, [hidden, ids[0], "r3"])
+    assert got[hidden][2] == {"new": hidden} and list(got[hidden][1]) == [1, 1, 1, 1]
+    assert got[ids[0]][2] == {"new": ids[0]} and got["r3"][2] == {"i": 3}
+
+
+def test_python_str_order_is_the_merges_order(sql_conn, schema):
+    """Straight loads sort ids in Python; merges in SQL with COLLATE "C": the same order, so
+    writers of overlapping ids lock them in one direction."""
+    ids = ["b", "B", "a-b", "ab", "a b", "é", "e", "z", "Ω", "😀", "10", "9", "_x", "ﬁ", "fi"]
+    rows_ = sql_conn.execute(
+        'SELECT x FROM unnest(%s::text[]) AS x ORDER BY x::varchar COLLATE "C"', (ids,)
+    ).fetchall()
+    assert [r[0] for r in rows_] == sorted(ids)
+
+
+def test_concurrent_writers_of_overlapping_new_ids_do_not_deadlock(database_url, schema):
+    """Straight loads of the same new ids in opposite orders, and a merge of some of them, at
+    once: all succeed (no deadlock, no duplicate key), every id once."""
+    with vecs_core.create_client(database_url, schema=schema, pool_size=2) as vx:
+        vx.get_or_create_collection("overlap", dimension=4).upsert(rows(10))
+    ids = [f"o{i:04d}" for i in range(1500)]
+    errors: list[BaseException] = []
+    for attempt in range(3):
+        barrier = threading.Barrier(3)
+
+        def load(tag: int, batch: list[str], barrier: threading.Barrier = barrier) -> None:
+            try:
+                with vecs_core.create_client(database_url, schema=schema, pool_size=1) as c:
+                    col = c.get_or_create_collection("overlap", dimension=4)
+                    records_ = [(i, [tag, 1, 1, 1], {"tag": tag}) for i in batch]
+                    barrier.wait()
+                    col.upsert(records_)
+            except BaseException as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+        fresh_ids = [f"{i}-{attempt}" for i in ids]
+        stored = ["r1", "r5"] + fresh_ids[::3]  # a stored id first: the merge path
+        threads = [
+            threading.Thread(target=load, args=(1, fresh_ids)),
+            threading.Thread(target=load, args=(2, fresh_ids[::-1])),
+            threading.Thread(target=load, args=(3, stored)),
+        ]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join(120)
+    assert not errors
+    with vecs_core.create_client(database_url, schema=schema, pool_size=1) as vx:
+        col = vx.get_or_create_collection("overlap", dimension=4)
+        assert col.count() == 10 + 3 * 1500

@@ -159,7 +159,8 @@ def test_streamed_upsert_steps(kind):
     assert kinds == ["CREATE", "COPY", "ALTER", "INSERT"]
     assert f"vec {kind}," in db.sent[0].sql and "ON COMMIT DROP" in db.sent[0].sql
     assert db.sent[1].copied_rows == 1200 and result.count == 1200
-    assert "DISTINCT ON (id)" in db.sent[3].sql and "ORDER BY k.id" in db.sent[3].sql
+    assert 'DISTINCT ON (id COLLATE "C")' in db.sent[3].sql
+    assert 'ORDER BY k.id COLLATE "C"' in db.sent[3].sql
 
 
 def test_a_bad_first_record_sends_nothing():

@@ -72,14 +72,16 @@ def merge_stage(target: Target, with_text: bool) -> Execute:
     cols = [_ID, _VEC, _META] + ([_TEXT] if with_text else [])
     updates = [sql.SQL("{} = EXCLUDED.{}").format(c, c) for c in cols[1:]]
     # Sort only narrow keys (id, ord, ctid), then fetch each winning row by its ctid: a nested
-    # loop keeps the id order (deadlock-free locking) without sorting the wide vector rows.
+    # loop keeps the id order (deadlock-free locking) without sorting the wide vector rows. The
+    # order is the code point order (COLLATE "C"), which a load of new ids sent straight in
+    # also takes (see fresh.py), whatever the database's collation.
     return Execute(
         sql.SQL(
             "INSERT INTO {table} ({cols}) SELECT {s_cols}"
-            " FROM (SELECT DISTINCT ON (id) id, ctid AS tid FROM {stage}"
-            " ORDER BY id, ord DESC) AS k"
+            ' FROM (SELECT DISTINCT ON (id COLLATE "C") id, ctid AS tid FROM {stage}'
+            ' ORDER BY id COLLATE "C", ord DESC) AS k'
             " JOIN LATERAL (SELECT {cols} FROM {stage} WHERE ctid = k.tid) AS s ON true"
-            " ORDER BY k.id ON CONFLICT (id) DO UPDATE SET {updates}"
+            ' ORDER BY k.id COLLATE "C" ON CONFLICT (id) DO UPDATE SET {updates}'
         ).format(
             table=target.table,
             cols=sql.SQL(", ").join(cols),
@@ -116,13 +118,12 @@ def upsert_plan(
             target.kind, target.dimension, refuse_zero=refuse_zero, table_text=target.has_text
         )
         stream = FreshStream(chain([first], numbered), target.has_text)
-        done = yield from merge_step(fresh_load_plan(target.table, target.has_text, direct, stream))
-        if done and stream.stopped is None:
+        yield from merge_step(fresh_load_plan(target.table, target.has_text, direct, stream))
+        rest = stream.remaining()  # from the first record that could not go straight in
+        if rest is None:
             return UpsertResult(direct.count, False)
-        if done:  # the rest, from the first record that could not go straight in
-            assert stream.stopped is not None
-            first, numbered = stream.stopped, stream.rest
-            encoder.count = direct.count
+        first, numbered = next(rest), rest
+        encoder.count = direct.count
     yield create_stage(target)
     yield CopyIn(STAGE_COPY, encoder.chunks(chain([first], numbered)))
     added = encoder.has_text and not target.has_text
@@ -177,9 +178,9 @@ def small_upsert_plan(target: Target, checked: Sequence[Checked]) -> Plan[Upsert
     updates = [sql.SQL("{} = EXCLUDED.{}").format(c, c) for c in cols[1:]]
     statement = Execute(
         sql.SQL(
-            "INSERT INTO {table} ({cols}) SELECT DISTINCT ON (id) {cols}"
+            'INSERT INTO {table} ({cols}) SELECT DISTINCT ON (id COLLATE "C") {cols}'
             " FROM (VALUES {rows}) AS s (ord, id, vec, metadata, {text})"
-            " ORDER BY id, ord DESC ON CONFLICT (id) DO UPDATE SET {updates}"
+            ' ORDER BY id COLLATE "C", ord DESC ON CONFLICT (id) DO UPDATE SET {updates}'
         ).format(
             table=target.table,
             cols=sql.SQL(", ").join(cols),
