@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import vecs_core
+from vecs_core import _collection_base
 from vecs_core._plans import search
 
 DIM = 8
@@ -146,3 +147,21 @@ def test_the_exact_branch_grows_with_the_table(
     assert shape.exact_below == 2251
     col.search(q, limit=10, filters={"some": True})
     assert sent == ["adaptive", "exact"]  # 2,100 matches: exact here, the index below 2,000 rows
+
+
+def test_branches_outlive_an_index_refresh_that_changes_nothing(
+    client: Any, sent: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The periodic look at the catalog keeps the search shapes, and the branches they
+    remember, while the indexes and the threshold are the same; a new index drops them."""
+    col, data = _collection(client)
+    q = np.random.default_rng(12).normal(size=DIM).astype(np.float32)
+    truth = _nearest(data, list(range(30)), q)
+    col.search(q, limit=10, filters={"few": True})
+    monkeypatch.setattr(_collection_base, "INDEX_CACHE_SECONDS", 0.0)  # refreshed every search
+    for _ in range(2):
+        assert [h.id for h in col.search(q, limit=10, filters={"few": True})] == truth
+    assert sent == ["adaptive", "exact", "exact"]
+    col.index_metadata("few", "bool")  # another index: shapes made without it are dropped
+    assert [h.id for h in col.search(q, limit=10, filters={"few": True})] == truth
+    assert sent[-1] == "adaptive"

@@ -32,6 +32,7 @@ from ._plans.search import (
     SearchShape,
     covering_index,
     distance_sql,
+    exact_search_below,
     search_plan,
     search_settings,
     search_shape,
@@ -62,6 +63,17 @@ from .exc import ArgError, PermissionDenied
 INDEX_CACHE_SECONDS = 30.0
 MAX_SHAPES = 256
 """Search shapes a collection keeps (one per combination of query options it has seen)."""
+
+
+def same_shapes(old: IndexSet, new: IndexSet) -> bool:
+    """Whether search shapes made with ``old`` hold with ``new``: the same indexes, and the same
+    exact/index threshold from the row estimate. Then a periodic refresh keeps them, and with
+    them the branches filtered searches remember (see ``SearchShape``)."""
+    return (
+        old.vector == new.vector
+        and old.metadata == new.metadata
+        and exact_search_below(old.rows) == exact_search_below(new.rows)
+    )
 
 
 def check_ids(ids: object, what: str = "ids") -> list[str]:
@@ -396,9 +408,10 @@ class CollectionBase:
         found: IndexSet = yield Job(
             lambda: indexes.all_indexes_plan(self.schema, self.name), "statements"
         )
-        self._indexes = (time.monotonic(), found)
+        old, self._indexes = self._indexes, (time.monotonic(), found)
         self._meta_keys = {m.key: m.type for m in found.metadata if m.valid}
-        self._shapes = {}  # search shapes depend on the indexes
+        if old is None or not same_shapes(old[1], found):
+            self._shapes = {}  # search shapes (and their remembered branches) depend on these
         return found.vector
 
     # -- indexed metadata keys -------------------------------------------------------------------
