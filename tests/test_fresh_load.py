@@ -25,6 +25,14 @@ def rows(n: int, start: int = 0) -> list:
     return [(f"r{i}", np.ones(4) * (i + 1), {"i": i}) for i in range(start, start + n)]
 
 
+def run_all(threads: list[threading.Thread]) -> None:
+    """Start the threads together and wait for them (at most two minutes each)."""
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(120)
+
+
 def test_an_empty_table_gets_the_records_straight():
     db = FakeDB([(r"SELECT NOT EXISTS", (True, False))])
     result = db.run(records.upsert_plan(target(), iter(rows(600)), fresh=True))
@@ -174,11 +182,7 @@ def test_concurrent_fresh_loads_into_one_empty_table(database_url, schema):
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
-    threads = [threading.Thread(target=load, args=(t,)) for t in (1, 2)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join(120)
+    run_all([threading.Thread(target=load, args=(t,)) for t in (1, 2)])
     assert not errors
     with vecs_core.create_client(database_url, schema=schema, pool_size=2) as vx:
         col = vx.get_or_create_collection("race", dimension=4)
@@ -297,15 +301,13 @@ def test_concurrent_writers_of_overlapping_new_ids_do_not_deadlock(database_url,
 
         fresh_ids = [f"{i}-{attempt}" for i in ids]
         stored = ["r1", "r5"] + fresh_ids[::3]  # a stored id first: the merge path
-        threads = [
-            threading.Thread(target=load, args=(1, fresh_ids)),
-            threading.Thread(target=load, args=(2, fresh_ids[::-1])),
-            threading.Thread(target=load, args=(3, stored)),
-        ]
-        for th in threads:
-            th.start()
-        for th in threads:
-            th.join(120)
+        run_all(
+            [
+                threading.Thread(target=load, args=(1, fresh_ids)),
+                threading.Thread(target=load, args=(2, fresh_ids[::-1])),
+                threading.Thread(target=load, args=(3, stored)),
+            ]
+        )
     assert not errors
     with vecs_core.create_client(database_url, schema=schema, pool_size=1) as vx:
         col = vx.get_or_create_collection("overlap", dimension=4)
