@@ -277,3 +277,30 @@ def test_move_rebuilds_indexes_and_refuses_what_it_cannot_move(database_url, pod
     finally:
         loop.run_until_complete(aclient.disconnect())
         loop.close()
+
+
+@pytest.mark.parametrize(
+    ("quantization", "measure"), [("binary", "cosine_distance"), ("halfvec", "l2_distance")]
+)
+def test_move_rebuilds_a_quantized_index_as_it_was(
+    database_url, pod_urls, pods_schema, quantization, measure
+):
+    """The index comment, not the opclass, says what a quantized index is: the move reads it,
+    so a binary index is rebuilt (its opclass, bit_hamming_ops, names no measure) and a
+    half precision one keeps its quantization."""
+    with vecs_core.create_client(database_url, schema=pods_schema) as vx:
+        rng = np.random.default_rng(4)
+        col = vx.get_or_create_collection("quant", dimension=16)
+        col.upsert((f"q{i}", rng.normal(size=16), {}) for i in range(300))
+        args = vecs_core.IndexArgsHNSW(8, 40, quantization=quantization, rerank=6)
+        col.create_index(method="hnsw", measure=measure, index_arguments=args)
+        (before,) = col.list_indexes()
+        moved = vx.move_collection("quant", to=pod_urls[0])
+        (index,) = moved.list_indexes()
+        same = ("measure", "quantization", "kind", "rerank", "method")
+        assert [getattr(index, f) for f in same] == [getattr(before, f) for f in same]
+        assert index.measure.value == measure and "_m8_efc40_" in index.name
+        # binary: reported as such; halfvec: an index over vec::halfvec of a vector collection
+        assert index.quantization == "binary" if quantization == "binary" else index.halfvec
+        q = rng.normal(size=16)
+        assert moved.query(q, limit=5, measure=measure) == col.query(q, limit=5, measure=measure)

@@ -133,8 +133,10 @@ async def describe_move(client: AsyncClient, name: str) -> move.MoveSpec:
     if info is None:
         raise CollectionNotFound(f"no collection named {name!r} in schema {schema!r}")
     columns = move.copied_columns(info)
-    specs = await client._do(_plan_flow(lambda: move.vector_indexes_plan(schema, name)), name)
     found = await client._do(_plan_flow(lambda: indexes.all_indexes_plan(schema, name)), name)
+    specs = await client._do(
+        _plan_flow(lambda: move.vector_indexes_plan(schema, name, found.vector, info)), name
+    )
     metadata = tuple(m for m in found.metadata if m.valid)
     return move.MoveSpec(info, columns, specs, metadata, info.full_text)
 

@@ -31,6 +31,7 @@ from .._names import ident
 from .._protocol import Execute, Plan
 from ..exc import ArgError
 from .catalog import TEXT_COLUMN, TableInfo, table_sql
+from .indexes import VectorIndex
 
 COPIED = ("id", "vec", "metadata")
 """The vecs table layout; ``text`` is copied too when the collection has it."""
@@ -59,7 +60,8 @@ class MoveSpec:
 
 
 _VECTOR_INDEXES = sql.SQL(
-    """SELECT am.amname::text, opc.opcname::text, coalesce(ic.reloptions, '{{}}')
+    """SELECT ic.relname::text, am.amname::text, opc.opcname::text,
+  coalesce(ic.reloptions, '{{}}')
 FROM pg_index i
 JOIN pg_class ic ON ic.oid = i.indexrelid
 JOIN pg_am am ON am.oid = ic.relam
@@ -80,31 +82,55 @@ def _options(reloptions: Sequence[str]) -> dict[str, int]:
     return found
 
 
-def vector_index_specs(rows: Sequence[Sequence[Any]]) -> tuple[VectorIndexSpec, ...]:
-    """The newest valid vector index per measure, with its build arguments."""
+def vector_index_specs(
+    rows: Sequence[Sequence[Any]],
+    known: Sequence[VectorIndex] = (),
+    info: TableInfo | None = None,
+) -> tuple[VectorIndexSpec, ...]:
+    """The newest valid vector index per measure, with its build arguments. ``known``: the
+    indexes as the catalog plan reads them (``indexes.all_indexes_plan``), whose comments
+    give a binary index's measure and re-rank (its opclass, ``bit_hamming_ops``, names no
+    measure); with ``info``, a half precision index over a ``vector`` collection that could
+    have a full precision one was built with ``quantization="halfvec"``."""
+    by_name = {index.name: index for index in known}
+    can_quantize = (
+        info is not None
+        and info.kind.name == "vector"
+        and info.dimension <= (info.kind.max_index_dimension or 0)
+    )
     specs: dict[IndexMeasure, VectorIndexSpec] = {}
-    for method, opclass, reloptions in rows:
+    for name, method, opclass, reloptions in rows:
+        index = by_name.get(name)
         served = _measure(opclass)
-        if served is None or served[1] in specs:
+        measure = index.measure if index is not None else served[1] if served else None
+        if measure is None or measure in specs:
             continue
         options = _options(reloptions)
         args: IndexArgsHNSW | IndexArgsIVFFlat
         if method == "hnsw":
+            quantized = index.quantization if index is not None else None
+            if quantized is None and index is not None and index.halfvec and can_quantize:
+                quantized = "halfvec"
             args = IndexArgsHNSW(
-                m=options.get("m", 16), ef_construction=options.get("ef_construction", 64)
+                m=options.get("m", 16),
+                ef_construction=options.get("ef_construction", 64),
+                quantization=quantized,
+                rerank=(index.rerank if index is not None else None) or 4,
             )
         else:
             args = IndexArgsIVFFlat(n_lists=options.get("lists"))
-        specs[served[1]] = VectorIndexSpec(IndexMethod(method), served[1], args)
+        specs[measure] = VectorIndexSpec(IndexMethod(method), measure, args)
     return tuple(specs.values())
 
 
-def vector_indexes_plan(schema: str, name: str) -> Plan[tuple[VectorIndexSpec, ...]]:
+def vector_indexes_plan(
+    schema: str, name: str, known: Sequence[VectorIndex] = (), info: TableInfo | None = None
+) -> Plan[tuple[VectorIndexSpec, ...]]:
     rows = yield Execute(
         _VECTOR_INDEXES.format(sql.Placeholder("s"), sql.Placeholder("n")),
         {"s": schema, "n": name},
     )
-    return vector_index_specs(rows)
+    return vector_index_specs(rows, known, info)
 
 
 def copied_columns(info: TableInfo) -> tuple[str, ...]:
