@@ -78,13 +78,16 @@ def test_new_ids_in_a_table_with_rows_go_straight_in_id_order_under_a_savepoint(
     assert result.count == 600
 
 
-def test_a_stored_id_the_probe_missed_rolls_back_and_merges():
+@pytest.mark.parametrize(
+    "error",
+    [
+        psycopg.errors.UniqueViolation("duplicate key"),  # a stored id the probe missed
+        psycopg.errors.DeadlockDetected("deadlock"),  # with another program's writes
+    ],
+)
+def test_a_stored_id_the_probe_missed_rolls_back_and_merges(error):
     db = FakeDB(
-        [
-            (r"row_security", (False, False)),
-            (STORED, (False,)),
-            (r'^COPY "s"."docs"', psycopg.errors.UniqueViolation("duplicate key")),
-        ]
+        [(r"row_security", (False, False)), (STORED, (False,)), (r'^COPY "s"."docs"', error)]
     )
     result = db.run(records.upsert_plan(target(), iter(rows(600)[::-1]), fresh=True))
     kinds = [s.sql.split()[0] for s in db.sent]

@@ -127,13 +127,12 @@ class FreshStream:
         """Return records read for a straight part that was rolled back, in their order."""
         self.pending = sorted(records, key=lambda item: item[0])
 
-    def remaining(self) -> Iterator[tuple[int, Any]] | None:
-        """The records not sent straight, in order, or None when every one was."""
-        head = self.pending + ([self.stopped] if self.stopped is not None else [])
-        if head:
-            return chain(head, self.rest)
-        nxt = next(self.rest, None)
-        return None if nxt is None else chain([nxt], self.rest)
+    def remaining(self) -> tuple[tuple[int, Any], Iterator[tuple[int, Any]]] | None:
+        """The first record not sent straight and the ones after it, in order; None when every
+        record was."""
+        rest = chain(self.pending, [self.stopped] if self.stopped is not None else [], self.rest)
+        first = next(rest, None)
+        return None if first is None else (first, rest)
 
 
 def _copy(table: sql.Composable, has_text: bool) -> sql.Composed:

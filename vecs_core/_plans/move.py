@@ -25,7 +25,6 @@ from typing import Any
 from psycopg import sql
 
 from .._indexes import IndexArgsHNSW, IndexArgsIVFFlat, IndexMeasure, IndexMethod
-from .._indexes import measure_from_opclass as _measure
 from .._metaindex import MetadataIndex
 from .._names import ident
 from .._protocol import Execute, Plan
@@ -60,12 +59,10 @@ class MoveSpec:
 
 
 _VECTOR_INDEXES = sql.SQL(
-    """SELECT ic.relname::text, am.amname::text, opc.opcname::text,
-  coalesce(ic.reloptions, '{{}}')
+    """SELECT ic.relname::text, am.amname::text, coalesce(ic.reloptions, '{{}}')
 FROM pg_index i
 JOIN pg_class ic ON ic.oid = i.indexrelid
 JOIN pg_am am ON am.oid = ic.relam
-JOIN pg_opclass opc ON opc.oid = i.indclass[0]
 WHERE i.indrelid = (SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
                     WHERE n.nspname = {} AND c.relname = {})
   AND am.amname IN ('hnsw', 'ivfflat') AND i.indisvalid
@@ -83,48 +80,43 @@ def _options(reloptions: Sequence[str]) -> dict[str, int]:
 
 
 def vector_index_specs(
-    rows: Sequence[Sequence[Any]],
-    known: Sequence[VectorIndex] = (),
-    info: TableInfo | None = None,
+    rows: Sequence[Sequence[Any]], known: Sequence[VectorIndex], info: TableInfo
 ) -> tuple[VectorIndexSpec, ...]:
     """The newest valid vector index per measure, with its build arguments. ``known``: the
-    indexes as the catalog plan reads them (``indexes.all_indexes_plan``), whose comments
-    give a binary index's measure and re-rank (its opclass, ``bit_hamming_ops``, names no
-    measure); with ``info``, a half precision index over a ``vector`` collection that could
-    have a full precision one was built with ``quantization="halfvec"``."""
+    indexes as the catalog plan reads them (``indexes.all_indexes_plan``: measure, kind,
+    quantization and re-rank, from the opclass and the index comment); ``rows`` add each
+    one's build options (``m``, ``ef_construction``, ``lists``) by name. A half precision
+    index over a ``vector`` collection that could have a full precision one was built with
+    ``quantization="halfvec"``."""
     by_name = {index.name: index for index in known}
-    can_quantize = (
-        info is not None
-        and info.kind.name == "vector"
-        and info.dimension <= (info.kind.max_index_dimension or 0)
+    can_quantize = info.kind.name == "vector" and info.dimension <= (
+        info.kind.max_index_dimension or 0
     )
     specs: dict[IndexMeasure, VectorIndexSpec] = {}
-    for name, method, opclass, reloptions in rows:
+    for name, method, reloptions in rows:
         index = by_name.get(name)
-        served = _measure(opclass)
-        measure = index.measure if index is not None else served[1] if served else None
-        if measure is None or measure in specs:
+        if index is None or index.measure in specs:
             continue
         options = _options(reloptions)
         args: IndexArgsHNSW | IndexArgsIVFFlat
         if method == "hnsw":
-            quantized = index.quantization if index is not None else None
-            if quantized is None and index is not None and index.halfvec and can_quantize:
-                quantized = "halfvec"
+            quantized = index.quantization or (
+                "halfvec" if index.halfvec and can_quantize else None
+            )
             args = IndexArgsHNSW(
                 m=options.get("m", 16),
                 ef_construction=options.get("ef_construction", 64),
                 quantization=quantized,
-                rerank=(index.rerank if index is not None else None) or 4,
+                rerank=index.rerank or 4,
             )
         else:
             args = IndexArgsIVFFlat(n_lists=options.get("lists"))
-        specs[measure] = VectorIndexSpec(IndexMethod(method), measure, args)
+        specs[index.measure] = VectorIndexSpec(IndexMethod(method), index.measure, args)
     return tuple(specs.values())
 
 
 def vector_indexes_plan(
-    schema: str, name: str, known: Sequence[VectorIndex] = (), info: TableInfo | None = None
+    schema: str, name: str, known: Sequence[VectorIndex], info: TableInfo
 ) -> Plan[tuple[VectorIndexSpec, ...]]:
     rows = yield Execute(
         _VECTOR_INDEXES.format(sql.Placeholder("s"), sql.Placeholder("n")),

@@ -119,11 +119,10 @@ def upsert_plan(
         )
         stream = FreshStream(chain([first], numbered), target.has_text)
         yield from merge_step(fresh_load_plan(target.table, target.has_text, direct, stream))
-        rest = stream.remaining()  # from the first record that could not go straight in
-        if rest is None:
+        left = stream.remaining()  # from the first record that could not go straight in
+        if left is None:
             return UpsertResult(direct.count, False)
-        first, numbered = next(rest), rest
-        encoder.count = direct.count
+        (first, numbered), encoder.count = left, direct.count
     yield create_stage(target)
     yield CopyIn(STAGE_COPY, encoder.chunks(chain([first], numbered)))
     added = encoder.has_text and not target.has_text
