@@ -16,11 +16,11 @@ from fake_db import FakeDB
 
 from vecs_core import ArgError, IndexArgsHNSW, IndexArgsIVFFlat, IndexBuildError, IndexMeasure
 from vecs_core._filters import compile_request_filter
-from vecs_core._indexes import MEASURES, IndexMethod, plan_index
+from vecs_core._indexes import MEASURES, IndexMethod, IndexNote, plan_index
 from vecs_core._kinds import KINDS
-from vecs_core._plans import records
-from vecs_core._plans.catalog import table_sql
-from vecs_core._plans.indexes import IndexTarget, VectorIndex, create_index_plan
+from vecs_core._plans import move, records
+from vecs_core._plans.catalog import TableInfo, table_sql
+from vecs_core._plans.indexes import IndexTarget, VectorIndex, all_indexes_plan, create_index_plan
 from vecs_core._plans.search import distance_sql, search_plan, search_shape
 from vecs_core._records import Encoder, VectorParam
 from vecs_core._requests import SearchOptions, SearchRequest
@@ -97,7 +97,7 @@ def test_a_failed_build_drops_its_index_resets_settings_and_releases_the_lock():
     db = FakeDB(
         [
             (LOCK, (True,)),
-            (r"FROM pg_index", [(old.name, "hnsw", "vector_cosine_ops", True, None, 3000.0)]),
+            (r"FROM pg_index", [(old.name, "hnsw", "vector_cosine_ops", True, None, 3000.0, [])]),
             (r"^CREATE INDEX", psycopg.errors.ProgramLimitExceeded("memory required is 9 GB")),
         ]
     )
@@ -115,6 +115,60 @@ def test_a_failed_build_drops_its_index_resets_settings_and_releases_the_lock():
     assert UNLOCK in sent[-1]  # and the lock is released last
 
 
+def test_the_catalog_reads_build_options_and_tuned_defaults():
+    """``reloptions`` give the build options (pgvector's defaults when the build named none);
+    the index comment gives the tuned search default and what the tune measured."""
+    tuned = IndexNote(ef_search=80, tuned={"target_recall": 0.95, "recall": 0.97})
+    rows = [
+        (
+            "ix_h",
+            "hnsw",
+            "vector_cosine_ops",
+            True,
+            tuned.to_comment(),
+            9.0,
+            ["m=8", "ef_construction=32"],
+        ),
+        ("ix_i", "ivfflat", "vector_l2_ops", True, None, 9.0, ["lists=7"]),
+        ("ix_d", "hnsw", "vector_ip_ops", True, None, 9.0, []),
+    ]
+    found = FakeDB([(r"FROM pg_index", rows)]).run(all_indexes_plan("s", "docs"))
+    h, i, d = found.vector
+    assert (h.m, h.ef_construction, h.lists, h.ef_search) == (8, 32, None, 80)
+    assert h.tuned == {"target_recall": 0.95, "recall": 0.97}
+    assert (i.m, i.ef_construction, i.lists, i.probes, i.tuned) == (None, None, 7, None, None)
+    assert (d.m, d.ef_construction) == (16, 64)
+
+
+def test_move_specs_rebuild_the_newest_valid_index_per_measure_as_it_was():
+    info = TableInfo("docs", 8, frozenset({"id", "vec", "metadata"}), KINDS["vector"], "s")
+    cos, l2 = IndexMeasure.cosine_distance, IndexMeasure.l2_distance
+    known = [
+        VectorIndex("old", IndexMethod.hnsw, cos, "vector", True, m=8, ef_construction=32),
+        VectorIndex(
+            "half",
+            IndexMethod.hnsw,
+            cos,
+            "halfvec",
+            True,
+            m=12,
+            ef_construction=48,
+            ef_search=60,
+            tuned={"recall": 0.96},
+        ),
+        VectorIndex("broken", IndexMethod.hnsw, cos, "vector", False, m=4, ef_construction=8),
+        VectorIndex("ivf", IndexMethod.ivfflat, l2, "vector", True, lists=7, probes=3),
+    ]
+    ivf, half = move.vector_index_specs(known, info)  # newest first
+    assert ivf.args == IndexArgsIVFFlat(n_lists=7)
+    assert ivf.search_defaults == {"probes": 3, "tuned": {}}
+    assert half.args == IndexArgsHNSW(m=12, ef_construction=48, quantization="halfvec")
+    assert half.search_defaults == {"ef_search": 60, "tuned": {"recall": 0.96}}
+    untuned = move.vector_index_specs(known[:1], info)
+    assert untuned[0].args == IndexArgsHNSW(m=8, ef_construction=32)
+    assert untuned[0].search_defaults is None
+
+
 def test_a_build_waits_for_the_lock_and_refuses_replace_false():
     answers = iter([(False,), (False,), (True,)])
     plan = plan_index(
@@ -125,7 +179,7 @@ def test_a_build_waits_for_the_lock_and_refuses_replace_false():
         version=LATEST,
         table=KINDS["halfvec"],
     )
-    existing = [("ix_a", "ivfflat", "halfvec_l2_ops", True, None, 3000.0)]
+    existing = [("ix_a", "ivfflat", "halfvec_l2_ops", True, None, 3000.0, [])]
     db = FakeDB([(LOCK, lambda _: next(answers)), (r"FROM pg_index", existing)])
     with pytest.raises(ArgError, match="replace=False"):
         db.run(create_index_plan(IndexTarget("s", "docs", target().table, 4), plan, False, {}))

@@ -267,7 +267,8 @@ def test_move_rebuilds_indexes_and_refuses_what_it_cannot_move(database_url, pod
         moved = vx.move_collection("docs", to=pod_urls[0])
         (index,) = moved.list_indexes()
         assert (index.method.value, index.measure.value) == ("hnsw", "l2_distance")
-        assert "_m8_efc32_" in index.name
+        assert "_m8_efc32_" in index.name and (index.m, index.ef_construction) == (8, 32)
+        assert index.ef_search is None  # not tuned: nothing carried over
         assert [(m.key, m.type) for m in moved.list_metadata_indexes()] == [("n", "number")]
         assert moved.keyword_search("word7")[0].id == "r7"
         assert moved.query([1, 5, 2], limit=1, measure="l2_distance") == ["r5"]
@@ -294,11 +295,16 @@ def test_move_rebuilds_a_quantized_index_as_it_was(
         col.upsert((f"q{i}", rng.normal(size=16), {}) for i in range(300))
         args = vecs_core.IndexArgsHNSW(8, 40, quantization=quantization, rerank=6)
         col.create_index(method="hnsw", measure=measure, index_arguments=args)
+        tuned = col.tune(0.9, sample=20, measure=measure)
         (before,) = col.list_indexes()
+        assert before.ef_search == tuned.value
         moved = vx.move_collection("quant", to=pod_urls[0])
         (index,) = moved.list_indexes()
-        same = ("measure", "quantization", "kind", "rerank", "method")
+        same = ("measure", "quantization", "kind", "rerank", "method", "m", "ef_construction")
         assert [getattr(index, f) for f in same] == [getattr(before, f) for f in same]
+        # the rows are the same: the tuned default is carried over, with what it measured
+        assert (index.ef_search, index.tuned) == (before.ef_search, before.tuned)
+        assert index.tuned is not None and index.tuned["target_recall"] == 0.9
         assert index.measure.value == measure and "_m8_efc40_" in index.name
         # binary: reported as such; halfvec: an index over vec::halfvec of a vector collection
         assert index.quantization == "binary" if quantization == "binary" else index.halfvec

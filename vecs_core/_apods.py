@@ -23,7 +23,7 @@ from ._adriver import AsyncPoolSource, run_plan
 from ._client_base import translate
 from ._connect import ConnectOptions, describe, normalize_url
 from ._names import validate_name
-from ._plans import catalog, indexes, move
+from ._plans import catalog, indexes, move, tune
 from ._podmap import PodMap, PodsArg, same_database
 from ._protocol import Flow, Job, Plan
 from .exc import ArgError, CollectionNotFound, VecsError
@@ -134,11 +134,13 @@ async def describe_move(client: AsyncClient, name: str) -> move.MoveSpec:
         raise CollectionNotFound(f"no collection named {name!r} in schema {schema!r}")
     columns = move.copied_columns(info)
     found = await client._do(_plan_flow(lambda: indexes.all_indexes_plan(schema, name)), name)
-    specs = await client._do(
-        _plan_flow(lambda: move.vector_indexes_plan(schema, name, found.vector, info)), name
-    )
+    specs = move.vector_index_specs(found.vector, info)
     metadata = tuple(m for m in found.metadata if m.valid)
     return move.MoveSpec(info, columns, specs, metadata, info.full_text)
+
+
+def _store_flow(schema: str, index: str, values: dict[str, Any]) -> Flow[None]:
+    yield Job(lambda: tune.store_plan(schema, index, values))
 
 
 def _plan_flow(plan: Callable[[], Plan[T]]) -> Flow[T]:
@@ -196,7 +198,11 @@ async def move_collection(
     moved = await client.get_or_create_collection(name)
     if build_indexes:
         for vector in spec.vector_indexes:
-            await moved.create_index(vector.measure, vector.method, vector.args)
+            built = await moved.create_index(vector.measure, vector.method, vector.args)
+            defaults = vector.search_defaults
+            if defaults is not None:  # the same rows: the tuned ef_search/probes still hold
+                await moved._do(_store_flow(client.schema, built.name, defaults))
+                moved._indexes = None  # searches pick the default up
         for key in spec.metadata_indexes:
             await moved.index_metadata(key.key, key.type)
         if spec.full_text is not None:

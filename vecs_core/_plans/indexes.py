@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import psycopg
@@ -51,6 +51,15 @@ class VectorIndex:
     """The default ``ef_search`` of searches through the index (set by ``Collection.tune``)."""
     probes: int | None = None
     """The default ``probes`` of searches through the index (set by ``Collection.tune``)."""
+    m: int | None = None
+    """HNSW: the build's ``m`` (links per node and layer); None for IVFFlat."""
+    ef_construction: int | None = None
+    """HNSW: the build's ``ef_construction`` (candidates kept while linking); None for IVFFlat."""
+    lists: int | None = None
+    """IVFFlat: the number of lists the index was built with; None for HNSW."""
+    tuned: Mapping[str, object] | None = field(default=None, compare=False)
+    """What ``Collection.tune`` measured when it chose ``ef_search``/``probes`` (target recall,
+    recall, sample size, limit); None when the index was not tuned."""
 
     @property
     def halfvec(self) -> bool:
@@ -60,7 +69,8 @@ class VectorIndex:
 
 _INDEXES = sql.SQL(
     """SELECT ic.relname::text, am.amname::text, opc.opcname::text, i.indisvalid,
-  obj_description(i.indexrelid, 'pg_class'), tc.reltuples::float8
+  obj_description(i.indexrelid, 'pg_class'), tc.reltuples::float8,
+  coalesce(ic.reloptions, '{{}}')
 FROM pg_index i
 JOIN pg_class ic ON ic.oid = i.indexrelid
 JOIN pg_class tc ON tc.oid = i.indrelid
@@ -90,25 +100,53 @@ def all_indexes_plan(schema: str, name: str) -> Plan[IndexSet]:
         _INDEXES.format(sql.Placeholder("s"), sql.Placeholder("n")), {"s": schema, "n": name}
     )
     vector, metadata = [], []
-    for index_name_, method, opclass, valid, comment, _ in rows:
+    for index_name_, method, opclass, valid, comment, _, reloptions in rows:
         if method == "btree":
             found = from_comment(comment, index_name_, valid)
             if found is not None:
                 metadata.append(found)
             continue
-        found_vector = vector_index(index_name_, method, opclass, valid, comment)
+        found_vector = vector_index(index_name_, method, opclass, valid, comment, reloptions)
         if found_vector is not None:
             vector.append(found_vector)
     return IndexSet(vector, metadata, rows[0][5] if rows else -1.0)  # the table's, on each row
 
 
+class BuildOptions(NamedTuple):
+    """A vector index's build options: ``m``/``ef_construction`` (HNSW) or ``lists``."""
+
+    m: int | None = None
+    ef_construction: int | None = None
+    lists: int | None = None
+
+
+def build_options(method: str, reloptions: Sequence[str]) -> BuildOptions:
+    """An index's build options from ``pg_class.reloptions`` (``["m=16", ...]``), with
+    pgvector's defaults for the ones the build did not name."""
+    given = {}
+    for item in reloptions:
+        key, _, value = item.partition("=")
+        if value.isdigit():
+            given[key] = int(value)
+    if method == "hnsw":
+        return BuildOptions(m=given.get("m", 16), ef_construction=given.get("ef_construction", 64))
+    return BuildOptions(lists=given.get("lists", 100))
+
+
 def vector_index(
-    name: str, method: str, opclass: str, valid: bool, comment: str | None
+    name: str,
+    method: str,
+    opclass: str,
+    valid: bool,
+    comment: str | None,
+    reloptions: Sequence[str],
 ) -> VectorIndex | None:
     """A catalog row as a :class:`VectorIndex` (None when it is no vector index of ours): the
     opclass names the kind and measure, except for a binary quantized index
-    (``bit_hamming_ops``), whose comment names its measure."""
+    (``bit_hamming_ops``), whose comment names its measure; ``reloptions`` the build
+    options."""
     note = note_from_comment(comment)
+    options = build_options(method, reloptions)
     if opclass == "bit_hamming_ops":
         if note.quantization != "binary" or note.measure is None or note.kind is None:
             return None
@@ -121,6 +159,10 @@ def vector_index(
             "binary",
             note.rerank or 4,
             ef_search=note.ef_search,
+            tuned=note.tuned,
+            m=options.m,
+            ef_construction=options.ef_construction,
+            lists=options.lists,
         )
     served = measure_from_opclass(opclass)
     if served is None:
@@ -134,6 +176,10 @@ def vector_index(
         valid,
         ef_search=note.ef_search if method == "hnsw" else None,
         probes=note.probes if method == "ivfflat" else None,
+        tuned=note.tuned,
+        m=options.m,
+        ef_construction=options.ef_construction,
+        lists=options.lists,
     )
 
 
@@ -309,11 +355,22 @@ def _create_index(
     yield from _reset(settings)
     for old in existing:
         yield from _drop(schema, old.name)
-    if note is not None:
-        return VectorIndex(
-            new_name, plan.method, plan.measure, plan.kind.name, True, "binary", note.rerank
-        )
-    return VectorIndex(new_name, plan.method, plan.measure, plan.kind.name, True)
+    if isinstance(plan.args, IndexArgsHNSW):
+        built = BuildOptions(m=plan.args.m, ef_construction=plan.args.ef_construction)
+    else:
+        built = BuildOptions(lists=n_lists)
+    return VectorIndex(
+        new_name,
+        plan.method,
+        plan.measure,
+        plan.kind.name,
+        True,
+        "binary" if note is not None else None,
+        note.rerank if note is not None else None,
+        m=built.m,
+        ef_construction=built.ef_construction,
+        lists=built.lists,
+    )
 
 
 def _reset(settings: Mapping[str, str]) -> Plan[None]:

@@ -40,11 +40,15 @@ DERIVED = ("fts",)
 
 @dataclass(frozen=True)
 class VectorIndexSpec:
-    """A vector index to build again on the target, as ``create_index`` takes it."""
+    """A vector index to build again on the target, as ``create_index`` takes it, with the
+    search default ``Collection.tune`` stored for it (carried over: the rows are the same)."""
 
     method: IndexMethod
     measure: IndexMeasure
     args: IndexArgsHNSW | IndexArgsIVFFlat
+    search_defaults: dict[str, Any] | None = None
+    """``{"ef_search": ..., "tuned": {...}}`` (or ``probes``) as ``Collection.tune`` stored
+    them, or None for an index that was not tuned."""
 
 
 @dataclass(frozen=True)
@@ -58,71 +62,43 @@ class MoveSpec:
     full_text: str | None
 
 
-_VECTOR_INDEXES = sql.SQL(
-    """SELECT ic.relname::text, am.amname::text, coalesce(ic.reloptions, '{{}}')
-FROM pg_index i
-JOIN pg_class ic ON ic.oid = i.indexrelid
-JOIN pg_am am ON am.oid = ic.relam
-WHERE i.indrelid = (SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                    WHERE n.nspname = {} AND c.relname = {})
-  AND am.amname IN ('hnsw', 'ivfflat') AND i.indisvalid
-ORDER BY ic.oid DESC"""
-)
-
-
-def _options(reloptions: Sequence[str]) -> dict[str, int]:
-    found = {}
-    for item in reloptions:
-        key, _, value = item.partition("=")
-        if value.isdigit():
-            found[key] = int(value)
-    return found
-
-
 def vector_index_specs(
-    rows: Sequence[Sequence[Any]], known: Sequence[VectorIndex], info: TableInfo
+    known: Sequence[VectorIndex], info: TableInfo
 ) -> tuple[VectorIndexSpec, ...]:
-    """The newest valid vector index per measure, with its build arguments. ``known``: the
-    indexes as the catalog plan reads them (``indexes.all_indexes_plan``: measure, kind,
-    quantization and re-rank, from the opclass and the index comment); ``rows`` add each
-    one's build options (``m``, ``ef_construction``, ``lists``) by name. A half precision
-    index over a ``vector`` collection that could have a full precision one was built with
+    """The newest valid vector index per measure, as the catalog plan reads it
+    (``indexes.all_indexes_plan``: measure, kind, quantization and re-rank from the opclass
+    and the index comment, build options from ``reloptions``). A half precision index over a
+    ``vector`` collection that could have a full precision one was built with
     ``quantization="halfvec"``."""
-    by_name = {index.name: index for index in known}
     can_quantize = info.kind.name == "vector" and info.dimension <= (
         info.kind.max_index_dimension or 0
     )
     specs: dict[IndexMeasure, VectorIndexSpec] = {}
-    for name, method, reloptions in rows:
-        index = by_name.get(name)
-        if index is None or index.measure in specs:
+    for index in reversed(known):  # the catalog lists them oldest first
+        if not index.valid or index.measure in specs:
             continue
-        options = _options(reloptions)
         args: IndexArgsHNSW | IndexArgsIVFFlat
-        if method == "hnsw":
+        defaults: dict[str, Any] | None = None
+        if index.method == IndexMethod.hnsw:
             quantized = index.quantization or (
                 "halfvec" if index.halfvec and can_quantize else None
             )
             args = IndexArgsHNSW(
-                m=options.get("m", 16),
-                ef_construction=options.get("ef_construction", 64),
+                m=index.m or 16,
+                ef_construction=index.ef_construction or 64,
                 quantization=quantized,
                 rerank=index.rerank or 4,
             )
+            if index.ef_search is not None:
+                defaults = {"ef_search": index.ef_search}
         else:
-            args = IndexArgsIVFFlat(n_lists=options.get("lists"))
-        specs[index.measure] = VectorIndexSpec(IndexMethod(method), index.measure, args)
+            args = IndexArgsIVFFlat(n_lists=index.lists)
+            if index.probes is not None:
+                defaults = {"probes": index.probes}
+        if defaults is not None:
+            defaults["tuned"] = dict(index.tuned or {})
+        specs[index.measure] = VectorIndexSpec(index.method, index.measure, args, defaults)
     return tuple(specs.values())
-
-
-def vector_indexes_plan(
-    schema: str, name: str, known: Sequence[VectorIndex], info: TableInfo
-) -> Plan[tuple[VectorIndexSpec, ...]]:
-    rows = yield Execute(
-        _VECTOR_INDEXES.format(sql.Placeholder("s"), sql.Placeholder("n")),
-        {"s": schema, "n": name},
-    )
-    return vector_index_specs(rows, known, info)
 
 
 def copied_columns(info: TableInfo) -> tuple[str, ...]:
