@@ -4,6 +4,7 @@
     python benchmarks/peers.py --n 1000000 --dim 128 --load-repeats 1
     python benchmarks/peers.py --quick              # 10,000 x 384 smoke run
     python benchmarks/peers.py --systems vecs_core,raw,lancedb_hnsw
+    python benchmarks/peers.py --data text          # real sentence embeddings (text_corpus.py)
 
 Systems (a peer whose package is missing is reported as skipped):
 
@@ -54,6 +55,7 @@ from vecs_core import _sizing
 
 import common
 import data
+import text_corpus
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 K = 10
@@ -792,10 +794,16 @@ def row_ids(rows: list[tuple]) -> list[str]:
 
 
 # -- phases -----------------------------------------------------------------------------------
+def dataset(a) -> data.Dataset:
+    if a.data == "text":
+        return text_corpus.load(a.n)
+    return data.load(n=a.n, dim=a.dim)
+
+
 def worker(args) -> None:
     """Load one system (a fresh process: its peak RSS is the system's)."""
     warnings.simplefilter("ignore")
-    ds = data.load(n=args.n, dim=args.dim)
+    ds = dataset(args)
     reset_peak_rss()
     base = rss_mb()
     sys_ = SYSTEMS[args.worker](args.root, args.url, ds)
@@ -814,6 +822,8 @@ def run_load(name: str, a, url: str | None) -> dict:
         str(a.n),
         "--dim",
         str(a.dim),
+        "--data",
+        a.data,
         "--root",
         a.root,
     ]
@@ -900,6 +910,13 @@ def main(argv=None) -> int:
     p.add_argument("--n", type=int, default=100_000)
     p.add_argument("--dim", type=int, default=384)
     p.add_argument("--quick", action="store_true", help="10,000 x 384, 200 queries")
+    p.add_argument(
+        "--data",
+        choices=("synthetic", "text"),
+        default="synthetic",
+        help="synthetic clusters (data.py), or docstring paragraphs embedded with "
+        "all-MiniLM-L6-v2 (text_corpus.py; 384 dimensions, built once with the text extra)",
+    )
     p.add_argument("--queries", type=int, default=1000)
     p.add_argument("--slow-queries", type=int, default=200, help="queries for brute-force peers")
     p.add_argument("--systems", default=",".join(SYSTEMS))
@@ -919,12 +936,13 @@ def main(argv=None) -> int:
         a.n, a.dim, a.queries, a.slow_queries = 10_000, 384, 200, 100
     warnings.simplefilter("ignore")
     t_start = time.perf_counter()
-    ds = data.load(n=a.n, dim=a.dim)
+    ds = dataset(a)
     n_q = min(a.queries, len(ds.queries))
     res: dict = {
         "machine": common.machine_info(),
         "n": ds.n,
         "dim": ds.dim,
+        "data": text_corpus.describe(ds.n) if a.data == "text" else "synthetic clusters (data.py)",
         "queries": n_q,
         "k": K,
         "skipped": {},
@@ -1057,7 +1075,7 @@ def main(argv=None) -> int:
     res["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     res["total_seconds"] = round(time.perf_counter() - t_start, 1)
     os.makedirs(a.out, exist_ok=True)
-    tag = f"{ds.n}x{ds.dim}"
+    tag = f"{ds.n}x{ds.dim}" if a.data == "synthetic" else f"text-{ds.n}x{ds.dim}"
     with open(os.path.join(a.out, f"peers-{tag}.json"), "w") as f:
         json.dump(res, f, indent=2, default=str)
     plots(res, a.out, tag)
@@ -1082,6 +1100,14 @@ def markdown(res: dict) -> str:
         f"{m['loadavg_start']}, end {m['loadavg_end']}; {m['date']}; {res['total_seconds']:.0f} s.",
         "",
     ]
+    corpus = res.get("data")
+    if isinstance(corpus, dict):
+        lines += [
+            f"Data: {corpus['source']}, embedded with {corpus['model']} ({corpus['paragraphs_found']:,} "
+            f"paragraphs found, sha1 {corpus['sha1'][:12]} of the ones used), e.g. "
+            f"{corpus['examples'][0][:120]!r}.",
+            "",
+        ]
     if db:
         lines += [
             f"PostgreSQL {db.get('postgresql')}, pgvector {db.get('pgvector')}: shared_buffers "
@@ -1172,7 +1198,8 @@ def plots(res: dict, out: str, tag: str) -> None:
     ax.set_xlabel("recall@10")
     ax.set_ylabel("queries / s (1 client)")
     ax.set_yscale("log")
-    ax.set_title(f"Unfiltered top-10, {res['n']:,} x {res['dim']}")
+    corpus = " (real text, all-MiniLM-L6-v2)" if isinstance(res.get("data"), dict) else ""
+    ax.set_title(f"Unfiltered top-10, {res['n']:,} x {res['dim']}{corpus}")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
