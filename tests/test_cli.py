@@ -71,6 +71,17 @@ def test_collections_info_and_typo(runner, data_dir, filled):
     assert "docs" in out and "terms" in out and "sparsevec" in out and "500" in out
     out = cli(runner, data_dir, "info", "docs").output
     assert "vecs.docs" in out and "500" in out and "vector" in out
+    docs = filled.get_or_create_collection("docs")
+    docs.create_index(
+        method="hnsw",
+        measure="l2_distance",
+        index_arguments=vecs_core.IndexArgsHNSW(8, 24, quantization="halfvec"),
+    )
+    docs.tune(0.9, sample=20, measure="l2_distance")
+    (ix,) = docs.list_indexes()
+    out = " ".join(cli(runner, data_dir, "info", "docs").output.split())  # long rows wrap
+    assert "hnsw, l2_distance, m 8, ef_construction 24, halfvec," in out
+    assert f"ef_search {ix.ef_search} tuned, valid" in out
     bad = cli(runner, data_dir, "info", "doc", ok=False)
     assert bad.exit_code == 1 and "did you mean 'docs'" in bad.output
 

@@ -29,6 +29,7 @@ from rich.progress import (
 from rich.table import Table
 
 from . import _io, embedded
+from ._plans.indexes import VectorIndex
 from .exc import ArgError, VecsError
 
 app = typer.Typer(
@@ -303,10 +304,7 @@ def info(ctx: typer.Context, name: str) -> None:
             table.add_row("table size", _size(data))
             table.add_row("index size", _size(index))
             for ix in col.list_indexes():
-                state = "valid" if ix.valid else "INVALID"
-                table.add_row(
-                    "vector index", f"{ix.name} ({ix.method.value}, {ix.measure.value}, {state})"
-                )
+                table.add_row("vector index", _index_detail(ix))
             sample = col.find(limit=1)
             if sample:
                 table.add_row(
@@ -315,6 +313,26 @@ def info(ctx: typer.Context, name: str) -> None:
             console.print(table)
     except VecsError as exc:
         _fail(exc)
+
+
+def _index_detail(ix: VectorIndex) -> str:
+    """``name (hnsw, cosine_distance, m 16, ef_construction 64, halfvec, ef_search 60 tuned,
+    valid)``: how the index was built and what searches through it use by default."""
+    parts = [ix.method.value, ix.measure.value]
+    if ix.m is not None:
+        parts.append(f"m {ix.m}, ef_construction {ix.ef_construction}")
+    if ix.lists is not None:
+        parts.append(f"lists {ix.lists}")
+    if ix.quantization == "binary":
+        parts.append(f"binary, rerank {ix.rerank}")
+    elif ix.halfvec:
+        parts.append("halfvec")
+    if ix.ef_search is not None:
+        parts.append(f"ef_search {ix.ef_search} tuned")
+    if ix.probes is not None:
+        parts.append(f"probes {ix.probes} tuned")
+    parts.append("valid" if ix.valid else "INVALID")
+    return f"{ix.name} ({', '.join(parts)})"
 
 
 def _progress() -> Progress:
