@@ -98,15 +98,27 @@ def load(
     basis = rng.standard_normal((rank, dim), dtype=np.float32) / np.float32(np.sqrt(rank * dim))
     vectors = _draw(rng, centres, basis, n)
     queries = _draw(rng, centres, basis, n_queries)
+    ds = with_truth(vectors, queries, seed, k)
+    save(path, vectors=ds.vectors, queries=ds.queries, gt=ds.gt, gt_filtered=ds.gt_filtered)
+    return ds
+
+
+def with_truth(vectors: np.ndarray, queries: np.ndarray, seed: int, k: int = 10) -> Dataset:
+    """A dataset with its exact ground truth: the top-k of every query, over all rows and over
+    the rows the 1% filter matches (``category == FILTER_CATEGORY``, i.e. ``i % 100``)."""
     gt = exact_topk(vectors, queries, k)
-    rows = np.arange(n)
+    rows = np.arange(vectors.shape[0])
     sel = rows[rows % 100 == FILTER_CATEGORY]
     gt_filtered = sel[exact_topk(vectors[sel], queries, k)]
-    os.makedirs(CACHE_DIR, exist_ok=True)
-    tmp = path + ".tmp.npz"
-    np.savez(tmp, vectors=vectors, queries=queries, gt=gt, gt_filtered=gt_filtered)
-    os.replace(tmp, path)
     return Dataset(vectors, queries, gt, gt_filtered, seed)
+
+
+def save(path: str, **arrays) -> None:
+    """Write an ``.npz`` cache file atomically (a crash leaves no half-written cache)."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = path + ".tmp.npz"
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
 
 
 def recall(found_ids, gt_rows) -> float:

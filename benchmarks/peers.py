@@ -71,8 +71,7 @@ HQ_EFC = 128  # vecs_core_hq: a graph built with more care, at half precision
 PG_SETTINGS = _sizing.sized_settings(*_sizing.machine())
 
 
-def meta(i: int) -> dict:
-    return {"category": i % 100, "source": f"s{i % 7}", "year": 1990 + i % 30}
+meta = data.metadata_for  # the records' metadata (the 1% filter is category == 7)
 
 
 def rss_mb() -> float:
@@ -157,6 +156,18 @@ def _checkpoint(url: str) -> None:
         conn.execute("CHECKPOINT")
 
 
+def copy_records(conn, table: str, ds) -> None:
+    """Hand-written binary ``COPY`` of every record into ``table`` (``id varchar, vec vector,
+    metadata jsonb``), in the connection's open transaction: raw psycopg's ingest."""
+    from psycopg.types.json import Jsonb
+
+    with conn.cursor() as cur:
+        with cur.copy(f"COPY {table} (id, vec, metadata) FROM STDIN (FORMAT BINARY)") as cp:
+            cp.set_types(["varchar", "vector", "jsonb"])
+            for i in range(ds.n):
+                cp.write_row((data.id_for(i), ds.vectors[i], Jsonb(meta(i))))
+
+
 def warm_server(url: str, ds) -> float:
     """An untimed binary COPY of the records into a scratch table, dropped afterwards: a fresh
     server creates its WAL segment files during its first big load (later loads recycle
@@ -164,22 +175,19 @@ def warm_server(url: str, ds) -> float:
     then vecs_core_hq, the same ingest path, 6.2 s). Returns its seconds."""
     import psycopg
     from pgvector.psycopg import register_vector
-    from psycopg.types.json import Jsonb
 
     t = time.perf_counter()
+    table = f'"{SCHEMA}"."warm_up"'
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{SCHEMA}"')
-        conn.execute(f'DROP TABLE IF EXISTS "{SCHEMA}"."warm_up"')
+        conn.execute(f"DROP TABLE IF EXISTS {table}")
         conn.execute(
-            f'CREATE TABLE "{SCHEMA}"."warm_up" (id text, vec vector({ds.dim}), metadata jsonb)'
+            f"CREATE TABLE {table} (id character varying, vec vector({ds.dim}), metadata jsonb)"
         )
         register_vector(conn)
-        with conn.transaction(), conn.cursor() as cur:
-            with cur.copy(f'COPY "{SCHEMA}"."warm_up" FROM STDIN (FORMAT BINARY)') as cp:
-                cp.set_types(["text", "vector", "jsonb"])
-                for i in range(ds.n):
-                    cp.write_row((data.id_for(i), ds.vectors[i], Jsonb(meta(i))))
-        conn.execute(f'DROP TABLE "{SCHEMA}"."warm_up"')
+        with conn.transaction():
+            copy_records(conn, table, ds)
+        conn.execute(f"DROP TABLE {table}")
         conn.execute("CHECKPOINT")
     return time.perf_counter() - t
 
@@ -327,14 +335,8 @@ class Raw(System):
             conn.execute("CHECKPOINT")
             register_vector(conn)
             conn.autocommit = False
-            from psycopg.types.json import Jsonb
-
             t = time.perf_counter()
-            with conn.cursor() as cur:
-                with cur.copy(f"COPY {tbl} (id, vec, metadata) FROM STDIN (FORMAT BINARY)") as cp:
-                    cp.set_types(["varchar", "vector", "jsonb"])
-                    for i in range(ds.n):
-                        cp.write_row((data.id_for(i), ds.vectors[i], Jsonb(meta(i))))
+            copy_records(conn, tbl, ds)
             conn.commit()
             ingest = time.perf_counter() - t
             conn.autocommit = True

