@@ -15,6 +15,7 @@ import vecs_core
 from vecs_core._kinds import KINDS
 from vecs_core._plans import fresh, records
 from vecs_core._plans.records import Target
+from vecs_core._records import COPY_TRAILER, Encoder
 
 
 def target(has_text: bool = False) -> Target:
@@ -105,18 +106,110 @@ def test_a_stored_id_the_probe_missed_rolls_back_and_merges(error):
         rows(300) + [("r7", np.ones(4), {"again": True})],  # a repeated id
         rows(300) + [("t", np.ones(4), {}, "text")],  # text, and the table has no text column
         rows(300) + [["l", np.ones(4), {}]],  # not a tuple: left to the general checks
-        "too many",  # more than part_rows records
+        rows(1001)[:1000] + [("r7", np.ones(4), {})],  # more than part_rows, the first repeated
     ],
 )
 def test_new_ids_that_cannot_go_straight_go_through_staging(batch, monkeypatch):
-    if batch == "too many":
-        monkeypatch.setattr(fresh, "PART_BYTES", 16 * 999)  # 1,000 records of 4 floats
-        batch = rows(1001)
+    monkeypatch.setattr(fresh, "PART_BYTES", 16 * 999)  # 1,000 records of 4 floats
     db = FakeDB([(r"row_security", (False, False)), (STORED, (False,))])
     result = db.run(records.upsert_plan(target(), iter(batch), fresh=True))
     kinds = [s.sql.split()[0] for s in db.sent if not s.sql.startswith("ALTER")]  # text column
     assert kinds == ["SELECT", "CREATE", "COPY", "INSERT"]  # no probe: nothing to send straight
     assert db.sent[2].copied_rows == len(batch) and result.count == len(batch)
+
+
+# -- more than part_rows records: spooled to a file, then sent straight in id order ------------
+
+
+@pytest.fixture
+def small_parts(monkeypatch: pytest.MonkeyPatch) -> int:
+    monkeypatch.setattr(fresh, "PART_BYTES", 16 * 999)  # part_rows: 1,000 records of 4 floats
+    return 1000
+
+
+def ords(sent: object) -> list[int]:
+    return [int.from_bytes(f, "big") for f in sent.copied_firsts]  # type: ignore[attr-defined]
+
+
+def test_a_big_load_of_new_ids_is_spooled_and_sent_straight_in_id_order(small_parts):
+    batch = rows(2500)[::-1]
+    db = FakeDB([(r"row_security", (False, False)), (STORED, (False,))])
+    result = db.run(records.upsert_plan(target(), iter(batch), fresh=True))
+    kinds = [s.sql.split()[0] for s in db.sent]
+    assert kinds == ["SELECT", "SELECT", "SELECT", "SAVEPOINT", "COPY"]
+    first, every = db.sent[1].params["ids"], db.sent[2].params["ids"]
+    assert first[0] == "r1499" and every[0] == "r0" and every[-1] == "r999"  # sorted samples
+    assert db.sent[4].sql.startswith('COPY "s"."docs" ("id", "vec", "metadata") FROM STDIN')
+    assert db.sent[4].copied_firsts == sorted(f"r{i}".encode() for i in range(2500))
+    assert result.count == 2500
+
+
+@pytest.mark.parametrize("has_text", [False, True])
+def test_spooled_rows_are_the_rows_a_straight_copy_sends(has_text):
+    """The spool's rows, re-headed, are byte for byte what the table's own encoder writes."""
+    recs = [(f"x{i}", [i, 1.5, -2, 0.25], {"i": i, "s": "é"}) for i in range(600)]
+    if has_text:
+        recs = [(*r, None if i % 3 else f"text {i}") for i, r in enumerate(recs)]
+    staged, spool = Encoder(KINDS["vector"], 4), fresh.Spool()
+    numbered = list(enumerate(recs))
+    for k in range(0, 600, 256):
+        spool.add(
+            [r[0] for _, r in numbered[k : k + 256]], staged.staged_rows(numbered[k : k + 256])
+        )
+    order = sorted(range(600), key=spool.ids.__getitem__)
+    direct = Encoder(KINDS["vector"], 4, table_text=has_text)
+    expected = b"".join(direct.chunks(iter([numbered[i] for i in order])))
+    assert b"".join(spool.straight(order, has_text)) == expected
+    staged_again = b"".join(Encoder(KINDS["vector"], 4).chunks(iter(numbered)))
+    assert b"".join(spool.staged()) + COPY_TRAILER == staged_again  # the trailer: chunks(rest)
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["first part stored", "every id probed", "repeated id", "text", "too big", "missed"],
+)
+def test_a_big_load_that_cannot_go_straight_is_staged_in_the_callers_order(
+    case, small_parts, monkeypatch
+):
+    batch = rows(2500)
+    answers: list = [(r"row_security", (False, False))]
+    if case == "first part stored":
+        answers.append((STORED, (True,)))
+    elif case == "every id probed":  # the first part's probe finds none, the whole load's one
+        later = lambda sent: (any(int(i[1:]) > 1000 for i in sent.params["ids"]),)  # noqa: E731
+        answers.append((STORED, later))
+    else:
+        answers.append((STORED, (False,)))
+    if case == "repeated id":
+        batch[2000] = ("r5", np.ones(4), {"again": True})
+    if case == "text":
+        batch[1800] = ("t", np.ones(4), {}, "some text")
+    if case == "too big":
+        monkeypatch.setattr(fresh, "SPOOL_BYTES", 40_000)  # about 600 rows of 4 floats
+    if case == "missed":  # a stored id no probe saw fails the straight COPY
+        answers.append((r'^COPY "s"."docs"', psycopg.errors.UniqueViolation("duplicate key")))
+    db = FakeDB(answers)
+    result = db.run(records.upsert_plan(target(), iter(batch), fresh=True))
+    kinds = [s.sql.split()[0] for s in db.sent]
+    assert [k for k in kinds if k in ("CREATE", "COPY", "INSERT")][-3:] == [
+        "CREATE",
+        "COPY",
+        "INSERT",
+    ]
+    assert ("ALTER" in kinds) == (case == "text")  # the text column, added by the merge
+    (stage,) = [s for s in db.sent if s.sql.startswith('COPY "vecs_core_stage"')]
+    assert ords(stage) == list(range(2500))  # numbered as given: the last of an id wins
+    assert result.count == 2500
+    straight = [s for s in db.sent if s.sql.startswith('COPY "s"."docs"')]
+    assert len(straight) == (case == "missed")
+
+
+def test_a_bad_record_after_the_first_part_fails_before_anything_is_sent(small_parts):
+    batch = [*rows(1500), ("bad", [1, 2, 3], {})]
+    db = FakeDB([(r"row_security", (False, False)), (STORED, (False,))])
+    with pytest.raises(vecs_core.RecordError, match="record 1500"):
+        db.run(records.upsert_plan(target(), iter(batch), fresh=True))
+    assert not db.statements("COPY|SAVEPOINT|CREATE")
 
 
 @pytest.mark.parametrize("bad", ["a\x00b", "x\ud800", ""])
@@ -272,6 +365,27 @@ def test_a_stored_id_missed_by_the_probe_is_overwritten_as_an_upsert(vx, straigh
     assert got[ids[0]][2] == {"new": ids[0]} and got["r3"][2] == {"i": 3}
 
 
+def test_a_big_load_of_new_ids_goes_straight_with_upsert_results(vx, straight, small_parts):
+    col = vx.get_or_create_collection("big", dimension=4)
+    col.upsert(rows(300))
+    col.enable_text()  # the straight COPY carries the text column
+    order = np.random.default_rng(7).permutation(2500)
+    col.upsert((f"n{i}", [1, 2, 3, float(i)], {"i": int(i)}, f"doc {i}") for i in order)
+    assert straight == [True, True] and col.count() == 2800  # spooled, sorted, sent straight
+    got = {r[0]: r for r in col.fetch(["n0", "n1234", "r7"])}
+    assert got["n1234"][2] == {"i": 1234} and list(got["n1234"][1]) == [1, 2, 3, 1234]
+    assert got["r7"][2] == {"i": 7}
+    assert col.get(["n42"])[0].text == "doc 42"
+    # a stored id past the first part (sent in reverse: ids[1499:]), which neither probe looks
+    # at: the straight COPY fails, is rolled back, and the spool is merged
+    ids = sorted(f"m{i:05d}" for i in range(2500))
+    hidden = next(i for i in ids[1:1499] if i not in fresh._probe(ids))
+    col.upsert([(hidden, [9, 9, 9, 9], {"old": True})])
+    col.upsert([(i, [1, 1, 1, 1], {"new": i}) for i in ids[::-1]])
+    assert straight[-1] is False and col.count() == 2800 + 2500
+    assert col.fetch([hidden])[0][2] == {"new": hidden}
+
+
 def test_python_str_order_is_the_merges_order(sql_conn, schema):
     """Straight loads sort ids in Python; merges in SQL with COLLATE "C": the same order, so
     writers of overlapping ids lock them in one direction."""
@@ -282,9 +396,15 @@ def test_python_str_order_is_the_merges_order(sql_conn, schema):
     assert [r[0] for r in rows_] == sorted(ids)
 
 
-def test_concurrent_writers_of_overlapping_new_ids_do_not_deadlock(database_url, schema):
+@pytest.mark.parametrize("spooled", [False, True])
+def test_concurrent_writers_of_overlapping_new_ids_do_not_deadlock(
+    database_url, schema, spooled, monkeypatch
+):
     """Straight loads of the same new ids in opposite orders, and a merge of some of them, at
-    once: all succeed (no deadlock, no duplicate key), every id once."""
+    once: all succeed (no deadlock, no duplicate key), every id once. ``spooled``: the loads
+    are more than ``part_rows`` records, sent straight from a spool."""
+    if spooled:
+        monkeypatch.setattr(fresh, "PART_BYTES", 16 * 999)
     with vecs_core.create_client(database_url, schema=schema, pool_size=2) as vx:
         vx.get_or_create_collection("overlap", dimension=4).upsert(rows(10))
     ids = [f"o{i:04d}" for i in range(1500)]

@@ -262,6 +262,10 @@ COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
 COPY_TRAILER = struct.pack(">h", -1)
 _ROW_HEAD = struct.Struct(">hiqi")  # 5 fields, len(ord)=8, ord, len(id)
 _TABLE_ROW_HEAD = struct.Struct(">hi")  # 3 or 4 fields, len(id)
+STAGED_ID_AT = _ROW_HEAD.size - 4
+"""Where a staged row's id field (its length, then its bytes) starts, after the field count and
+``ord``: from there on, a staged row is the row of a table with a text column, after its field
+count (a table without one: less the last field, a NULL text)."""
 _NULL = _LEN.pack(-1)
 
 
@@ -445,11 +449,20 @@ class Encoder:
                 out.append(_NULL if text is None else _LEN.pack(len(text)) + text)
         return out
 
-    def chunks(self, records: Iterator[tuple[int, object]]) -> Iterable[bytes]:
-        """Yield the COPY stream in chunks of ``chunk_rows`` records: the header, the rows, the
-        trailer. Dense vectors are converted a chunk at a time (one numpy call), the rest per
-        record."""
-        head = COPY_HEADER
+    def staged_rows(self, batch: list[tuple[int, object]]) -> list[bytes]:
+        """The staging table's row for each record of ``batch``, one byte string per record
+        (counted, as :meth:`chunks` counts). Only for the staging format (no ``table_text``)."""
+        if self.table_text is not None:
+            raise TypeError("staged_rows() is for the staging format only")
+        fields = self._rows(batch)  # 7 per record: head, id, vector, metadata (3), text
+        self.count += len(batch)
+        return [b"".join(fields[i : i + 7]) for i in range(0, len(fields), 7)]
+
+    def chunks(self, records: Iterator[tuple[int, object]], header: bool = True) -> Iterable[bytes]:
+        """Yield the COPY stream in chunks of ``chunk_rows`` records: the header (unless
+        ``header`` is False: rows sent before these carried it), the rows, the trailer. Dense
+        vectors are converted a chunk at a time (one numpy call), the rest per record."""
+        head = COPY_HEADER if header else b""
         while batch := list(islice(records, self.chunk_rows)):
             self.count += len(batch)
             yield head + b"".join(self._rows(batch))

@@ -118,13 +118,21 @@ def upsert_plan(
             target.kind, target.dimension, refuse_zero=refuse_zero, table_text=target.has_text
         )
         stream = FreshStream(chain([first], numbered), target.has_text)
-        yield from merge_step(fresh_load_plan(target.table, target.has_text, direct, stream))
-        left = stream.remaining()  # from the first record that could not go straight in
-        if left is None:
-            return UpsertResult(direct.count, False)
-        (first, numbered), encoder.count = left, direct.count
+        yield from merge_step(
+            fresh_load_plan(target.table, target.has_text, direct, stream, encoder)
+        )
+        encoder.count += direct.count  # a spool's rows were counted by ``encoder``
+        spool, left = stream.spool, stream.remaining()  # what could not go straight in
+        if left is None and spool is None:
+            return UpsertResult(encoder.count, False)
+        rest = iter(()) if left is None else chain([left[0]], left[1])
+    else:
+        spool, rest = None, chain([first], numbered)
     yield create_stage(target)
-    yield CopyIn(STAGE_COPY, encoder.chunks(chain([first], numbered)))
+    if spool is None:
+        yield CopyIn(STAGE_COPY, encoder.chunks(rest))
+    else:  # rows encoded (in the caller's order) before they were found not to go straight
+        yield CopyIn(STAGE_COPY, chain(spool.staged(), encoder.chunks(rest, header=False)))
     added = encoder.has_text and not target.has_text
     if added and not target.may_add_text:
         raise PermissionDenied(
