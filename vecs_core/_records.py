@@ -451,9 +451,8 @@ class Encoder:
 
     def staged_rows(self, batch: list[tuple[int, object]]) -> list[bytes]:
         """The staging table's row for each record of ``batch``, one byte string per record
-        (counted, as :meth:`chunks` counts). Only for the staging format (no ``table_text``)."""
-        if self.table_text is not None:
-            raise TypeError("staged_rows() is for the staging format only")
+        (counted, as :meth:`chunks` counts), from an encoder of the staging format (no
+        ``table_text``)."""
         fields = self._rows(batch)  # 7 per record: head, id, vector, metadata (3), text
         self.count += len(batch)
         return [b"".join(fields[i : i + 7]) for i in range(0, len(fields), 7)]

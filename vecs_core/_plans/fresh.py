@@ -56,6 +56,7 @@ from __future__ import annotations
 import os
 import struct
 import tempfile
+from array import array
 from collections.abc import Iterator
 from itertools import chain, islice
 from typing import Any
@@ -162,14 +163,14 @@ class Spool:
     def __init__(self) -> None:
         self.file = tempfile.TemporaryFile()
         self.ids: list[str] = []
-        self.spans: list[tuple[int, int]] = []  # each row's offset and length in the file
+        self.ends = array("q")  # where each row ends in the file (the next one starts there)
         self.size = 0
 
     def add(self, ids: list[str], rows: list[bytes]) -> None:
-        spans, at = self.spans, self.size
+        ends, at = self.ends, self.size
         for row in rows:
-            spans.append((at, len(row)))
             at += len(row)
+            ends.append(at)
         self.ids.extend(ids)
         self.file.write(b"".join(rows))
         self.size = at
@@ -188,15 +189,15 @@ class Spool:
         field count replaced and its ``ord`` left out (and its NULL text, without a text
         column), read back a row at a time."""
         self.file.flush()
-        fd, spans = self.file.fileno(), self.spans
+        fd, ends = self.file.fileno(), self.ends
         fields, cut = struct.pack(">h", 3 + has_text), 0 if has_text else 4
         head = COPY_HEADER
         for start in range(0, len(order), 256):
             out = [head]
             for i in order[start : start + 256]:
-                at, size = spans[i]
+                at = (ends[i - 1] if i else 0) + STAGED_ID_AT
                 out.append(fields)
-                out.append(os.pread(fd, size - STAGED_ID_AT - cut, at + STAGED_ID_AT))
+                out.append(os.pread(fd, ends[i] - cut - at, at))
             yield b"".join(out)
             head = b""
         yield head + COPY_TRAILER
