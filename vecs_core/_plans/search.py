@@ -479,6 +479,11 @@ def _remember(shape: SearchShape, key: Hashable, exact: bool) -> None:
     shape.branches[key] = (exact, time.monotonic() + BRANCH_SECONDS)
 
 
+_hit = tuple.__new__
+"""Makes a :class:`Hit` from a tuple of all its fields without the Python-level ``__new__`` a
+NamedTuple has (one frame per row less; the rows of a search are built on its hot path)."""
+
+
 def shape_rows(
     target: Target, shape: SearchShape, request: SearchRequest, rows: list[tuple[Any, ...]]
 ) -> list[Any]:
@@ -490,8 +495,8 @@ def shape_rows(
     if o.form == "hits":  # score: the measure's similarity (similarity_score)
         sim = MEASURES[o.measure].similarity
         if o.include_vector:  # id, distance, vec, metadata, text
-            return [Hit(r[0], r[1], r[3], r[4], decode(r[2]), sim(r[1])) for r in rows]
-        return [Hit(r[0], r[1], r[2], r[3], None, sim(r[1])) for r in rows]
+            return [_hit(Hit, (r[0], r[1], r[3], r[4], decode(r[2]), sim(r[1]))) for r in rows]
+        return [_hit(Hit, (r[0], r[1], r[2], r[3], None, sim(r[1]))) for r in rows]
     # vecs' tuples: (id, distance?, vector?, metadata?)
     wanted = ("id",) + ("distance",) * o.include_value + ("vec",) * o.include_vector
     wanted += ("metadata",) * o.include_metadata
