@@ -30,74 +30,52 @@ def _checkpoint(db) -> None:
         conn.execute("CHECKPOINT")
 
 
-def bench_vecs_core_batches(db, records, dim, name="up_core_batch"):
+def _vecs_core_timed(db, dim, name, load, preload=(), stored=0):
+    """A fresh collection ``name``, ``preload``-ed untimed, then ``load(col)`` timed; checks
+    that ``stored`` records are there afterwards and drops the collection."""
     import vecs_core
 
     vx = vecs_core.create_client(db.url, schema=SCHEMA)
     try:
         col = vx.get_or_create_collection(name, dimension=dim)
+        if preload:
+            col.upsert(preload)
         _checkpoint(db)
         with Timer() as t:
-            for s in range(0, len(records), BATCH):
-                col.upsert(records[s : s + BATCH])
-        assert col.count() == len(records)
+            load(col)
+        assert col.count() == stored, (col.count(), stored)
         return t.seconds
     finally:
         vx.delete_collection(name)
         vx.disconnect()
 
 
-def bench_vecs_core_generator(db, records, dim, name="up_core_gen"):
-    import vecs_core
+def bench_vecs_core_batches(db, records, dim):
+    def load(col):
+        for s in range(0, len(records), BATCH):
+            col.upsert(records[s : s + BATCH])
 
-    vx = vecs_core.create_client(db.url, schema=SCHEMA)
-    try:
-        col = vx.get_or_create_collection(name, dimension=dim)
-        _checkpoint(db)
-        with Timer() as t:
-            col.upsert(r for r in records)  # one call, one transaction, streamed
-        assert col.count() == len(records)
-        return t.seconds
-    finally:
-        vx.delete_collection(name)
-        vx.disconnect()
+    return _vecs_core_timed(db, dim, "up_core_batch", load, stored=len(records))
 
 
-def bench_vecs_core_more(db, records, dim, name="up_core_more"):
+def bench_vecs_core_generator(db, records, dim):
+    """One call, one transaction, streamed."""
+    load = lambda col: col.upsert(r for r in records)  # noqa: E731
+    return _vecs_core_timed(db, dim, "up_core_gen", load, stored=len(records))
+
+
+def bench_vecs_core_more(db, records, dim):
     """One generator of new ids into a collection that already has rows (10,000 others, loaded
     untimed): more than ``part_rows`` records, spooled, sorted and sent straight."""
-    import vecs_core
-
-    vx = vecs_core.create_client(db.url, schema=SCHEMA)
-    try:
-        col = vx.get_or_create_collection(name, dimension=dim)
-        col.upsert((f"old-{i}", v, m) for i, v, m in records[:BATCH])
-        _checkpoint(db)
-        with Timer() as t:
-            col.upsert(r for r in records)
-        assert col.count() == len(records) + min(BATCH, len(records))
-        return t.seconds
-    finally:
-        vx.delete_collection(name)
-        vx.disconnect()
+    old = [(f"old-{i}", v, m) for i, v, m in records[:BATCH]]
+    load = lambda col: col.upsert(r for r in records)  # noqa: E731
+    return _vecs_core_timed(db, dim, "up_core_more", load, old, len(records) + len(old))
 
 
-def bench_vecs_core_overwrite(db, records, dim, name="up_core_over"):
+def bench_vecs_core_overwrite(db, records, dim):
     """An overwrite load: every id already stored (staging + merge, ON CONFLICT DO UPDATE)."""
-    import vecs_core
-
-    vx = vecs_core.create_client(db.url, schema=SCHEMA)
-    try:
-        col = vx.get_or_create_collection(name, dimension=dim)
-        col.upsert(r for r in records)
-        _checkpoint(db)
-        with Timer() as t:
-            col.upsert((i, -v, m) for i, v, m in records)
-        assert col.count() == len(records)
-        return t.seconds
-    finally:
-        vx.delete_collection(name)
-        vx.disconnect()
+    load = lambda col: col.upsert((i, -v, m) for i, v, m in records)  # noqa: E731
+    return _vecs_core_timed(db, dim, "up_core_over", load, records, len(records))
 
 
 def create_raw_table(conn, table, dim):

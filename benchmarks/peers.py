@@ -251,14 +251,14 @@ class VecsCore(System):
     def open(self) -> None:
         self.vx = self._client()
         self.col = self.vx.get_or_create_collection(self.name)
-        self.ef = None
+        self.value = None  # the query argument named by .knob
         self.flt = {"category": FILTER_CATEGORY}
 
     def set_knob(self, value) -> None:
-        self.ef = value
+        self.value = value
 
     def search(self, q) -> list[str]:
-        return self.col.query(data=q, limit=K, ef_search=self.ef)
+        return self.col.query(data=q, limit=K, **{self.knob: self.value})
 
     def filtered(self, q) -> list[tuple]:
         return self.col.search(q, limit=K, filters=self.flt)
@@ -286,7 +286,7 @@ class VecsCore(System):
         self.acol = await self.avx.get_or_create_collection(self.name)
 
     async def asearch(self, q) -> list[str]:
-        return await self.acol.query(data=q, limit=K, ef_search=self.ef)
+        return await self.acol.query(data=q, limit=K, **{self.knob: self.value})
 
     async def aclose(self):
         await self.avx.disconnect()
@@ -327,9 +327,6 @@ class VecsCoreIVF(VecsCore):
         import vecs_core
 
         return vecs_core.IndexArgsIVFFlat()
-
-    def search(self, q) -> list[str]:
-        return self.col.query(data=q, limit=K, probes=self.ef)  # set_knob keeps it in .ef
 
 
 class Raw(System):

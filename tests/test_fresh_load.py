@@ -386,6 +386,23 @@ def test_a_big_load_of_new_ids_goes_straight_with_upsert_results(vx, straight, s
     assert col.fetch([hidden])[0][2] == {"new": hidden}
 
 
+def test_a_big_load_that_cannot_go_straight_is_merged_from_its_spool(vx, straight, small_parts):
+    """Against the database: the spool's rows, staged as written, keep the call's last-wins
+    order for a repeated id, and text past the first part adds the text column."""
+    col = vx.get_or_create_collection("spool_staged", dimension=4)
+    col.upsert(rows(300))
+    batch = [(f"s{i}", [1, 1, 1, float(i)], {"i": i}) for i in range(2500)]
+    batch[1800] = ("s5", [5, 5, 5, 5], {"again": True})  # repeats s5 (first seen at 5)
+    batch[2000] = ("t", [2, 2, 2, 2], {}, "a document")  # text, and no text column yet
+    col.upsert(batch)
+    assert straight[-1] is False  # spooled, then staged from the file
+    assert col.count() == 300 + 2500 - 1  # s1800 became a second s5, s2000 the new t
+    got = _stored(col, ["s5", "s4", "r7"])
+    assert got["s5"][2] == {"again": True} and list(got["s5"][1]) == [5, 5, 5, 5]
+    assert got["s4"][2] == {"i": 4} and got["r7"][2] == {"i": 7}
+    assert col.get(["t"])[0].text == "a document"
+
+
 def test_python_str_order_is_the_merges_order(sql_conn, schema):
     """Straight loads sort ids in Python; merges in SQL with COLLATE "C": the same order, so
     writers of overlapping ids lock them in one direction."""

@@ -262,11 +262,16 @@ COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
 COPY_TRAILER = struct.pack(">h", -1)
 _ROW_HEAD = struct.Struct(">hiqi")  # 5 fields, len(ord)=8, ord, len(id)
 _TABLE_ROW_HEAD = struct.Struct(">hi")  # 3 or 4 fields, len(id)
-STAGED_ID_AT = _ROW_HEAD.size - 4
-"""Where a staged row's id field (its length, then its bytes) starts, after the field count and
-``ord``: from there on, a staged row is the row of a table with a text column, after its field
-count (a table without one: less the last field, a NULL text)."""
+_STAGED_ID_AT = _ROW_HEAD.size - 4  # a staged row's id field starts after the count and ord
 _NULL = _LEN.pack(-1)
+
+
+def table_row_of_staged(has_text: bool) -> tuple[bytes, int, int]:
+    """How a staged row becomes the table's row, as ``(count, skip, cut)``: write ``count``
+    (the table row's field count), then the staged row's bytes after its first ``skip`` and
+    before its last ``cut`` (``ord`` goes; without a text column so does the NULL text, which
+    such a load's rows all have)."""
+    return struct.pack(">h", 3 + has_text), _STAGED_ID_AT, 0 if has_text else len(_NULL)
 
 
 _STR = frozenset({str})

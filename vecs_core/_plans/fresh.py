@@ -54,7 +54,6 @@ into the table would behave differently: under a session role, with row level se
 from __future__ import annotations
 
 import os
-import struct
 import tempfile
 from array import array
 from collections.abc import Iterator
@@ -65,7 +64,7 @@ import psycopg
 from psycopg import sql
 
 from .._protocol import CopyIn, Execute, Plan
-from .._records import COPY_HEADER, COPY_TRAILER, STAGED_ID_AT, Encoder, check_id
+from .._records import COPY_HEADER, COPY_TRAILER, Encoder, check_id, table_row_of_staged
 from ..exc import RecordError
 
 _ID, _VEC, _META, _TEXT = (sql.Identifier(c) for c in ("id", "vec", "metadata", "text"))
@@ -190,12 +189,12 @@ class Spool:
         column), read back a row at a time."""
         self.file.flush()
         fd, ends = self.file.fileno(), self.ends
-        fields, cut = struct.pack(">h", 3 + has_text), 0 if has_text else 4
+        fields, skip, cut = table_row_of_staged(has_text)
         head = COPY_HEADER
         for start in range(0, len(order), 256):
             out = [head]
             for i in order[start : start + 256]:
-                at = (ends[i - 1] if i else 0) + STAGED_ID_AT
+                at = (ends[i - 1] if i else 0) + skip
                 out.append(fields)
                 out.append(os.pread(fd, ends[i] - cut - at, at))
             yield b"".join(out)

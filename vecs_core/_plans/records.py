@@ -129,10 +129,10 @@ def upsert_plan(
     else:
         spool, rest = None, chain([first], numbered)
     yield create_stage(target)
-    if spool is None:
-        yield CopyIn(STAGE_COPY, encoder.chunks(rest))
-    else:  # rows encoded (in the caller's order) before they were found not to go straight
-        yield CopyIn(STAGE_COPY, chain(spool.staged(), encoder.chunks(rest, header=False)))
+    # a spool holds rows encoded (in the caller's order) before they were found not to go
+    # straight: they are the first staged rows, the header theirs
+    body = encoder.chunks(rest, header=spool is None)
+    yield CopyIn(STAGE_COPY, body if spool is None else chain(spool.staged(), body))
     added = encoder.has_text and not target.has_text
     if added and not target.may_add_text:
         raise PermissionDenied(
