@@ -228,15 +228,21 @@ class VecsCore(System):
             )
         return vecs_core.IndexArgsHNSW(m=HNSW_M, ef_construction=HNSW_EFC)
 
-    def load(self) -> dict:
-        vx = self._client()
-        vx.delete_collection(self.name)
-        col = vx.get_or_create_collection(self.name, dimension=self.ds.dim, storage=self.storage)
+    def ingest(self, vx, name: str):
+        """A fresh collection ``name`` (dropped first), every record upserted in one call;
+        returns ``(collection, seconds)``."""
+        vx.delete_collection(name)
+        col = vx.get_or_create_collection(name, dimension=self.ds.dim, storage=self.storage)
         _checkpoint(self.url)  # as before the raw load: no checkpoint left over from the drop
         ds = self.ds
         t = time.perf_counter()
         col.upsert((data.id_for(i), ds.vectors[i], meta(i)) for i in range(ds.n))
-        ingest = time.perf_counter() - t
+        return col, time.perf_counter() - t
+
+    def load(self) -> dict:
+        vx = self._client()
+        col, ingest = self.ingest(vx, self.name)
+        ds = self.ds
         t = time.perf_counter()
         col.create_index(
             method=self.method, measure="cosine_distance", index_arguments=self._index_args()
@@ -337,28 +343,36 @@ class Raw(System):
     knobs = [10, 20, 40, 80, 160, 320]
     table = f'"{SCHEMA}"."vecs_core"'
 
+    def ingest(self, conn, tbl: str) -> float:
+        """A fresh table ``tbl`` in vecs' layout (dropped first), every record sent by one
+        binary ``COPY`` and committed; returns the seconds. ``conn`` is left in autocommit."""
+        from pgvector.psycopg import register_vector
+
+        ds = self.ds
+        conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{SCHEMA}"')
+        conn.execute(f"DROP TABLE IF EXISTS {tbl}")
+        conn.execute(
+            f"CREATE TABLE {tbl} (id character varying NOT NULL PRIMARY KEY, "
+            f"vec vector({ds.dim}) NOT NULL, metadata jsonb NOT NULL DEFAULT '{{}}')"
+        )
+        conn.execute(f"CREATE INDEX ON {tbl} USING gin (metadata jsonb_path_ops)")
+        conn.execute("CHECKPOINT")
+        register_vector(conn)
+        conn.autocommit = False
+        t = time.perf_counter()
+        copy_records(conn, tbl, ds)
+        conn.commit()
+        seconds = time.perf_counter() - t
+        conn.autocommit = True
+        return seconds
+
     def load(self) -> dict:
         import psycopg
-        from pgvector.psycopg import register_vector
 
         ds = self.ds
         tbl = f'"{SCHEMA}"."raw_load"'
         with psycopg.connect(self.url, autocommit=True) as conn:
-            conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{SCHEMA}"')
-            conn.execute(f"DROP TABLE IF EXISTS {tbl}")
-            conn.execute(
-                f"CREATE TABLE {tbl} (id character varying NOT NULL PRIMARY KEY, "
-                f"vec vector({ds.dim}) NOT NULL, metadata jsonb NOT NULL DEFAULT '{{}}')"
-            )
-            conn.execute(f"CREATE INDEX ON {tbl} USING gin (metadata jsonb_path_ops)")
-            conn.execute("CHECKPOINT")
-            register_vector(conn)
-            conn.autocommit = False
-            t = time.perf_counter()
-            copy_records(conn, tbl, ds)
-            conn.commit()
-            ingest = time.perf_counter() - t
-            conn.autocommit = True
+            ingest = self.ingest(conn, tbl)
             t = time.perf_counter()
             conn.execute(
                 f"CREATE INDEX ON {tbl} USING hnsw (vec vector_cosine_ops) "
@@ -858,6 +872,9 @@ def run_load(name: str, a, url: str | None) -> dict:
     ]
     if url:
         cmd += ["--url", url]
+    # write back what earlier loads left dirty in the page cache (LanceDB's files, Chroma's
+    # SQLite, the last drop), so that write-back does not land inside this load's timing
+    os.sync()
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=a.load_timeout)
     except subprocess.TimeoutExpired:
@@ -866,6 +883,45 @@ def run_load(name: str, a, url: str | None) -> dict:
         if line.startswith("RESULT "):
             return json.loads(line[7:])
     raise RuntimeError(f"{name} load failed:\n{proc.stderr[-3000:]}")
+
+
+def ingest_pairs(systems: dict, pairs: int) -> dict:
+    """Fresh ingest only (no index), vecs_core's upsert against raw binary ``COPY`` into the
+    same layout, ``pairs`` times in turn on the same server, which goes first alternating: the
+    issue's ingest line, measured apart from the loads' index builds and other systems' I/O.
+    Each pair gives one ratio (raw seconds / vecs_core seconds: above 1 is faster than raw)."""
+    import psycopg
+
+    core, raw = systems["vecs_core"], systems["raw"]
+    vx = core._client()
+    tbl = f'"{SCHEMA}"."raw_pair"'
+    out: dict = {"vecs_core_s": [], "raw_s": []}
+    try:
+        with psycopg.connect(raw.url, autocommit=True) as conn:
+            for i in range(pairs):
+                for who in ("vecs_core", "raw") if i % 2 == 0 else ("raw", "vecs_core"):
+                    os.sync()
+                    if who == "raw":
+                        seconds = raw.ingest(conn, tbl)
+                    else:
+                        seconds = core.ingest(vx, "vecs_core_pair")[1]
+                    out[f"{who}_s"].append(round(seconds, 3))
+                print(
+                    f"  ingest pair {i + 1}/{pairs}: vecs_core {out['vecs_core_s'][-1]} s, "
+                    f"raw {out['raw_s'][-1]} s",
+                    flush=True,
+                )
+            conn.execute(f"DROP TABLE IF EXISTS {tbl}")
+        vx.delete_collection("vecs_core_pair")
+    finally:
+        vx.disconnect()
+    ratios = [r / v for v, r in zip(out["vecs_core_s"], out["raw_s"])]
+    out["ratios"] = [round(x, 3) for x in ratios]
+    out["ratio_median"] = round(statistics.median(ratios), 3)
+    out["ratio_of_medians"] = round(
+        statistics.median(out["raw_s"]) / statistics.median(out["vecs_core_s"]), 3
+    )
+    return out
 
 
 def concurrency(systems: dict, ds, n_queries: int, knobs: dict) -> dict:
@@ -951,6 +1007,12 @@ def main(argv=None) -> int:
     p.add_argument("--systems", default=",".join(SYSTEMS))
     p.add_argument("--load-repeats", type=int, default=3)
     p.add_argument("--passes", type=int, default=3)
+    p.add_argument(
+        "--ingest-pairs",
+        type=int,
+        default=5,
+        help="fresh ingest only, vecs_core and raw COPY in turn, this many times (0: none)",
+    )
     p.add_argument("--load-timeout", type=int, default=1800, help="seconds per load, else skipped")
     p.add_argument("--url", help="PostgreSQL URL (default: an embedded server)")
     p.add_argument("--pg-defaults", action="store_true", help="embedded server as shipped")
@@ -1040,6 +1102,9 @@ def main(argv=None) -> int:
             med["note"] = rs[0].get("note")
             med["load_runs"] = len(rs)
             res["load"][name] = med
+        if a.ingest_pairs and "vecs_core" in systems and "raw" in systems:
+            print(f"ingest pairs ({a.ingest_pairs}) ...", flush=True)
+            res["ingest_pairs"] = ingest_pairs(systems, a.ingest_pairs)
         if url:
             import psycopg
 
@@ -1160,6 +1225,19 @@ def markdown(res: dict) -> str:
             f"{r['time_to_first_indexed_query_s']:.1f} | {d.get('data', 0) / 1e6:.0f} | "
             f"{d.get('index', 0) / 1e6:.0f} | {r['peak_rss_mb']:.0f} | {r['load_runs']} |"
         )
+    pairs = res.get("ingest_pairs")
+    if pairs:
+        n = res["n"]
+        core, raw = statistics.median(pairs["vecs_core_s"]), statistics.median(pairs["raw_s"])
+        lines += [
+            "",
+            f"Fresh ingest alone, vecs_core's upsert and raw binary `COPY` in turn on the same "
+            f"server ({len(pairs['ratios'])} pairs, which goes first alternating, no index "
+            f"build between): vecs_core {core:.2f} s ({n / core:,.0f} rec/s), raw {raw:.2f} s "
+            f"({n / raw:,.0f} rec/s); per pair raw/vecs_core "
+            f"{', '.join(f'{x:.2f}' for x in pairs['ratios'])}: **{pairs['ratio_median']:.2f}x** "
+            f"raw `COPY` (median of the pairs; {pairs['ratio_of_medians']:.2f}x of the medians).",
+        ]
     lines += ["", "Recall@10 vs QPS (1 client, median of passes):", ""]
     lines += [
         "| system | knob | points (knob: QPS / recall) | best QPS at recall >= 0.95 |",
