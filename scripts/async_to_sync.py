@@ -1,14 +1,17 @@
 #!/usr/bin/env python3
 """Generate the sync half of vecs_core from its async source, psycopg-style.
 
-    python scripts/async_to_sync.py           # (re)write vecs_core/_sync.py and _driver.py
-    python scripts/async_to_sync.py --check   # exit 1 (with a diff) if either is stale
+    python scripts/async_to_sync.py           # (re)write the generated modules (see SOURCES)
+    python scripts/async_to_sync.py --check   # exit 1 (with a diff) if one is stale
 
-The async modules are the source: ``_async.py`` (the API: ``AsyncClient``, ``AsyncCollection``)
-and ``_adriver.py`` (the driver). The transformation works line by line, so comments and layout
-survive:
+The async modules are the source: ``_async.py``, ``_async_admin.py`` and ``_async_client.py``
+(the API: ``AsyncCollection``, its base ``AsyncCollectionAdmin``, ``AsyncClient``),
+``_adriver.py`` (the driver), ``_areplicas.py`` and ``_apods.py`` (read replicas, pods). The
+transformation works line by line, so comments and layout survive:
 
 - ``async def`` / ``async with`` / ``async for`` lose ``async``; ``await`` is dropped;
+- ``._async``, ``._async_admin``, ``._async_client`` and ``_adriver`` imports name the sync
+  modules;
 - async names become their sync twins (``AsyncCollection`` -> ``Collection``, ``__aenter__`` ->
   ``__enter__``, ``AsyncConnectionPool`` -> ``ConnectionPool`` ... see ``NAMES``);
 - intended differences are marked in the source: a line ending in ``# async-only`` is dropped,
@@ -33,12 +36,15 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "vecs_core"
 SOURCES = {
     "_async.py": "_sync.py",
+    "_async_admin.py": "_sync_admin.py",
+    "_async_client.py": "_sync_client.py",
     "_adriver.py": "_driver.py",
     "_areplicas.py": "_replicas.py",
     "_apods.py": "_pods.py",
 }
 
 NAMES = {
+    "AsyncCollectionAdmin": "CollectionAdmin",
     "AsyncCollection": "Collection",
     "AsyncClient": "Client",
     "create_async_client": "create_client",
@@ -78,6 +84,7 @@ def _convert_line(line: str) -> str:
     line = re.sub(r"\basync (def|with|for)\b", r"\1", line)
     line = re.sub(r"\bawait ", "", line)
     line = re.sub(r"\b_adriver\b", "_driver", line)
+    line = re.sub(r"(?<=\.)_async(_admin|_client)?\b", r"_sync\1", line)
     return _NAME.sub(lambda m: NAMES[m.group(1)], line)
 
 

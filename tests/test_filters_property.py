@@ -333,7 +333,7 @@ def test_indexed_keys_change_the_sql_not_the_results() -> None:
     if INDEXED_CASES["find"] == 0:
         pytest.skip("the indexed property test did not run in this session")
     assert INDEXED_CASES["find"] >= 1000, INDEXED_CASES
-    from vecs_core._filters import compile_request_filter
+    from vecs_core._filter_cache import compile_request_filter
 
     plain = compile_request_filter({"a": {"$gt": 1}, "b": {"$like": "x%"}})
     indexed = compile_request_filter({"a": {"$gt": 1}, "b": {"$like": "x%"}}, INDEXED_KEYS)

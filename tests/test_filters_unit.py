@@ -405,45 +405,45 @@ def test_like_regex_translation() -> None:
 
 
 def test_compiled_filters_are_kept_per_filter_and_indexed_keys() -> None:
-    from vecs_core import _filters
+    from vecs_core import _filter_cache
 
-    kept = _filters.compile_request_filter({"a": {"$in": [1, 2]}, "b": "x"})
+    kept = _filter_cache.compile_request_filter({"a": {"$in": [1, 2]}, "b": "x"})
     assert kept is not None and kept.key is not None
-    again = _filters.compile_request_filter({"a": {"$in": [1, 2]}, "b": "x"})
+    again = _filter_cache.compile_request_filter({"a": {"$in": [1, 2]}, "b": "x"})
     assert again is kept  # compiled once
     assert kept.text == kept.condition.as_string(None)
     # values that bind differently never share a compiled filter
-    ones = [_filters.compile_request_filter({"a": v}) for v in (1, 1.0, True, "1")]
+    ones = [_filter_cache.compile_request_filter({"a": v}) for v in (1, 1.0, True, "1")]
     assert len({id(c) for c in ones}) == 4
     sent = [next(iter(c.params.values())) for c in ones]  # the jsonb documents, as bound
     assert sent == ['{"a": 1}', '{"a": 1.0}', '{"a": true}', '{"a": "1"}']
     # the indexed keys change the compiled condition (over the index expression)
-    indexed = _filters.compile_request_filter({"a": 1}, {"a": "number"})
+    indexed = _filter_cache.compile_request_filter({"a": 1}, {"a": "number"})
     assert indexed is not None and indexed.text != ones[0].text
     # a filter not made of dicts, lists and plain scalars is compiled (and checked) every call
     from types import MappingProxyType
 
-    odd = _filters.compile_request_filter(MappingProxyType({"a": 1}))
+    odd = _filter_cache.compile_request_filter(MappingProxyType({"a": 1}))
     assert odd is not None and odd.key is None and odd.text == ones[0].text
-    assert _filters.compile_request_filter(MappingProxyType({"a": 1})) is not odd
-    big = {"$or": [{"a": i} for i in range(_filters.MAX_KEPT_VALUES + 1)]}
-    assert _filters.compile_request_filter(big).key is None  # type: ignore[union-attr]
+    assert _filter_cache.compile_request_filter(MappingProxyType({"a": 1})) is not odd
+    big = {"$or": [{"a": i} for i in range(_filter_cache.MAX_KEPT_VALUES + 1)]}
+    assert _filter_cache.compile_request_filter(big).key is None  # type: ignore[union-attr]
     # a malformed filter is never kept: it raises every time
     for _ in range(2):
         with pytest.raises(FilterError):
-            _filters.compile_request_filter({"a": {"$nope": 1}})
+            _filter_cache.compile_request_filter({"a": {"$nope": 1}})
     # past MAX_COMPILED, the kept filters are dropped at once
-    _filters._COMPILED.clear()
-    for i in range(_filters.MAX_COMPILED + 1):
-        _filters.compile_request_filter({"n": i})
-    assert len(_filters._COMPILED) == 1
+    _filter_cache._COMPILED.clear()
+    for i in range(_filter_cache.MAX_COMPILED + 1):
+        _filter_cache.compile_request_filter({"n": i})
+    assert len(_filter_cache._COMPILED) == 1
 
 
 def test_a_hostile_filter_depth_is_refused_not_frozen() -> None:
-    from vecs_core import _filters
+    from vecs_core import _filter_cache
 
     deep: dict[str, Any] = {"a": 1}
     for _ in range(5000):
         deep = {"$and": [deep]}
     with pytest.raises(FilterError, match="nested more than"):
-        _filters.compile_request_filter(deep)
+        _filter_cache.compile_request_filter(deep)

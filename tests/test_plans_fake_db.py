@@ -15,7 +15,7 @@ import pytest
 from fake_db import FakeDB
 
 from vecs_core import ArgError, IndexArgsHNSW, IndexArgsIVFFlat, IndexBuildError, IndexMeasure
-from vecs_core._filters import compile_request_filter
+from vecs_core._filter_cache import compile_request_filter
 from vecs_core._indexes import MEASURES, IndexMethod, IndexNote, plan_index
 from vecs_core._kinds import KINDS
 from vecs_core._plans import move, records

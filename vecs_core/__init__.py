@@ -8,7 +8,8 @@
 from . import adapter, embedded, exc
 from . import client as client  # vecs' module paths, reachable as attributes (not in *)
 from . import collection as collection
-from ._async import AsyncClient, AsyncCollection, create_async_client
+from ._async import AsyncCollection
+from ._async_client import AsyncClient, create_async_client
 from ._citus import Distribution, ShardPlacement
 from ._filters import FIELD_OPERATORS as FILTER_OPERATORS
 from ._filters import LOGICAL_OPERATORS
@@ -27,7 +28,8 @@ from ._plans.indexes import IndexBuildProgress, VectorIndex
 from ._progress import UpsertProgress
 from ._requests import MAX_LIMIT
 from ._routing import ReadStats
-from ._sync import Client, Collection, create_client
+from ._sync import Collection
+from ._sync_client import Client, create_client
 from ._types import Hit, Item, Record
 from .exc import (
     ArgError,

@@ -31,8 +31,8 @@ from .exc import ArgError, CollectionNotFound, VecsError
 T = TypeVar("T")
 
 if TYPE_CHECKING:
-    from ._async import AsyncClient, AsyncCollection  # async-only
-    # sync: from ._sync import Client, Collection
+    from ._async import AsyncCollection
+    from ._async_client import AsyncClient
 
 
 class AsyncPods:
@@ -151,8 +151,7 @@ def _plan_flow(plan: Callable[[], Plan[T]]) -> Flow[T]:
 async def list_everywhere(client: AsyncClient) -> list[AsyncCollection]:
     """``Client.list_collections``: the primary database's collections and every known pod's,
     each where the client routes it (a copy in another database is not listed)."""
-    from ._async import run_flow  # async-only
-    # sync: from ._sync import run_flow
+    from ._async_admin import run_flow
 
     homes = client._pods.map
     found = [c for c in await client._do(client._list_flow()) if homes.belongs(c.name, None)]

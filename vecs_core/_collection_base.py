@@ -1,4 +1,6 @@
-"""Everything a collection does, without I/O: request builders and flows shared by the shells.
+"""What a collection does, without I/O: request builders and flows shared by the shells (its
+upkeep - indexes, tuning, SQL functions - is in ``_admin_base.py``, keyword and hybrid search in
+``_text_flows.py``).
 
 A public method of ``Collection``/``AsyncCollection`` is two steps: build a typed request (the
 ``_*_request`` methods here validate every argument, check the query vector and compile the
@@ -20,21 +22,19 @@ from typing import Any, cast
 
 from typing_extensions import Self
 
-from . import _sqlapi
+from . import _text_flows as text_flows
 from ._checks import check_encodable, safe_repr
-from ._filters import CompiledFilter, compile_request_filter
-from ._indexes import MEASURES, known_measure, plan_index
-from ._metaindex import MetadataIndex, MetaType, check_key
+from ._filter_cache import CompiledFilter, compile_request_filter
+from ._indexes import MEASURES
+from ._metaindex import MetaType
 from ._names import collection_repr
-from ._plans import catalog, indexes, metadata, records, text
-from ._plans.indexes import IndexBuildProgress, IndexSet, IndexTarget, VectorIndex
+from ._plans import catalog, indexes, records
+from ._plans.indexes import IndexSet, VectorIndex
 from ._plans.search import (
     SearchShape,
     covering_index,
-    distance_sql,
     exact_search_below,
     search_plan,
-    search_settings,
     search_shape,
 )
 from ._protocol import Flow, Job, Mode
@@ -45,16 +45,13 @@ from ._requests import (
     FindRequest,
     HybridOptions,
     HybridRequest,
-    IndexOptions,
     KeywordOptions,
     KeywordRequest,
-    MetadataIndexOptions,
     SearchOptions,
     SearchRequest,
     UpsertRequest,
     check_text,
 )
-from ._tune import TuneOptions, TuneResult, tune_flow
 from ._types import Hit, Item, Record
 from ._zero_vectors import cosine_indexed, refuse_zero_vectors
 from .adapter import Adapter, AdapterContext, NoOp
@@ -206,28 +203,6 @@ class CollectionBase:
         qvec = self._query_vector(text if vector is None else vector, vector is not None)
         check_direction(qvec.value, checked.measure)
         return HybridRequest(checked, text, qvec, where)
-
-    def _index_request(self, **options: Any) -> IndexOptions:
-        return IndexOptions.build(**options)
-
-    def _tune_request(self, **options: Any) -> TuneOptions:
-        return TuneOptions.build(**options)
-
-    def _tune_queries(
-        self, queries: Iterable[Any] | None, measure: Any
-    ) -> list[VectorParam] | None:
-        """Held-out query vectors for ``tune`` (through the adapter, as a search's), checked."""
-        if queries is None:
-            return None
-        checked = [self._query_vector(q, False) for q in queries]
-        for q in checked:
-            check_direction(q.value, measure)
-        if not checked:
-            raise ArgError("tune(queries=...) needs at least one query vector (or None)")
-        return checked
-
-    def _metadata_index_request(self, **options: Any) -> MetadataIndexOptions:
-        return MetadataIndexOptions.build(**options)
 
     def _upsert_request(
         self, items: Iterable[Any] | None, skip_adapter: bool, vectors: Iterable[Any] | None = None
@@ -414,109 +389,7 @@ class CollectionBase:
             self._shapes = {}  # search shapes (and their remembered branches) depend on these
         return found.vector
 
-    # -- indexed metadata keys -------------------------------------------------------------------
-    def _index_metadata_flow(self, options: MetadataIndexOptions) -> Flow[MetadataIndex]:
-        target, o = self._index_target(), options
-        try:
-            made: MetadataIndex = yield Job(
-                lambda: metadata.index_metadata_plan(target, o.key, o.type, o.build_settings),
-                "outside",
-            )
-        finally:
-            self._indexes = None
-        yield from self._indexes_flow(refresh=True)
-        return made
-
-    def _list_metadata_indexes_flow(self) -> Flow[list[MetadataIndex]]:
-        yield from self._indexes_flow(refresh=True)
-        assert self._indexes is not None
-        return list(self._indexes[1].metadata)
-
-    def _drop_metadata_index_flow(self, key: object) -> Flow[list[str]]:
-        name = check_key(key)
-        try:
-            dropped: list[str] = yield Job(
-                lambda: metadata.drop_metadata_index_plan(self.schema, self.name, name),
-                "outside",
-            )
-        finally:
-            self._indexes = None
-        yield from self._indexes_flow(refresh=True)
-        return dropped
-
-    def _index_target(self) -> IndexTarget:
-        cap = self.client._build_memory_cap
-        return IndexTarget(self.schema, self.name, self._target.table, self.dimension, cap)
-
-    def _create_index_flow(self, request: IndexOptions) -> Flow[VectorIndex]:
-        version = yield from self.client._version_flow()
-        plan = plan_index(
-            method=request.method,
-            measure=request.measure,
-            index_arguments=request.index_arguments,
-            dimension=self.dimension,
-            version=version,
-            table=self._info.kind,
-        )
-        target, settings = self._index_target(), request.build_settings
-        if settings and self.client._citus_version is not None:
-            placed = yield from self.client._describe_flow(self.name)
-            if placed.distributed:
-                raise ArgError(
-                    f"maintenance_work_mem and parallel_workers cannot reach the Citus workers "
-                    f"that build the index of distributed collection {self.name!r} (a "
-                    "concurrent build runs outside a transaction, where SET LOCAL cannot "
-                    "propagate): set them on the workers (ALTER ROLE ... SET on the "
-                    "coordinator is propagated) and call create_index without them"
-                )
-        try:
-            built: VectorIndex = yield Job(
-                lambda: indexes.create_index_plan(target, plan, request.replace, settings),
-                "outside",
-            )
-        finally:
-            self._indexes = None
-        return built
-
-    def _tune_flow(
-        self, options: TuneOptions, queries: list[VectorParam] | None = None
-    ) -> Flow[TuneResult]:
-        return (yield from tune_flow(self, options, queries))
-
-    def _progress_flow(self) -> Flow[IndexBuildProgress | None]:
-        job = Job(lambda: indexes.progress_plan(self.schema, self.name), "statements")
-        snapshot: IndexBuildProgress | None = yield job
-        return snapshot
-
-    def _prewarm_flow(self) -> Flow[int]:
-        return int((yield Job(lambda: indexes.prewarm_plan(self.schema, self.name))))
-
-    def _drop_index_flow(self) -> Flow[list[str]]:
-        try:
-            dropped: list[str] = yield Job(
-                lambda: indexes.drop_index_plan(self.schema, self.name), "outside"
-            )
-        finally:
-            self._indexes = None
-        return dropped
-
-    def _list_indexes_flow(self) -> Flow[list[VectorIndex]]:
-        return (yield from self._indexes_flow(refresh=True))
-
-    def _index_name_flow(self) -> Flow[str | None]:
-        found = yield from self._indexes_flow(refresh=True)
-        return next((ix.name for ix in found if ix.valid), None)
-
-    def _is_indexed_flow(self, measure: object) -> Flow[bool]:
-        wanted = known_measure(measure)  # vecs: an unknown measure is simply not indexed
-        if wanted is None:
-            return False
-        found = yield from self._indexes_flow(refresh=True)
-        return covering_index(found, wanted) is not None
-
-    # -- text search (keyword / hybrid) --
-    # Full text is set up by ``_full_text_flow``: explicitly through ``enable_full_text()``, else
-    # by the first keyword or hybrid search (never under a session role: see _owner_only).
+    # -- text search (keyword / hybrid; the flows are in _text_flows.py) --
     def _owner_only(self, what: str, fix: str) -> None:
         """Refuse DDL that a call would run lazily when it runs under a session role: a role
         restricted by Row Level Security must not own the collection's schema changes."""
@@ -527,79 +400,13 @@ class CollectionBase:
             )
 
     def _full_text_flow(self, language: str | None = None, force: bool = False) -> Flow[str]:
-        """Make sure full text is set up (in ``language`` when given); return its language."""
-        current = self._info.full_text
-        wanted = language or current or text.FTS_LANGUAGE
-        if not force and current is not None and wanted == current:
-            return current
-        if not force:
-            self._owner_only("full-text index", "enable_full_text()")
-        yield from self._language_flow(wanted)
-        info = yield Job(
-            lambda: text.enable_full_text_plan(self.schema, self.name, wanted), "outside"
-        )
-        if info is not None:
-            self._set_info(info)
-        return wanted
-
-    def _language_flow(self, language: str) -> Flow[None]:
-        if language == text.FTS_LANGUAGE:
-            return None
-        known = self._ts_languages
-        if known is None or language not in known:  # configurations can be created at any time
-            known = yield Job(text.languages_plan, "statements")
-            self._ts_languages = known
-        if language not in known:
-            raise text.unknown_language(language, known)
-        return None
-
-    def _search_language_flow(self, language: str | None) -> Flow[str]:
-        """The language a keyword search runs in: the collection's full-text language, set up
-        first if needed, unless the call names another one (then computed row by row)."""
-        configured = yield from self._full_text_flow()
-        if language is None or language == configured:
-            return configured
-        yield from self._language_flow(language)
-        return language
+        return (yield from text_flows.full_text(self, language, force))
 
     def _keyword_search_flow(self, request: KeywordRequest) -> Flow[list[Hit]]:
-        language = yield from self._search_language_flow(request.options.language)
-        info = self._info
-        hits: list[Hit] = yield Job(
-            lambda: text.keyword_plan(info, request, language), "statements", read=True
-        )
-        return hits
+        return (yield from text_flows.keyword_search(self, request))
 
     def _hybrid_search_flow(self, request: HybridRequest) -> Flow[list[Hit]]:
-        options = request.options
-        language = yield from self._search_language_flow(options.language)
-        found = yield from self._indexes_flow()
-        index = covering_index(found, options.measure)
-        version = yield from self.client._version_flow()
-        filtered = request.where is not None
-        semantic_n = options.candidates[0]
-        settings, _ = search_settings(index, semantic_n, None, None, filtered, version)
-        distance = distance_sql(self._target, index, MEASURES[options.measure].operator)
-        info = self._info
-        hits: list[Hit] = yield Job(
-            lambda: text.hybrid_plan(info, request, language, distance, settings),
-            "statements",
-            read=True,
-        )
-        return hits
-
-    # -- SQL functions and views for PostgREST apps (see _sqlapi) --
-    def _install_sql_functions_flow(self, **options: Any) -> Flow[list[str]]:
-        return (yield from _sqlapi.install_flow(self, **options))
-
-    def _drop_sql_functions_flow(self, **options: Any) -> Flow[list[str]]:
-        return (yield from _sqlapi.drop_flow(self, **options))
-
-    def _expose_view_flow(self, **options: Any) -> Flow[str]:
-        return (yield from _sqlapi.expose_view_flow(self, **options))
-
-    def _drop_view_flow(self, view: object) -> Flow[None]:
-        return (yield from _sqlapi.drop_view_flow(view))
+        return (yield from text_flows.hybrid_search(self, request))
 
 
 def _alias(name: str, value: Any, alias: str, aliased: Any) -> Any:

@@ -14,72 +14,27 @@ operator is one entry in :data:`_FIELD_OPERATORS`. Nesting and size are bounded
 
 from __future__ import annotations
 
-import json
-import math
-from collections.abc import Callable, Hashable, Mapping
-from dataclasses import dataclass
-from decimal import Decimal
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from psycopg import sql
 
-from ._checks import (
-    MAX_FILTER_CONDITIONS,
-    MAX_FILTER_DEPTH,
-    MAX_METADATA_DEPTH,
-    NestingError,
-    safe_repr,
-    scan_json,
-    utf8_encodable,
+from ._checks import MAX_FILTER_CONDITIONS, MAX_FILTER_DEPTH, safe_repr, utf8_encodable
+from ._filter_values import (
+    Scalar,
+    check_scalar,
+    dumps_json,
+    eq_value,
+    fmt_path,
+    in_values,
+    number_param,
 )
 from ._metaindex import MetaType
 from ._metaindex import expression as metaindex_expression
 from ._sqlparams import Params
 from .exc import FilterError
 
-Scalar = str | int | float | bool | None
-
 LOGICAL_OPERATORS = ("$and", "$or", "$not")
-
-
-def _fmt_path(path: str, key: object) -> str:
-    return f"{path}[{key!r}]"
-
-
-def _check_scalar(value: object, path: str, op: str, *, allow_null: bool = True) -> Scalar:
-    if value is None:
-        if allow_null:
-            return None
-        raise FilterError(f"{path}: {op} does not accept null")
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int):
-        try:
-            repr(
-                value
-            )  # JSON needs the digits; Python refuses ints over sys.get_int_max_str_digits
-        except ValueError:
-            raise FilterError(
-                f"{path}: {op} operand is an integer too large to write as JSON"
-            ) from None
-        return value
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise FilterError(f"{path}: {op} operand {value!r} is not a finite number")
-        return value
-    if isinstance(value, str):
-        if "\x00" in value:
-            raise FilterError(f"{path}: {op} operand {safe_repr(value)} contains a NUL character")
-        if not utf8_encodable(value):
-            raise FilterError(
-                f"{path}: {op} operand {safe_repr(value)} holds a lone surrogate, which is not "
-                "valid Unicode"
-            )
-        return value
-    raise FilterError(
-        f"{path}: {op} expects a string, number, boolean or null, got "
-        f"{type(value).__name__} {safe_repr(value)}"
-    )
 
 
 def _not_a_dict(node: object, path: str) -> FilterError:
@@ -99,16 +54,7 @@ def check_filter_type(filters: object) -> Mapping[str, Any] | None:
     raise _not_a_dict(filters, "filters")
 
 
-def _number_param(value: int | float) -> Decimal:
-    """Numbers are compared as exact decimals, the way jsonb stores what ``json.dumps`` wrote."""
-    return Decimal(value) if isinstance(value, int) else Decimal(repr(value))
-
-
-def _json(obj: object) -> str:
-    return json.dumps(obj, ensure_ascii=False, allow_nan=False)
-
-
-class _Compiler:
+class Compiler:
     def __init__(
         self,
         column: sql.Composable,
@@ -143,7 +89,7 @@ class _Compiler:
                 raise FilterError(
                     f"{path}: keys must be strings, got {type(key).__name__} {safe_repr(key)}"
                 )
-            sub = _fmt_path(path, key)
+            sub = fmt_path(path, key)
             if key in ("$and", "$or"):
                 parts.append(self.logical(key, value, sub, depth))
             elif key == "$not":
@@ -198,7 +144,7 @@ class _Compiler:
                         f"{', '.join(_FIELD_OPERATORS)} (to match a whole object value, "
                         "write {'$eq': {...}})"
                     )
-                parts.append(handler(self, key, operand, _fmt_path(path, op)))
+                parts.append(handler(self, key, operand, fmt_path(path, op)))
             return _join(parts, "AND")
         if isinstance(value, (list, tuple)):
             raise FilterError(
@@ -212,7 +158,7 @@ class _Compiler:
         return self.params.add(key)
 
     def contains(self, obj: object) -> sql.Composable:
-        return sql.SQL("({} @> {})").format(self.col, self.params.add(_json(obj), "jsonb"))
+        return sql.SQL("({} @> {})").format(self.col, self.params.add(dumps_json(obj), "jsonb"))
 
     def has_key(self, key: str) -> sql.Composable:
         return sql.SQL("({} ? {})").format(self.col, self.key(key))
@@ -244,45 +190,7 @@ def _join(parts: list[sql.Composable], word: str) -> sql.Composable:
     return sql.SQL("(") + sql.SQL(f" {word} ").join(parts) + sql.SQL(")")
 
 
-def _json_operand(operand: object, path: str, op: str) -> object:
-    """An array or object operand of ``$eq``/``$ne``, checked, as plain lists and dicts.
-
-    Its nesting is checked without recursion first (it sits under a metadata key, so it can be
-    at most ``MAX_METADATA_DEPTH - 1`` levels deep, or it could never match); the copy below
-    then recurses at most that deep.
-    """
-    try:
-        scan_json(operand, MAX_METADATA_DEPTH - 1)
-    except NestingError as exc:
-        raise FilterError(f"{path}: {op} operand {exc}") from None
-    return _json_copy(operand, path, op)
-
-
-def _json_copy(value: object, path: str, op: str) -> object:
-    # only the containers scan_json walked (dict, list, tuple); anything else must be a scalar
-    if isinstance(value, dict):
-        out = {}
-        for k, v in value.items():
-            if not isinstance(k, str):
-                raise FilterError(
-                    f"{path}: {op} object keys must be strings, got {type(k).__name__} "
-                    f"{safe_repr(k)}"
-                )
-            _check_scalar(k, path, op)
-            out[k] = _json_copy(v, _fmt_path(path, k), op)
-        return out
-    if isinstance(value, (list, tuple)):
-        return [_json_copy(v, f"{path}[{i}]", op) for i, v in enumerate(value)]
-    return _check_scalar(value, path, op)
-
-
-def _eq_value(operand: object, path: str, op: str) -> object:
-    if isinstance(operand, (list, tuple, dict)):
-        return _json_operand(operand, path, op)
-    return _check_scalar(operand, path, op)
-
-
-def _equal(c: _Compiler, key: str, value: object) -> sql.Composable:
+def _equal(c: Compiler, key: str, value: object) -> sql.Composable:
     """The value at ``key`` is JSON-equal to ``value``; true or false, never NULL.
 
     Containment (``@>``) is equality for a scalar, and the GIN index serves it. For an array or
@@ -292,14 +200,14 @@ def _equal(c: _Compiler, key: str, value: object) -> sql.Composable:
     contained = c.contains({key: value})
     if isinstance(value, (list, dict)):
         exact = sql.SQL("(({} -> {}) = {})").format(
-            c.col, c.key(key), c.params.add(_json(value), "jsonb")
+            c.col, c.key(key), c.params.add(dumps_json(value), "jsonb")
         )
         return sql.SQL("({} AND {})").format(contained, exact)
     return contained
 
 
-def _op_eq(c: _Compiler, key: str, operand: object, path: str) -> sql.Composable:
-    value = _eq_value(operand, path, "$eq")
+def _op_eq(c: Compiler, key: str, operand: object, path: str) -> sql.Composable:
+    value = eq_value(operand, path, "$eq")
     indexed = _indexed_values(c, key, [value])
     if indexed is not None:
         expr, cast, (param,) = indexed
@@ -308,7 +216,7 @@ def _op_eq(c: _Compiler, key: str, operand: object, path: str) -> sql.Composable
 
 
 def _indexed_values(
-    c: _Compiler, key: str, values: list[object]
+    c: Compiler, key: str, values: list[object]
 ) -> tuple[sql.Composable, str, list[sql.Composable]] | None:
     """When ``key`` has a metadata index whose type every value has (numbers for ``number``,
     strings for ``text``, booleans for ``bool``): the index expression, its SQL type and the
@@ -328,32 +236,24 @@ def _indexed_values(
         return None
     expr, cast = found
     params = [
-        c.params.add(_number_param(v) if cast == "numeric" else v)  # type: ignore[arg-type]
+        c.params.add(number_param(v) if cast == "numeric" else v)  # type: ignore[arg-type]
         for v in values
     ]
     return expr, cast, params
 
 
-def _op_ne(c: _Compiler, key: str, operand: object, path: str) -> sql.Composable:
-    value = _eq_value(operand, path, "$ne")
+def _op_ne(c: Compiler, key: str, operand: object, path: str) -> sql.Composable:
+    value = eq_value(operand, path, "$ne")
     return sql.SQL("({} AND NOT {})").format(c.has_key(key), _equal(c, key, value))
 
 
-def _in_values(operand: object, path: str, op: str) -> list[Scalar]:
-    if not isinstance(operand, (list, tuple)):
-        raise FilterError(f"{path}: {op} expects a list of scalars, got {type(operand).__name__}")
-    if not operand:
-        raise FilterError(f"{path}: {op} needs a non-empty list")
-    return [_check_scalar(v, f"{path}[{i}]", op) for i, v in enumerate(operand)]
-
-
-def _any_contains(c: _Compiler, key: str, values: list[Scalar]) -> sql.Composable:
-    docs = [_json({key: v}) for v in values]
+def _any_contains(c: Compiler, key: str, values: list[Scalar]) -> sql.Composable:
+    docs = [dumps_json({key: v}) for v in values]
     return sql.SQL("({} @> ANY({}))").format(c.col, c.params.add(docs, "jsonb[]"))
 
 
-def _op_in(c: _Compiler, key: str, operand: object, path: str) -> sql.Composable:
-    values = _in_values(operand, path, "$in")
+def _op_in(c: Compiler, key: str, operand: object, path: str) -> sql.Composable:
+    values = in_values(operand, path, "$in")
     indexed = _indexed_values(c, key, list(values))
     if indexed is not None:
         expr, cast, params = indexed
@@ -362,24 +262,24 @@ def _op_in(c: _Compiler, key: str, operand: object, path: str) -> sql.Composable
     return _any_contains(c, key, values)
 
 
-def _op_nin(c: _Compiler, key: str, operand: object, path: str) -> sql.Composable:
-    values = _in_values(operand, path, "$nin")
+def _op_nin(c: Compiler, key: str, operand: object, path: str) -> sql.Composable:
+    values = in_values(operand, path, "$nin")
     return sql.SQL("({} AND NOT {})").format(c.has_key(key), _any_contains(c, key, values))
 
 
-def _range(op: str, sql_op: str) -> Callable[[_Compiler, str, object, str], sql.Composable]:
-    def compile_range(c: _Compiler, key: str, operand: object, path: str) -> sql.Composable:
+def _range(op: str, sql_op: str) -> Callable[[Compiler, str, object, str], sql.Composable]:
+    def compile_range(c: Compiler, key: str, operand: object, path: str) -> sql.Composable:
         if isinstance(operand, bool) or not isinstance(operand, (int, float, str)):
             raise FilterError(
                 f"{path}: {op} expects a number or a string, got "
                 f"{type(operand).__name__} {safe_repr(operand)}"
             )
-        value = _check_scalar(operand, path, op)
+        value = check_scalar(operand, path, op)
         kinds: tuple[MetaType, ...] = ("text", "timestamp") if isinstance(value, str) else ()
         found = c.index_expression(key, *kinds) if kinds else c.index_expression(key, "number")
         if found is not None:
             expr, cast = found
-            bound = _number_param(value) if cast == "numeric" else value  # type: ignore[arg-type]
+            bound = number_param(value) if cast == "numeric" else value  # type: ignore[arg-type]
             return c.indexable(
                 sql.SQL("({} {} {}::{})").format(
                     expr, sql.SQL(sql_op), c.params.add(bound), sql.SQL(cast)
@@ -392,35 +292,35 @@ def _range(op: str, sql_op: str) -> Callable[[_Compiler, str, object, str], sql.
             return c.typed(key, "string", test)
         assert isinstance(value, (int, float))
         test = sql.SQL("(({} -> {})::numeric {} {})").format(
-            c.col, c.key(key), sql.SQL(sql_op), c.params.add(_number_param(value), "numeric")
+            c.col, c.key(key), sql.SQL(sql_op), c.params.add(number_param(value), "numeric")
         )
         return c.typed(key, "number", test)
 
     return compile_range
 
 
-def _op_contains(c: _Compiler, key: str, operand: object, path: str) -> sql.Composable:
+def _op_contains(c: Compiler, key: str, operand: object, path: str) -> sql.Composable:
     if isinstance(operand, (list, tuple)):
         if not operand:
             raise FilterError(f"{path}: $contains needs a scalar or a non-empty list of scalars")
-        values = [_check_scalar(v, f"{path}[{i}]", "$contains") for i, v in enumerate(operand)]
+        values = [check_scalar(v, f"{path}[{i}]", "$contains") for i, v in enumerate(operand)]
     else:
-        values = [_check_scalar(operand, path, "$contains")]
+        values = [check_scalar(operand, path, "$contains")]
     return c.contains({key: values})
 
 
-def _op_exists(c: _Compiler, key: str, operand: object, path: str) -> sql.Composable:
+def _op_exists(c: Compiler, key: str, operand: object, path: str) -> sql.Composable:
     if not isinstance(operand, bool):
         raise FilterError(f"{path}: $exists expects true or false, got {safe_repr(operand)}")
     test = c.has_key(key)
     return test if operand else sql.SQL("(NOT {})").format(test)
 
 
-def _like(op: str, sql_op: str) -> Callable[[_Compiler, str, object, str], sql.Composable]:
-    def compile_like(c: _Compiler, key: str, operand: object, path: str) -> sql.Composable:
+def _like(op: str, sql_op: str) -> Callable[[Compiler, str, object, str], sql.Composable]:
+    def compile_like(c: Compiler, key: str, operand: object, path: str) -> sql.Composable:
         if not isinstance(operand, str):
             raise FilterError(f"{path}: {op} expects a pattern string, got {safe_repr(operand)}")
-        pattern = _check_scalar(operand, path, op)
+        pattern = check_scalar(operand, path, op)
         assert isinstance(pattern, str)
         if (len(pattern) - len(pattern.rstrip("\\"))) % 2:
             # PostgreSQL raises "LIKE pattern must not end with escape character" at run time,
@@ -441,7 +341,7 @@ def _like(op: str, sql_op: str) -> Callable[[_Compiler, str, object, str], sql.C
     return compile_like
 
 
-_FIELD_OPERATORS: dict[str, Callable[[_Compiler, str, object, str], sql.Composable]] = {
+_FIELD_OPERATORS: dict[str, Callable[[Compiler, str, object, str], sql.Composable]] = {
     "$eq": _op_eq,
     "$ne": _op_ne,
     "$gt": _range("$gt", ">"),
@@ -474,7 +374,7 @@ def compile_filter(
         return None
     if isinstance(filters, Mapping) and not filters:
         return None
-    return _Compiler(column, params).filter(filters, "filters")
+    return Compiler(column, params).filter(filters, "filters")
 
 
 def validate_filter(filters: Mapping[str, Any] | None) -> None:
@@ -482,87 +382,3 @@ def validate_filter(filters: Mapping[str, Any] | None) -> None:
     if filters is None:
         return
     compile_filter(filters, sql.Identifier("metadata"), Params())
-
-
-_METADATA = sql.Identifier("metadata")
-
-
-@dataclass(frozen=True, slots=True)
-class CompiledFilter:
-    """A filter compiled once, when a call is validated: a boolean SQL expression over the
-    (unqualified) ``metadata`` column, and its bound values, named ``f0``, ``f1`` ... so they
-    never collide with a plan's own parameters. A statement may splice ``condition`` in more
-    than once: psycopg binds a repeated named parameter once. ``text`` is the condition's SQL
-    text (its values are placeholders), ``key`` a hashable equal for equal filters over the
-    same indexed keys (None for a filter that has none, see :func:`compile_request_filter`)."""
-
-    condition: sql.Composable
-    params: Mapping[str, Any]
-    text: str
-    key: Hashable | None
-
-
-MAX_COMPILED = 1024
-"""Compiled filters kept (all dropped at once past this)."""
-MAX_KEPT_VALUES = 64
-"""Filters with more bound values than this are compiled every call (bounds the memory kept)."""
-_COMPILED: dict[Hashable, CompiledFilter] = {}
-_FREEZE_DEPTH = 2 * MAX_FILTER_DEPTH + MAX_METADATA_DEPTH + 8
-"""Deeper than any valid filter: ``$and`` lists of dicts, then an operand object."""
-
-
-class _Unfreezable(Exception):
-    pass
-
-
-def _freeze(value: object, depth: int = 0) -> Hashable:
-    """``value`` (a filter, or part of one) as a hashable equal for equal filters and distinct
-    wherever compiling could differ (1, 1.0 and True; a list and a tuple; key order)."""
-    if depth > _FREEZE_DEPTH:
-        raise _Unfreezable
-    if isinstance(value, dict):
-        return ("{",) + tuple((k, _freeze(v, depth + 1)) for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return (type(value).__name__,) + tuple(_freeze(v, depth + 1) for v in value)
-    if value is None or isinstance(value, str | int | float | Decimal):
-        return (type(value), value)
-    raise _Unfreezable  # anything else is compiled (and checked) every time
-
-
-def compile_request_filter(
-    filters: Mapping[str, Any] | None, indexed: Mapping[str, MetaType] | None = None
-) -> CompiledFilter | None:
-    """Compile a call's ``filters`` (None and ``{}`` mean no filter). ``indexed`` names the
-    collection's indexed metadata keys and their types: conditions on them are written over
-    the index expressions (same results, served by the indexes).
-
-    A filter made of dicts, lists and plain scalars is compiled once and kept (with the indexed
-    keys it was compiled over): compiling and rendering it cost more than a selective search's
-    round trip (measured ~0.1 ms a search). Malformed filters are never kept, so they raise on
-    every call.
-
-    Raises:
-        FilterError: the filter is malformed (see :func:`compile_filter`).
-    """
-    if filters is None:
-        return None
-    if isinstance(filters, Mapping) and not filters:
-        return None
-    try:
-        key: Hashable | None = (_freeze(filters), tuple(indexed.items()) if indexed else ())
-    except (_Unfreezable, TypeError):  # TypeError: an unhashable scalar subclass
-        key = None
-    if key is not None:
-        found = _COMPILED.get(key)
-        if found is not None:
-            return found
-    params = Params("f")
-    condition = _Compiler(_METADATA, params, indexed).filter(filters, "filters")
-    if len(params.values) > MAX_KEPT_VALUES:
-        key = None
-    compiled = CompiledFilter(condition, params.values, condition.as_string(None), key)
-    if key is not None:
-        if len(_COMPILED) >= MAX_COMPILED:
-            _COMPILED.clear()
-        _COMPILED[key] = compiled
-    return compiled

@@ -27,7 +27,8 @@ from .exc import ArgError, CollectionNotFound, VecsError
 T = TypeVar("T")
 
 if TYPE_CHECKING:
-    from ._sync import Client, Collection
+    from ._sync import Collection
+    from ._sync_client import Client
 
 
 class Pods:
@@ -146,7 +147,7 @@ def _plan_flow(plan: Callable[[], Plan[T]]) -> Flow[T]:
 def list_everywhere(client: Client) -> list[Collection]:
     """``Client.list_collections``: the primary database's collections and every known pod's,
     each where the client routes it (a copy in another database is not listed)."""
-    from ._sync import run_flow
+    from ._sync_admin import run_flow
 
     homes = client._pods.map
     found = [c for c in client._do(client._list_flow()) if homes.belongs(c.name, None)]

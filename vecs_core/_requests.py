@@ -4,7 +4,7 @@ A shell method builds a request (``CollectionBase._search_request(...)`` and fri
 the flow that takes it, as httpx builds a ``Request`` and then sends it. A request holds only
 checked values: its options, and its per-call values (the query vector checked for the
 collection's vector kind, the filter compiled to SQL once as a
-:class:`~vecs_core._filters.CompiledFilter`, the search text ...).
+:class:`~vecs_core._filter_cache.CompiledFilter`, the search text ...).
 
 Options are a frozen dataclass of their own whose fields each declare their check
 (``opt(check=...)``). They are the request's cache key, as SQLAlchemy derives a statement's
@@ -25,7 +25,7 @@ from itertools import chain
 from typing import Any, ClassVar, Literal, TypeVar
 
 from ._checks import check_encodable, safe_repr
-from ._filters import CompiledFilter
+from ._filter_cache import CompiledFilter
 from ._indexes import (
     IndexArgsHNSW,
     IndexArgsIVFFlat,

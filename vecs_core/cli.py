@@ -82,7 +82,7 @@ FileFormat = Annotated[
 
 @contextmanager
 def _client(ctx: typer.Context) -> Iterator[Any]:
-    from ._sync import create_client
+    from ._sync_client import create_client
 
     opts = _options(ctx)
     with create_client(opts.url, schema=opts.schema, data_dir=opts.data_dir) as vx:

@@ -10,7 +10,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from .._filters import CompiledFilter
+from .._filter_cache import CompiledFilter
 from .._kinds import VectorKind
 from .._protocol import CopyIn, Execute, Plan
 from .._records import Checked, Encoder, VectorParam

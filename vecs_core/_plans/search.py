@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from psycopg import sql
 
-from .._filters import CompiledFilter
+from .._filter_cache import CompiledFilter
 from .._indexes import MEASURES, IndexMethod, binary_expression, parse_measure
 from .._kinds import KINDS, column_expression, param_expression
 from .._protocol import Execute, Plan

@@ -25,7 +25,7 @@ import uuid
 import psycopg
 from psycopg import sql
 
-from .._filters import CompiledFilter
+from .._filter_cache import CompiledFilter
 from .._names import ident
 from .._protocol import Execute, Plan
 from .._records import query_step
