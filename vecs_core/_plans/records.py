@@ -74,7 +74,9 @@ def merge_stage(target: Target, with_text: bool) -> Execute:
     # Sort only narrow keys (id, ord, ctid), then fetch each winning row by its ctid: a nested
     # loop keeps the id order (deadlock-free locking) without sorting the wide vector rows. The
     # order is the code point order (COLLATE "C"), which a load of new ids sent straight in
-    # also takes (see fresh.py), whatever the database's collation.
+    # also takes (see fresh.py), whatever the database's collation. Do not ANALYZE the stage:
+    # with statistics the planner hash-joins on ctid and sorts the wide rows on disk instead
+    # (100k x 384 overwrite: 2.46 s against 1.60 s for the statement).
     return Execute(
         sql.SQL(
             "INSERT INTO {table} ({cols}) SELECT {s_cols}"
