@@ -169,25 +169,41 @@ def copy_records(conn, table: str, ds) -> None:
                 cp.write_row((data.id_for(i), ds.vectors[i], Jsonb(meta(i))))
 
 
+def raw_ingest(conn, tbl: str, ds) -> float:
+    """A fresh table ``tbl`` in vecs' layout (dropped first), every record sent by one binary
+    ``COPY`` (:func:`copy_records`) and committed: raw psycopg's ingest. Returns the seconds of
+    the ``COPY`` and commit; ``conn`` (autocommit) is left in autocommit."""
+    from pgvector.psycopg import register_vector
+
+    conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{SCHEMA}"')
+    conn.execute(f"DROP TABLE IF EXISTS {tbl}")
+    conn.execute(
+        f"CREATE TABLE {tbl} (id character varying NOT NULL PRIMARY KEY, "
+        f"vec vector({ds.dim}) NOT NULL, metadata jsonb NOT NULL DEFAULT '{{}}')"
+    )
+    conn.execute(f"CREATE INDEX ON {tbl} USING gin (metadata jsonb_path_ops)")
+    conn.execute("CHECKPOINT")
+    register_vector(conn)
+    conn.autocommit = False
+    t = time.perf_counter()
+    copy_records(conn, tbl, ds)
+    conn.commit()
+    seconds = time.perf_counter() - t
+    conn.autocommit = True
+    return seconds
+
+
 def warm_server(url: str, ds) -> float:
-    """An untimed binary COPY of the records into a scratch table, dropped afterwards: a fresh
-    server creates its WAL segment files during its first big load (later loads recycle
+    """An untimed raw load (:func:`raw_ingest`) into a scratch table, dropped afterwards: a
+    fresh server creates its WAL segment files during its first big load (later loads recycle
     them), which made whichever system loaded first slower (at 1M x 128: vecs_core 9.4 s,
     then vecs_core_hq, the same ingest path, 6.2 s). Returns its seconds."""
     import psycopg
-    from pgvector.psycopg import register_vector
 
     t = time.perf_counter()
     table = f'"{SCHEMA}"."warm_up"'
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{SCHEMA}"')
-        conn.execute(f"DROP TABLE IF EXISTS {table}")
-        conn.execute(
-            f"CREATE TABLE {table} (id character varying, vec vector({ds.dim}), metadata jsonb)"
-        )
-        register_vector(conn)
-        with conn.transaction():
-            copy_records(conn, table, ds)
+        raw_ingest(conn, table, ds)
         conn.execute(f"DROP TABLE {table}")
         conn.execute("CHECKPOINT")
     return time.perf_counter() - t
@@ -343,36 +359,13 @@ class Raw(System):
     knobs = [10, 20, 40, 80, 160, 320]
     table = f'"{SCHEMA}"."vecs_core"'
 
-    def ingest(self, conn, tbl: str) -> float:
-        """A fresh table ``tbl`` in vecs' layout (dropped first), every record sent by one
-        binary ``COPY`` and committed; returns the seconds. ``conn`` is left in autocommit."""
-        from pgvector.psycopg import register_vector
-
-        ds = self.ds
-        conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{SCHEMA}"')
-        conn.execute(f"DROP TABLE IF EXISTS {tbl}")
-        conn.execute(
-            f"CREATE TABLE {tbl} (id character varying NOT NULL PRIMARY KEY, "
-            f"vec vector({ds.dim}) NOT NULL, metadata jsonb NOT NULL DEFAULT '{{}}')"
-        )
-        conn.execute(f"CREATE INDEX ON {tbl} USING gin (metadata jsonb_path_ops)")
-        conn.execute("CHECKPOINT")
-        register_vector(conn)
-        conn.autocommit = False
-        t = time.perf_counter()
-        copy_records(conn, tbl, ds)
-        conn.commit()
-        seconds = time.perf_counter() - t
-        conn.autocommit = True
-        return seconds
-
     def load(self) -> dict:
         import psycopg
 
         ds = self.ds
         tbl = f'"{SCHEMA}"."raw_load"'
         with psycopg.connect(self.url, autocommit=True) as conn:
-            ingest = self.ingest(conn, tbl)
+            ingest = raw_ingest(conn, tbl, ds)
             t = time.perf_counter()
             conn.execute(
                 f"CREATE INDEX ON {tbl} USING hnsw (vec vector_cosine_ops) "
@@ -904,7 +897,7 @@ def ingest_pairs(systems: dict, pairs: int) -> dict:
                     # each table is dropped once timed: a loaded table left behind would get
                     # autovacuum's first VACUUM during the other side's load
                     if who == "raw":
-                        seconds = raw.ingest(conn, tbl)
+                        seconds = raw_ingest(conn, tbl, raw.ds)
                         conn.execute(f"DROP TABLE {tbl}")
                     else:
                         seconds = core.ingest(vx, "vecs_core_pair")[1]

@@ -123,6 +123,33 @@ def test_generated_sync_half_is_current():
     assert out.returncode == 0, out.stdout + out.stderr
 
 
+def test_generated_modules_import_only_sync_modules():
+    """The generator names the sync twin of every async module a source imports (``._async``,
+    ``._async_admin``, ``._async_client``, ``_adriver`` ...), and nothing else that merely ends
+    in ``_async``: no generated module imports an async one."""
+    import ast
+    import importlib.util
+
+    script = os.path.join(os.path.dirname(__file__), "..", "scripts", "async_to_sync.py")
+    spec = importlib.util.spec_from_file_location("async_to_sync", script)
+    assert spec is not None and spec.loader is not None
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    convert = gen._convert_line
+    assert convert("from ._async import AsyncCollection") == "from ._sync import Collection"
+    assert convert("from ._async_admin import run_flow") == "from ._sync_admin import run_flow"
+    assert (
+        convert("    from ._async_client import AsyncClient")
+        == "    from ._sync_client import Client"
+    )
+    assert convert("x = self.existing_async") == "x = self.existing_async"
+    async_sources = {name.removesuffix(".py") for name in gen.SOURCES}
+    for target in gen.SOURCES.values():
+        tree = ast.parse((gen.PACKAGE / target).read_text())
+        imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+        assert not imported & async_sources, (target, imported & async_sources)
+
+
 @pytest.mark.citus
 def test_collection_lifecycle(vx):
     docs = vx.get_or_create_collection("docs", dimension=3)
